@@ -1,0 +1,36 @@
+"""``curious-robot bench TARGET``: benchmarks that print figures (a table, or JSON).
+
+Targets live in their own modules, each exposing ``add_arguments(parser)`` and
+``run(args) -> int``; they are imported only when their target is chosen.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+TARGETS = {
+    "sim": ("curious_robot.world.bench", "simulated primitives: rates and outcome quality"),
+    "learner": ("curious_robot.learning.bench", "training samples per second"),
+    "graph": ("curious_robot.commands.bench_graph",
+              "interactions per second through the ROS graph vs. in-process"),
+}
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("bench", help="run a benchmark and print its figures")
+    targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
+    for name, (module_name, help_text) in TARGETS.items():
+        p = targets.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.set_defaults(func=_runner(module_name), _bench_module=module_name)
+        try:
+            importlib.import_module(module_name).add_arguments(p)
+        except ModuleNotFoundError as exc:
+            if not (exc.name and module_name.startswith(exc.name)):
+                raise
+
+
+def _runner(module_name: str):
+    def run(args) -> int:
+        return importlib.import_module(module_name).run(args)
+    return run

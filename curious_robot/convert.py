@@ -1,0 +1,146 @@
+"""Conversions between ROS messages and the project's plain-Python types.
+
+Only this module (and the nodes) know message classes; they are imported lazily so the
+pure code never needs rclpy. Malformed images raise
+:class:`curious_robot.record.InvalidInteraction` naming the image and the mismatch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curious_robot.record import Interaction, InvalidInteraction
+
+#: encoding -> (dtype, channels)
+ENCODINGS = {
+    "rgb8": (np.uint8, 3),
+    "bgr8": (np.uint8, 3),
+    "mono8": (np.uint8, 1),
+    "32FC1": (np.float32, 1),
+    "16UC1": (np.uint16, 1),
+}
+
+
+def image_to_msg(img: np.ndarray | None, encoding: str | None = None, header=None):
+    """numpy image -> sensor_msgs/Image (``None`` gives an empty image, width 0)."""
+    from sensor_msgs.msg import Image
+
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    if img is None:
+        return msg
+    img = np.ascontiguousarray(img)
+    if encoding is None:
+        encoding = "32FC1" if img.dtype == np.float32 else "rgb8"
+    dtype, channels = ENCODINGS[encoding]
+    if img.dtype != dtype or (img.ndim == 3 and img.shape[2] != channels) or \
+            (img.ndim == 2 and channels != 1):
+        raise InvalidInteraction(f"array {img.dtype} {img.shape} does not match {encoding}")
+    msg.height, msg.width = int(img.shape[0]), int(img.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(msg.width * channels * np.dtype(dtype).itemsize)
+    msg.data = img.tobytes()
+    return msg
+
+
+def msg_to_image(msg, name: str = "image") -> np.ndarray | None:
+    """sensor_msgs/Image -> numpy (``None`` for an empty image); checks size vs. encoding."""
+    if msg.width == 0 or msg.height == 0:
+        return None
+    if msg.encoding not in ENCODINGS:
+        raise InvalidInteraction(f"{name}: unsupported encoding {msg.encoding!r}")
+    dtype, channels = ENCODINGS[msg.encoding]
+    row = msg.width * channels * np.dtype(dtype).itemsize
+    if msg.step != row:
+        raise InvalidInteraction(
+            f"{name}: step {msg.step} does not match width {msg.width} x {msg.encoding} "
+            f"({row} bytes)")
+    expected = row * msg.height
+    data = bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray)) else msg.data
+    if len(data) != expected:
+        raise InvalidInteraction(
+            f"{name}: {len(data)} bytes of data for {msg.width}x{msg.height} {msg.encoding} "
+            f"(expected {expected})")
+    arr = np.frombuffer(data, dtype=dtype).reshape(
+        (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels))
+    if msg.encoding == "bgr8":
+        arr = arr[:, :, ::-1]
+    return arr.copy()
+
+
+def to_time(seconds: float):
+    from builtin_interfaces.msg import Time
+
+    sec = int(seconds)
+    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+
+
+def from_time(t) -> float:
+    return float(t.sec) + float(t.nanosec) * 1e-9
+
+
+def record_to_msg(rec: Interaction):
+    """Interaction record -> curious_robot_interfaces/Interaction message."""
+    from curious_robot_interfaces.msg import Interaction as InteractionMsg
+    from curious_robot_interfaces.msg import TactileResponse
+
+    msg = InteractionMsg()
+    msg.header.stamp = to_time(rec.stamp_end)
+    msg.header.frame_id = "table"
+    msg.robot = rec.robot
+    msg.seq = int(rec.seq)
+    msg.task = rec.task
+    msg.object_id = rec.object_id
+    msg.object_model = rec.object_model
+    msg.held_out = bool(rec.held_out)
+    msg.action = [float(v) for v in rec.action]
+    msg.success = bool(rec.success)
+    msg.outcome = [float(v) for v in rec.outcome]
+    msg.image_before = image_to_msg(rec.before, "rgb8")
+    msg.image_after = image_to_msg(rec.after, "rgb8")
+    msg.depth_before = image_to_msg(rec.depth_before, "32FC1")
+    msg.views = [image_to_msg(v, "rgb8") for v in rec.views]
+    tac = TactileResponse()
+    tac.depth = [float(v) for v in rec.tactile_depth]
+    tac.force = [float(v) for v in rec.tactile_force]
+    if rec.task == "poke" and len(rec.outcome) >= 4:
+        tac.slope, tac.intercept, tac.onset_depth, tac.max_force = map(float, rec.outcome[:4])
+        tac.valid = True
+    msg.tactile = tac
+    msg.truth_keys = list(rec.truth.keys())
+    msg.truth_values = [float(v) for v in rec.truth.values()]
+    msg.started = to_time(rec.stamp_start)
+    msg.sim_step = int(rec.sim_step)
+    return msg
+
+
+def msg_to_record(msg) -> Interaction:
+    """Interaction message -> record. Raises InvalidInteraction for malformed images or
+    truth arrays; call :func:`curious_robot.record.validate` for the full check."""
+    if len(msg.truth_keys) != len(msg.truth_values):
+        raise InvalidInteraction(
+            f"truth_keys has {len(msg.truth_keys)} entries but truth_values "
+            f"{len(msg.truth_values)}")
+    return Interaction(
+        task=msg.task,
+        robot=msg.robot,
+        seq=int(msg.seq),
+        object_id=msg.object_id,
+        object_model=msg.object_model,
+        held_out=bool(msg.held_out),
+        action=[float(v) for v in msg.action],
+        success=bool(msg.success),
+        outcome=[float(v) for v in msg.outcome],
+        before=msg_to_image(msg.image_before, "image_before"),
+        after=msg_to_image(msg.image_after, "image_after"),
+        depth_before=msg_to_image(msg.depth_before, "depth_before"),
+        views=[msg_to_image(v, f"views[{i}]") for i, v in enumerate(msg.views)],
+        tactile_depth=[float(v) for v in msg.tactile.depth],
+        tactile_force=[float(v) for v in msg.tactile.force],
+        truth=dict(zip(msg.truth_keys, (float(v) for v in msg.truth_values))),
+        stamp_start=from_time(msg.started),
+        stamp_end=from_time(msg.header.stamp),
+        sim_step=int(msg.sim_step),
+    )

@@ -1,0 +1,140 @@
+"""The interaction record: the pure-Python twin of ``curious_robot_interfaces/msg/Interaction``.
+
+Everything downstream of the robot (replay store, learner, evaluation) speaks this
+dataclass; the ROS layer converts messages to and from it (``curious_robot.convert``).
+``validate()`` is the single place that decides whether an interaction is well formed, so
+the learner node, the store and the tests agree on what "malformed" means.
+
+Conventions
+- Images are ``numpy.ndarray`` of dtype ``uint8`` with shape (H, W, 3) in RGB order, or
+  depth images of dtype ``float32`` with shape (H, W) in metres. Every image of a record
+  has a name in :data:`IMAGE_ROLES` or is one of ``views``.
+- ``action`` and ``outcome`` are flat float vectors whose meaning depends on the task
+  (:data:`ACTION_FIELDS`, :data:`OUTCOME_FIELDS`). Positions are in metres in the table
+  frame (origin at the table centre, z up); angles in radians.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TASKS = ("grasp", "push", "poke", "inspect", "crash")
+
+#: Names of the entries of ``Interaction.action`` for each task (table frame, m / rad).
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "grasp": ("x", "y", "angle"),
+    "push": ("start_x", "start_y", "end_x", "end_y"),
+    "poke": ("x", "y"),
+    "inspect": ("x", "y", "angle"),
+    "crash": ("yaw_rate", "forward_speed"),
+}
+
+#: Names of the entries of ``Interaction.outcome`` for each task.
+OUTCOME_FIELDS: dict[str, tuple[str, ...]] = {
+    "grasp": ("gripper_width",),  # m, final opening after the lift
+    "push": ("dx", "dy", "dyaw"),  # object displacement, m, m, rad
+    "poke": ("slope", "intercept", "onset_depth", "max_force"),  # N/m, N, m, N
+    "inspect": ("n_views",),  # views captured while the object stayed held
+    "crash": ("time_to_collision",),  # s of simulated flight left when the frame was taken
+}
+
+#: Roles of single images in a record (``views`` holds the inspect / multi-view images).
+IMAGE_ROLES = ("before", "after", "depth_before")
+
+
+class InvalidInteraction(ValueError):
+    """Raised by :func:`validate` with a message that names the offending field."""
+
+
+@dataclass
+class Interaction:
+    """One robot interaction and its outcome."""
+
+    task: str
+    robot: str
+    seq: int
+    object_id: str = ""
+    object_model: str = ""
+    held_out: bool = False
+    action: list[float] = field(default_factory=list)
+    success: bool = False
+    outcome: list[float] = field(default_factory=list)
+    before: np.ndarray | None = None
+    after: np.ndarray | None = None
+    depth_before: np.ndarray | None = None
+    views: list[np.ndarray] = field(default_factory=list)
+    #: Tactile force samples of a poke: press depth (m) and normal force (N), same length.
+    tactile_depth: list[float] = field(default_factory=list)
+    tactile_force: list[float] = field(default_factory=list)
+    #: Simulation ground truth (stiffness, mass, ...) as name -> value; empty on hardware.
+    truth: dict[str, float] = field(default_factory=dict)
+    #: Seconds since the epoch (ROS time) when the interaction started / finished.
+    stamp_start: float = 0.0
+    stamp_end: float = 0.0
+    #: Simulation step counter of the robot's world when the interaction finished.
+    sim_step: int = 0
+
+    def images(self) -> dict[str, np.ndarray]:
+        """All non-empty images by role; views are ``view0``, ``view1``, ..."""
+        out = {r: getattr(self, r) for r in IMAGE_ROLES if getattr(self, r) is not None}
+        out.update({f"view{i}": v for i, v in enumerate(self.views)})
+        return out
+
+
+def _check_finite(name: str, values) -> None:
+    for i, v in enumerate(values):
+        if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
+            raise InvalidInteraction(f"{name}[{i}] is not a finite number: {v!r}")
+
+
+def _check_image(name: str, img) -> None:
+    if not isinstance(img, np.ndarray):
+        raise InvalidInteraction(f"image {name} is not an array: {type(img).__name__}")
+    if name.startswith("depth"):
+        if img.dtype != np.float32 or img.ndim != 2:
+            raise InvalidInteraction(
+                f"image {name} must be float32 (H, W) depth, got {img.dtype} {img.shape}")
+        if not np.isfinite(img).all():
+            raise InvalidInteraction(f"image {name} holds NaN or infinite depth")
+    elif img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise InvalidInteraction(f"image {name} must be uint8 (H, W, 3) rgb8, got "
+                                 f"{img.dtype} {img.shape}")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise InvalidInteraction(f"image {name} is empty: {img.shape}")
+
+
+def validate(rec: Interaction) -> Interaction:
+    """Check a record and return it; raise :class:`InvalidInteraction` naming the problem."""
+    if rec.task not in TASKS:
+        raise InvalidInteraction(f"unknown task {rec.task!r}; known: {', '.join(TASKS)}")
+    if not rec.robot:
+        raise InvalidInteraction("robot name is empty")
+    if not isinstance(rec.seq, (int, np.integer)) or rec.seq < 0:
+        raise InvalidInteraction(f"seq must be a non-negative integer, got {rec.seq!r}")
+    n_act = len(ACTION_FIELDS[rec.task])
+    if len(rec.action) != n_act:
+        raise InvalidInteraction(
+            f"{rec.task} action needs {n_act} values {ACTION_FIELDS[rec.task]}, "
+            f"got {len(rec.action)}")
+    _check_finite("action", rec.action)
+    n_out = len(OUTCOME_FIELDS[rec.task])
+    if len(rec.outcome) != n_out:
+        raise InvalidInteraction(
+            f"{rec.task} outcome needs {n_out} values {OUTCOME_FIELDS[rec.task]}, "
+            f"got {len(rec.outcome)}")
+    _check_finite("outcome", rec.outcome)
+    if len(rec.tactile_depth) != len(rec.tactile_force):
+        raise InvalidInteraction(
+            f"tactile_depth has {len(rec.tactile_depth)} samples but tactile_force has "
+            f"{len(rec.tactile_force)}")
+    _check_finite("tactile_depth", rec.tactile_depth)
+    _check_finite("tactile_force", rec.tactile_force)
+    _check_finite("truth", list(rec.truth.values()))
+    for name, img in rec.images().items():
+        _check_image(name, img)
+    if rec.before is None:
+        raise InvalidInteraction(f"{rec.task} interaction has no 'before' image")
+    return rec
