@@ -1,0 +1,237 @@
+"""``curious-robot collect``: run the collect-mode node graph without ``ros2 launch``.
+
+The same graph (curious_robot.graph) and the same config/collect.yaml as
+``launch/collect.launch.py``; one process per node, as ``ros2 launch`` would start them,
+because the arm's physics and rendering, the sensing node's open3d work and the learner
+each want a core of their own and a process per node keeps one crash from taking down
+the rest. Shows progress read from the replay store itself, and ends cleanly: managers
+first (so nothing is in flight), then the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("collect", help="run the collect-mode node graph (simulated robots "
+                       "-> learner -> replay store) and show progress")
+    p.add_argument("--duration", type=float, default=300.0,
+                   help="seconds to collect (default 300)")
+    p.add_argument("--robots", type=int, default=1, help="number of simulated robots")
+    p.add_argument("--store", default="data/replay.db",
+                   help="replay store file; its folder must exist (default data/replay.db)")
+    p.add_argument("--seed", type=int, default=0, help="base random seed")
+    p.add_argument("--tasks", default="grasp,push,poke,inspect",
+                   help="comma-separated tasks (default: all four)")
+    p.add_argument("--config", default=None,
+                   help="parameter file (default: the package's config/collect.yaml)")
+    p.add_argument("--mode", choices=["arm"], default="arm", help="robot kind")
+    p.add_argument("--no-learner", action="store_true",
+                   help="start robots only (a learner runs elsewhere on the same domain)")
+    p.add_argument("--first-robot", type=int, default=0,
+                   help="index of the first robot (to add robots to a running graph)")
+    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override a parameter, e.g. learner.train=true or "
+                        "arm.n_objects=10 (YAML value; repeatable)")
+    p.add_argument("--log-dir", default=None,
+                   help="folder for the nodes' logs (default: a new temporary folder)")
+    p.set_defaults(func=run)
+
+
+def _overrides(specs, sets: list[str]) -> dict:
+    import yaml
+
+    extra: dict[str, dict] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        node, dot, name = key.partition(".")
+        if not sep or not dot or not node or not name:
+            raise ValueError(f"--set {item!r}: expected NODE.PARAM=VALUE")
+        if node not in {s.name for s in specs}:
+            raise ValueError(f"--set {item!r}: no node named {node!r} in the graph")
+        extra.setdefault(node, {})[name] = yaml.safe_load(value)
+    out = {}
+    for s in specs:
+        params = {**s.parameters, **extra.get(s.name, {})}
+        if params:
+            out[s.fqn] = {"ros__parameters": params}
+    return out
+
+
+def _entry_point(executable: str) -> tuple[str, str]:
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="console_scripts", name=executable):
+        module, _, func = ep.value.partition(":")
+        return module, func
+    raise RuntimeError(f"executable {executable!r} is not installed (pip install -e . or "
+                       "colcon build)")
+
+
+def _die_with_parent() -> None:
+    """Child side of fork: get SIGKILL when this runner dies, even by kill -9, so no node
+    outlives the graph it belongs to."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Graph:
+    """The node processes of one collect run."""
+
+    def __init__(self, specs, config: str, overrides: str, log_dir: Path):
+        self.specs = specs
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, Path] = {}
+        self.config, self.overrides, self.log_dir = config, overrides, log_dir
+
+    def start(self) -> None:
+        for s in self.specs:
+            module, func = _entry_point(s.executable)
+            cmd = [sys.executable, "-c",
+                   f"import sys; from {module} import {func} as m; sys.exit(m())",
+                   "--ros-args", "-r", f"__node:={s.name}"]
+            if s.namespace:
+                cmd += ["-r", f"__ns:={s.namespace}"]
+            cmd += ["--params-file", self.config, "--params-file", self.overrides]
+            log = self.log_dir / (s.fqn.strip("/").replace("/", ".") + ".log")
+            self.logs[s.fqn] = log
+            with open(log, "w") as out:
+                self.procs[s.fqn] = subprocess.Popen(
+                    cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, preexec_fn=_die_with_parent)
+
+    def dead(self) -> list[tuple[str, int]]:
+        return [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
+
+    def tail(self, fqn: str, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.logs[fqn].read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, which=None, timeout: float = 15.0) -> None:
+        names = [n for n in self.procs if which is None or which(n)]
+        for n in names:
+            if self.procs[n].poll() is None:
+                self.procs[n].send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        for n in names:
+            try:
+                self.procs[n].wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.procs[n].kill()
+                self.procs[n].wait()
+
+
+def _progress_line(stats: dict, elapsed: float, duration: float, start_count: int) -> str:
+    tasks = stats.get("tasks", {})
+    rates = stats.get("success_rate", {})
+    total = sum(tasks.values())
+    parts = []
+    for t in ("grasp", "push", "poke", "inspect", "crash"):
+        if tasks.get(t):
+            rate = rates.get(t)
+            parts.append(f"{t} {tasks[t]}" + (f" ({100 * rate:.0f}% ok)" if rate is not None
+                                              else ""))
+    per_s = (total - start_count) / elapsed if elapsed > 0 else 0.0
+    return (f"[{elapsed:5.0f}/{duration:.0f} s] {total} interactions (+{total - start_count}, "
+            f"{per_s:.2f}/s)  " + "  ".join(parts))
+
+
+def _read_stats(store_path: str) -> dict | None:
+    if not os.path.exists(store_path):
+        return None
+    from curious_robot.store import ReplayStore, StoreError
+
+    try:
+        with ReplayStore(store_path, readonly=True) as store:
+            return store.stats()
+    except StoreError:
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from curious_robot.graph import collect_graph, default_config
+
+    store = os.path.abspath(os.path.expanduser(args.store))
+    if not os.path.isdir(os.path.dirname(store)):
+        print(f"error: --store {args.store}: folder {os.path.dirname(store)} does not exist",
+              file=sys.stderr)
+        return 2
+    if args.duration <= 0 or args.robots < 0 or args.seed < 0:
+        print("error: --duration must be > 0, --robots and --seed >= 0", file=sys.stderr)
+        return 2
+    config = os.path.abspath(args.config or default_config())
+    if not os.path.isfile(config):
+        print(f"error: --config {config}: no such file", file=sys.stderr)
+        return 2
+    try:
+        specs = collect_graph(robots=args.robots, seed=args.seed, store=store,
+                              tasks=args.tasks, first_robot=args.first_robot,
+                              learner=not args.no_learner)
+        overrides = _overrides(specs, args.set)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="curious-robot-collect-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("ROS_LOG_DIR", str(log_dir / "ros"))
+    override_file = log_dir / "overrides.yaml"
+    override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
+
+    before = _read_stats(store) or {}
+    start_count = sum(before.get("tasks", {}).values())
+    graph = Graph(specs, config, str(override_file), log_dir)
+    print(f"collect: {args.robots} robot(s), tasks {args.tasks}, {len(specs)} nodes, "
+          f"store {store} ({start_count} interactions already), logs in {log_dir}",
+          file=sys.stderr)
+    graph.start()
+    tty = sys.stderr.isatty()
+    t0 = time.monotonic()
+    last_print = 0.0
+    code = 0
+    try:
+        while (elapsed := time.monotonic() - t0) < args.duration:
+            time.sleep(1.0)
+            dead = graph.dead()
+            if dead:
+                for name, rc in dead:
+                    print(f"\nnode {name} exited with code {rc}; its log ends:\n"
+                          f"{graph.tail(name)}", file=sys.stderr)
+                code = 1
+                break
+            if tty or elapsed - last_print >= 10.0:
+                stats = _read_stats(store)
+                if stats is not None:
+                    line = _progress_line(stats, elapsed, args.duration, start_count)
+                    print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n",
+                          file=sys.stderr, flush=True)
+                last_print = elapsed
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping the graph", file=sys.stderr)
+    finally:
+        # managers first, so the learner can still acknowledge what is in flight
+        graph.stop(lambda n: n.endswith("/interaction_manager"))
+        time.sleep(1.0)
+        graph.stop()
+    stats = _read_stats(store) or {}
+    elapsed = time.monotonic() - t0
+    print("\n" + _progress_line(stats, elapsed, args.duration, start_count), file=sys.stderr)
+    print(yaml.safe_dump({"store": store, "tasks": stats.get("tasks", {}),
+                          "success_rate": stats.get("success_rate", {}),
+                          "new_interactions": sum(stats.get("tasks", {}).values()) - start_count,
+                          "seconds": round(elapsed, 1), "logs": str(log_dir)},
+                         sort_keys=False), end="")
+    return code

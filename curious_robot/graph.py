@@ -1,0 +1,90 @@
+"""The collect-mode node graph, defined once: ``launch/collect.launch.py`` turns it into
+launch_ros Nodes and ``curious-robot collect`` into processes, both with the same
+``config/collect.yaml`` underneath, so the two ways of running it cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+PACKAGE = "curious_robot"
+TASKS = ("grasp", "push", "poke", "inspect")
+
+#: executable -> node name, for the nodes of one robot (each robot gets a namespace)
+ROBOT_NODES = {
+    "arm_node": "arm",
+    "sensing_node": "sensing",
+    "tactile_node": "tactile",
+    "grasp_selector": "grasp_selector",
+    "push_selector": "push_selector",
+    "poke_selector": "poke_selector",
+    "interaction_manager": "interaction_manager",
+}
+
+
+@dataclass
+class NodeSpec:
+    executable: str
+    name: str
+    namespace: str = ""
+    #: parameters set on top of the YAML file (per robot seed, store path, ...)
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def fqn(self) -> str:
+        return f"{self.namespace.rstrip('/')}/{self.name}" if self.namespace else f"/{self.name}"
+
+
+def robot_name(index: int) -> str:
+    return f"robot{index}"
+
+
+def parse_tasks(tasks: str | list[str] | tuple[str, ...]) -> list[str]:
+    """'grasp,push' or a list -> validated task list."""
+    items = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks)]
+    items = [t for t in items if t]
+    bad = [t for t in items if t not in TASKS]
+    if bad or not items:
+        raise ValueError(f"unknown task(s) {bad or tasks!r}; choose from {', '.join(TASKS)}")
+    return items
+
+
+def robot_nodes(index: int, seed: int, tasks: list[str]) -> list[NodeSpec]:
+    ns = "/" + robot_name(index)
+    robot_seed = seed * 1000 + index
+    specs = []
+    for exe, name in ROBOT_NODES.items():
+        params: dict = {}
+        if exe in ("arm_node", "interaction_manager") or exe.endswith("_selector"):
+            params["seed"] = robot_seed
+        if exe in ("arm_node", "interaction_manager"):
+            params["robot"] = robot_name(index)
+        if exe == "interaction_manager":
+            params["tasks"] = list(tasks)
+            params["task_weights"] = [1.0] * len(tasks)
+        specs.append(NodeSpec(exe, name, ns, params))
+    return specs
+
+
+def collect_graph(robots: int = 1, seed: int = 0, store: str = "data/replay.db",
+                  tasks: str | list[str] = TASKS, first_robot: int = 0,
+                  learner: bool = True) -> list[NodeSpec]:
+    """All nodes of collect mode: ``robots`` robot groups and one learner."""
+    if robots < 0:
+        raise ValueError(f"robots must be >= 0, got {robots}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    task_list = parse_tasks(tasks)
+    specs = [s for i in range(first_robot, first_robot + robots)
+             for s in robot_nodes(i, seed, task_list)]
+    if learner:
+        specs.append(NodeSpec("learner_node", "learner", "",
+                              {"store": os.path.abspath(os.path.expanduser(store))}))
+    return specs
+
+
+def default_config() -> str:
+    from curious_robot.paths import share_path
+
+    return str(share_path("config", "collect.yaml"))

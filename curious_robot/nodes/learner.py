@@ -1,0 +1,153 @@
+"""The learner node: ingests interactions from any number of robots into the replay store,
+acknowledges each one, and (when ``train`` is on) trains the root network beside ingestion.
+
+Subscribes /interactions (Interaction); publishes /interaction_acks (IngestAck: stored,
+duplicate or rejected with the reason), /model_updates (ModelUpdate, latched);
+serves /robot_status (RobotStatus: a robot's last stored sequence number, so a restarted
+robot continues where it stopped).
+
+Ingestion runs on its own thread with its own store connection; a malformed interaction
+is rejected with a logged reason and counted, and the store is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections import Counter
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+
+from curious_robot.convert import msg_to_record
+from curious_robot.nodes.common import LATCHED, RELIABLE, ParameterError, param, run
+from curious_robot.record import InvalidInteraction, validate
+
+
+class LearnerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("learner", **kwargs)
+        self.store_path = param(self, "store", "data/replay.db", bool, "must not be empty")
+        folder = os.path.dirname(os.path.abspath(self.store_path))
+        if not os.path.isdir(folder):
+            raise ParameterError(f"parameter 'store' = {self.store_path!r}: folder {folder} "
+                                 "does not exist")
+        self.train = param(self, "train", False)
+        self.report_every = param(self, "report_every", 10.0, lambda v: v > 0, "must be > 0 s")
+        self.queue_size = param(self, "queue_size", 1000, lambda v: v > 0, "must be > 0")
+        from curious_robot.store import ReplayStore, StoreError
+
+        try:
+            self.store = ReplayStore(self.store_path)
+        except StoreError as exc:
+            raise ParameterError(f"parameter 'store' = {self.store_path!r}: {exc}") from exc
+        self.store_lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.inbox: queue.Queue = queue.Queue(maxsize=self.queue_size)
+
+        from curious_robot_interfaces.msg import IngestAck, Interaction, ModelUpdate
+        from curious_robot_interfaces.srv import RobotStatus
+
+        self.pub_ack = self.create_publisher(IngestAck, "/interaction_acks", RELIABLE)
+        self.pub_model = self.create_publisher(ModelUpdate, "/model_updates", LATCHED)
+        self.create_subscription(Interaction, "/interactions", self._on_interaction, RELIABLE,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_service(RobotStatus, "/robot_status", self._on_status,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.stop = threading.Event()
+        self.worker = threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)
+        self.worker.start()
+        self.trainer = None
+        if self.train:
+            self._start_training()
+        self.create_timer(self.report_every, self._report)
+        self.get_logger().info(f"learner storing into {self.store_path} "
+                               f"({self.store.count()} interactions already there)")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.worker.join(timeout=10)
+        if self.trainer is not None:
+            self.trainer.stop()
+        with self.store_lock:
+            self.store.close()
+
+    def _start_training(self) -> None:
+        from curious_robot.learning.online import OnlineTrainer
+
+        self.trainer = OnlineTrainer.from_node_parameters(self)
+        self.trainer.start()
+
+    # ----------------------------------------------------------------- ingestion
+    def _on_interaction(self, msg) -> None:
+        # the executor thread only queues; the ingest thread does the work
+        self.inbox.put(msg)
+
+    def _ingest_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                msg = self.inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self._ingest(msg)
+
+    def _ingest(self, msg) -> None:
+        from curious_robot_interfaces.msg import IngestAck
+
+        ack = IngestAck(robot=msg.robot, seq=msg.seq)
+        ack.header.stamp = self.get_clock().now().to_msg()
+        try:
+            rec = validate(msg_to_record(msg))
+            with self.store_lock:
+                expected = self.store.last_seq(rec.robot)
+                res = self.store.add(rec)
+            ack.status = res.status
+            if res.status == "stored":
+                self.counts[rec.task] += 1
+                if expected is not None and rec.seq > expected + 1:
+                    self.get_logger().warn(
+                        f"gap from robot '{rec.robot}': seq {expected + 1}..{rec.seq - 1} "
+                        "missing (it may still arrive)")
+            else:
+                self.counts["duplicate"] += 1
+        except InvalidInteraction as exc:
+            ack.status, ack.reason = "rejected", str(exc)
+            kind = str(exc).split(":")[0][:60]
+            self.rejected[kind] += 1
+            self.get_logger().error(
+                f"rejected interaction {msg.robot}/{msg.seq} ({msg.task}): {exc}")
+        self.pub_ack.publish(ack)
+
+    def _on_status(self, request, response):
+        with self.store_lock:
+            last = self.store.last_seq(request.robot)
+            robots = self.store.robots()
+        response.last_seq = -1 if last is None else int(last)
+        response.count = int(robots.get(request.robot, {}).get("count", 0))
+        return response
+
+    def _report(self) -> None:
+        stored = {k: v for k, v in self.counts.items() if k != "duplicate"}
+        msg = (f"stored {sum(stored.values())} this run {dict(sorted(stored.items()))}, "
+               f"duplicates {self.counts['duplicate']}, rejected {sum(self.rejected.values())}, "
+               f"queue {self.inbox.qsize()}")
+        if self.trainer is not None:
+            msg += f", {self.trainer.status()}"
+        self.get_logger().info(msg)
+
+    def announce(self, path: str, step: int, position: int, losses: dict[str, float]) -> None:
+        """Publish a ModelUpdate for a checkpoint just written (called by the trainer)."""
+        from curious_robot_interfaces.msg import ModelUpdate
+
+        msg = ModelUpdate(path=os.path.abspath(path), step=int(step),
+                          store_position=int(position), tasks=list(losses),
+                          losses=[float(v) for v in losses.values()])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_model.publish(msg)
+
+
+def main() -> int:
+    return run(LearnerNode, threads=3)
+

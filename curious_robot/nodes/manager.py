@@ -1,0 +1,321 @@
+"""The interaction manager: the robot's loop.
+
+sense (fresh DetectedObjects after the last motion) -> pick a task and an object -> get a
+patch of it from the arm -> ask the task's selector for action parameters -> run the
+action -> gather the outcome (and, for a poke, the tactile node's response) -> publish
+an Interaction on /interactions -> keep it until the learner acknowledges it (resending
+after a timeout: delivery is at-least-once, the learner's store makes it exactly-once).
+
+Sequence numbers continue after a restart: the manager asks the learner (robot_status)
+for the last one it stored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from rclpy.action import ActionClient
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+
+from curious_robot.convert import from_time, msg_to_image, record_to_msg
+from curious_robot.nodes.common import RELIABLE, SENSOR, param, run
+from curious_robot.record import Interaction
+
+TASKS = ("grasp", "push", "poke", "inspect")
+SELECTOR_OF = {"grasp": "grasp_selector", "push": "push_selector", "poke": "poke_selector",
+               "inspect": "grasp_selector"}
+
+
+class Waiter:
+    """Wait on an rclpy future from a thread that is not spinning."""
+
+    @staticmethod
+    def result(future, timeout: float):
+        done = threading.Event()
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(timeout):
+            return None
+        return future.result()
+
+
+class ManagerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("interaction_manager", **kwargs)
+        self.robot = param(self, "robot", self.get_namespace().strip("/") or "robot0",
+                           bool, "must not be empty")
+        self.tasks = list(param(self, "tasks", list(TASKS),
+                                lambda v: len(v) > 0 and all(t in TASKS for t in v),
+                                f"must be a non-empty list of {', '.join(TASKS)}"))
+        weights = param(self, "task_weights", [1.0] * len(self.tasks),
+                        lambda v: len(v) == len(self.tasks) and all(w >= 0 for w in v)
+                        and sum(v) > 0, "must give one weight >= 0 per task, not all 0")
+        self.weights = np.asarray(weights, float) / np.sum(weights)
+        seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
+        self.max_interactions = param(self, "max_interactions", 0, lambda v: v >= 0,
+                                      "must be >= 0 (0: no limit)")
+        self.reset_every = param(self, "reset_every", 40, lambda v: v >= 0,
+                                 "must be >= 0 (0: only when the table is empty)")
+        self.action_timeout = param(self, "action_timeout", 60.0, lambda v: v > 0,
+                                    "must be > 0 s")
+        self.resend_after = param(self, "resend_after", 5.0, lambda v: v > 0, "must be > 0 s")
+        self.rng = np.random.default_rng([seed, 7919])
+
+        from curious_robot_interfaces.action import Grasp, Inspect, Poke, Push
+        from curious_robot_interfaces.msg import (DetectedObjects, IngestAck, Interaction as
+                                                  InteractionMsg, TactileResponse)
+        from curious_robot_interfaces.srv import GetPatch, ResetScene, RobotStatus, SelectAction
+
+        group = ReentrantCallbackGroup()
+        self.actions = {name: ActionClient(self, t, name, callback_group=group)
+                        for name, t in zip(TASKS, (Grasp, Push, Poke, Inspect))}
+        self.action_types = dict(zip(TASKS, (Grasp, Push, Poke, Inspect)))
+        self.selectors = {
+            task: self.create_client(SelectAction, f"{SELECTOR_OF[task]}/select",
+                                     callback_group=group) for task in set(self.tasks)}
+        self.get_patch = self.create_client(GetPatch, "get_patch", callback_group=group)
+        self.reset_scene = self.create_client(ResetScene, "reset_scene", callback_group=group)
+        self.robot_status = self.create_client(RobotStatus, "/robot_status",
+                                               callback_group=group)
+        self.pub = self.create_publisher(InteractionMsg, "/interactions", RELIABLE)
+        self.create_subscription(DetectedObjects, "objects", self._on_objects, SENSOR,
+                                 callback_group=group)
+        self.create_subscription(TactileResponse, "tactile/response", self._on_tactile,
+                                 RELIABLE, callback_group=group)
+        self.create_subscription(IngestAck, "/interaction_acks", self._on_ack, RELIABLE,
+                                 callback_group=group)
+        self.cond = threading.Condition()
+        self.objects = None
+        self.tactile: dict[str, object] = {}
+        self.unacked: dict[int, tuple[float, object]] = {}
+        self.seq = 0
+        self.done = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="manager-loop", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+
+    # ----------------------------------------------------------------- callbacks
+    def _on_objects(self, msg) -> None:
+        with self.cond:
+            self.objects = msg
+            self.cond.notify_all()
+
+    def _on_tactile(self, msg) -> None:
+        with self.cond:
+            self.tactile[msg.poke_id] = msg
+            while len(self.tactile) > 32:
+                self.tactile.pop(next(iter(self.tactile)))
+            self.cond.notify_all()
+
+    def _on_ack(self, msg) -> None:
+        if msg.robot != self.robot:
+            return
+        with self.cond:
+            self.unacked.pop(int(msg.seq), None)
+        if msg.status == "rejected":
+            self.get_logger().error(f"learner rejected seq {msg.seq}: {msg.reason}")
+
+    # ----------------------------------------------------------------- helpers
+    def _call(self, client, request, timeout: float = 10.0):
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {client.srv_name} not available")
+        res = Waiter.result(client.call_async(request), timeout)
+        if res is None:
+            raise TimeoutError(f"service {client.srv_name} did not answer in {timeout}s")
+        return res
+
+    def _wait_objects(self, newer_than: float, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not self.stop.is_set():
+                o = self.objects
+                if o is not None and from_time(o.header.stamp) >= newer_than:
+                    return o
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 0.5))
+        return None
+
+    def _wait_tactile(self, poke_id: str, timeout: float = 5.0):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while poke_id not in self.tactile and not self.stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 0.5))
+            return self.tactile.pop(poke_id, None)
+
+    def _resend(self) -> None:
+        now = time.monotonic()
+        with self.cond:
+            late = [(s, m) for s, (t, m) in self.unacked.items() if now - t > self.resend_after]
+            for s, m in late:
+                self.unacked[s] = (now, m)
+        for s, m in late:
+            self.get_logger().warn(f"no ack for seq {s}; resending")
+            self.pub.publish(m)
+
+    def _start_seq(self) -> int:
+        from curious_robot_interfaces.srv import RobotStatus
+
+        while not self.stop.is_set():
+            try:
+                res = self._call(self.robot_status, RobotStatus.Request(robot=self.robot), 5.0)
+                return int(res.last_seq) + 1
+            except TimeoutError as exc:
+                self.get_logger().info(f"waiting for the learner: {exc}", throttle_duration_sec=10)
+        return 0
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ----------------------------------------------------------------- the loop
+    def _loop(self) -> None:
+        try:
+            for client in self.actions.values():
+                while not client.wait_for_server(timeout_sec=2.0):
+                    if self.stop.is_set():
+                        return
+                    self.get_logger().info(f"waiting for action {client._action_name}",
+                                           throttle_duration_sec=10)
+            self.seq = self._start_seq()
+            self.get_logger().info(f"robot '{self.robot}' starts at seq {self.seq}")
+            last_motion = 0.0
+            since_reset = 0
+            while not self.stop.is_set():
+                if self.max_interactions and self.done >= self.max_interactions:
+                    self._drain()
+                    self.get_logger().info(f"done: {self.done} interactions")
+                    return
+                self._resend()
+                objects = self._wait_objects(last_motion)
+                if objects is None:
+                    continue
+                if not objects.objects or (self.reset_every and since_reset >= self.reset_every):
+                    self._reset()
+                    last_motion, since_reset = self._now(), 0
+                    continue
+                task = str(self.rng.choice(self.tasks, p=self.weights))
+                obj = objects.objects[int(self.rng.integers(len(objects.objects)))]
+                started = self._now()
+                try:
+                    rec = self._interact(task, obj)
+                except TimeoutError as exc:
+                    self.get_logger().warn(f"{task} skipped: {exc}")
+                    rec = None
+                last_motion = self._now()
+                since_reset += 1
+                if rec is None:
+                    continue
+                rec.stamp_start, rec.stamp_end = started, last_motion
+                self._publish(rec)
+        except Exception as exc:  # noqa: BLE001 - log and let the process be restarted
+            self.get_logger().fatal(f"manager loop failed: {exc!r}")
+            raise
+
+    def _drain(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.unacked and time.monotonic() < deadline and not self.stop.is_set():
+            self._resend()
+            time.sleep(0.1)
+
+    def _reset(self) -> None:
+        from curious_robot_interfaces.srv import ResetScene
+
+        res = self._call(self.reset_scene, ResetScene.Request(seed=-1), 60.0)
+        self.get_logger().info(f"scene reset: {res.message}")
+
+    def _publish(self, rec: Interaction) -> None:
+        rec.robot, rec.seq = self.robot, self.seq
+        msg = record_to_msg(rec)
+        with self.cond:
+            self.unacked[self.seq] = (time.monotonic(), msg)
+        self.pub.publish(msg)
+        self.seq += 1
+        self.done += 1
+
+    def _interact(self, task: str, obj) -> Interaction | None:
+        from curious_robot_interfaces.srv import GetPatch, SelectAction
+
+        patch = self._call(self.get_patch, GetPatch.Request(x=obj.centroid.x, y=obj.centroid.y))
+        if not patch.success:
+            self.get_logger().warn(f"no patch at the object: {patch.message}")
+            return None
+        sel = self._call(self.selectors[task], SelectAction.Request(
+            task=task, object=obj, patch=patch.patch, patch_size=patch.patch_size))
+        if not sel.success:
+            self.get_logger().warn(f"{task} selector refused: {sel.message}")
+            return None
+        a = list(sel.action)
+        T = self.action_types[task]
+        if task == "grasp":
+            goal = T.Goal(x=a[0], y=a[1], angle=a[2])
+        elif task == "push":
+            goal = T.Goal()
+            goal.start.x, goal.start.y, goal.end.x, goal.end.y = a
+        elif task == "poke":
+            goal = T.Goal(x=a[0], y=a[1])
+        else:
+            goal = T.Goal(x=a[0], y=a[1], angle=a[2])
+        result = self._run_action(task, goal)
+        if result is None:
+            return None
+        r = result
+        rec = Interaction(task=task, robot=self.robot, seq=0, object_id=r.object_id,
+                          object_model=r.object_model, held_out=r.held_out, action=a,
+                          truth=dict(zip(r.truth_keys, r.truth_values)), sim_step=r.sim_step)
+        if task == "grasp":
+            rec.success, rec.outcome = r.success, [r.gripper_width]
+            rec.before = msg_to_image(r.patch_before, "patch_before")
+        elif task == "push":
+            rec.success, rec.outcome = r.success, [r.dx, r.dy, r.dyaw]
+            rec.before = msg_to_image(r.image_before, "image_before")
+            rec.after = msg_to_image(r.image_after, "image_after")
+        elif task == "poke":
+            tac = self._wait_tactile(r.poke_id)
+            if tac is None:
+                self.get_logger().warn(f"no tactile response for poke {r.poke_id}")
+                return None
+            rec.success = bool(tac.valid)
+            rec.outcome = [tac.slope, tac.intercept, tac.onset_depth, tac.max_force]
+            rec.tactile_depth, rec.tactile_force = list(tac.depth), list(tac.force)
+            rec.before = msg_to_image(r.patch_before, "patch_before")
+        else:
+            rec.success = bool(r.success and r.held_through_all)
+            rec.outcome = [float(len(r.views))]
+            rec.before = msg_to_image(r.patch_before, "patch_before")
+            rec.views = [msg_to_image(v, f"views[{i}]") for i, v in enumerate(r.views)]
+        if rec.before is None:
+            return None
+        return rec
+
+    def _run_action(self, task: str, goal):
+        from action_msgs.msg import GoalStatus
+
+        client = self.actions[task]
+        handle = Waiter.result(client.send_goal_async(goal), 10.0)
+        if handle is None or not handle.accepted:
+            self.get_logger().warn(f"{task} goal not accepted")
+            return None
+        res = Waiter.result(handle.get_result_async(), self.action_timeout)
+        if res is None:
+            self.get_logger().error(f"{task} did not finish in {self.action_timeout}s; cancel")
+            handle.cancel_goal_async()
+            return None
+        if res.status != GoalStatus.STATUS_SUCCEEDED:
+            self.get_logger().warn(f"{task} ended with status {res.status}: "
+                                   f"{res.result.message}")
+            return None
+        return res.result
+
+
+def main() -> int:
+    return run(ManagerNode, threads=4)
+

@@ -1,0 +1,93 @@
+"""Selector nodes: one per task (grasp_selector, push_selector, poke_selector), each
+serving ``select`` (SelectAction): the parameters of the next action on an object.
+
+Parameter ``policy``: ``random`` (exploration; the default for a cold start), ``model``
+or ``curious`` (use the learner's newest checkpoint, announced on /model_updates).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rclpy.node import Node
+
+from curious_robot.nodes.common import LATCHED, ParameterError, param, run
+from curious_robot.selection import POLICIES, Target, Workspace, select_random
+
+
+class SelectorNode(Node):
+    def __init__(self, task: str, **kwargs):
+        super().__init__(f"{task}_selector", **kwargs)
+        self.task = task
+        self.policy = param(self, "policy", "random", lambda v: v in POLICIES,
+                            f"must be one of {', '.join(POLICIES)}")
+        seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
+        ws = param(self, "workspace", [-0.30, 0.30, -0.30, 0.30],
+                   lambda v: len(v) == 4 and v[0] < v[1] and v[2] < v[3],
+                   "must be [xmin, xmax, ymin, ymax] with min < max")
+        self.checkpoint = param(self, "checkpoint", "")
+        self.workspace = Workspace(*ws)
+        self.rng = np.random.default_rng([seed, sum(map(ord, task))])
+        self.model = None
+        if self.policy != "random":
+            self._load_model(self.checkpoint)
+        from curious_robot_interfaces.msg import ModelUpdate
+        from curious_robot_interfaces.srv import SelectAction
+
+        self.create_service(SelectAction, "~/select", self._on_select)
+        self.create_subscription(ModelUpdate, "/model_updates", self._on_model, LATCHED)
+
+    def _load_model(self, path: str) -> None:
+        if not path:
+            self.get_logger().info(f"policy '{self.policy}': no checkpoint yet, random until "
+                                   "the learner announces one")
+            return
+        try:
+            from curious_robot.learning.policy import load_policy
+        except ImportError as exc:
+            raise ParameterError(f"parameter 'policy' = {self.policy!r} needs the learning "
+                                 f"package: {exc}") from exc
+        self.model = load_policy(self.task, path, self.policy)
+        self.get_logger().info(f"{self.task} selector: policy '{self.policy}' from {path}")
+
+    def _on_model(self, msg) -> None:
+        if self.policy != "random" and msg.path:
+            try:
+                self._load_model(msg.path)
+            except (OSError, RuntimeError, ValueError) as exc:
+                self.get_logger().error(f"cannot load checkpoint {msg.path}: {exc}")
+
+    def _on_select(self, request, response):
+        o = request.object
+        target = Target(x=o.centroid.x, y=o.centroid.y, yaw=o.yaw,
+                        length=max(o.size.x, 0.01), width=max(o.size.y, 0.01))
+        try:
+            if self.model is not None:
+                from curious_robot.convert import msg_to_image
+
+                sel = self.model.select(target, msg_to_image(request.patch, "patch"),
+                                        request.patch_size, self.rng, self.workspace)
+            else:
+                sel = select_random(request.task or self.task, target, self.rng,
+                                    self.workspace)
+            response.action = [float(v) for v in sel.action]
+            response.score, response.policy = float(sel.score), sel.policy
+            response.success = True
+        except ValueError as exc:
+            response.success, response.message = False, str(exc)
+        return response
+
+
+def _main(task: str) -> int:
+    return run(lambda: SelectorNode(task), threads=2)
+
+
+def grasp_main() -> int:
+    return _main("grasp")
+
+
+def push_main() -> int:
+    return _main("push")
+
+
+def poke_main() -> int:
+    return _main("poke")

@@ -1,0 +1,53 @@
+"""The tactile node: the raw probe force stream of each poke -> a tactile response.
+
+Subscribes tactile/raw (TactileSample, one press after another, grouped by poke_id);
+publishes tactile/response (TactileResponse: force vs. depth, fitted slope and intercept,
+contact onset) when the last sample of a press arrives.
+"""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+
+from curious_robot.nodes.common import RELIABLE, param, run
+from curious_robot.tactile import fit_tactile
+
+
+class TactileNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("tactile", **kwargs)
+        self.max_pending = param(self, "max_pending", 16, lambda v: v > 0, "must be > 0")
+        from curious_robot_interfaces.msg import TactileResponse, TactileSample
+
+        self.pending: dict[str, list] = {}
+        self.pub = self.create_publisher(TactileResponse, "tactile/response", RELIABLE)
+        self.create_subscription(TactileSample, "tactile/raw", self._on_sample, 500)
+
+    def _on_sample(self, msg) -> None:
+        samples = self.pending.setdefault(msg.poke_id, [])
+        samples.append((msg.index, msg.depth, msg.force))
+        if len(self.pending) > self.max_pending:  # presses whose last sample never came
+            self.pending.pop(next(iter(self.pending)))
+        if msg.last:
+            self._respond(msg, sorted(self.pending.pop(msg.poke_id)))
+
+    def _respond(self, last, samples) -> None:
+        from curious_robot_interfaces.msg import TactileResponse
+
+        depth = [s[1] for s in samples]
+        force = [s[2] for s in samples]
+        out = TactileResponse(poke_id=last.poke_id, depth=depth, force=force)
+        out.header.stamp, out.header.frame_id = last.header.stamp, last.header.frame_id
+        try:
+            fit = fit_tactile(depth, force)
+            out.slope, out.intercept = float(fit.slope), float(fit.intercept)
+            out.onset_depth, out.max_force = float(fit.onset_depth), float(fit.max_force)
+            out.n_contact, out.valid = int(fit.n_contact), True
+        except ValueError as exc:
+            self.get_logger().warn(f"poke {last.poke_id}: no tactile fit: {exc}")
+            out.max_force = float(max(force)) if force else 0.0
+        self.pub.publish(out)
+
+
+def main() -> int:
+    return run(TactileNode, threads=1)
