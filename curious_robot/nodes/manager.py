@@ -117,6 +117,11 @@ class ManagerNode(Node):
             return
         with self.cond:
             self.unacked.pop(int(msg.seq), None)
+            # an answer to a later seq means the learner is (back) up: anything older still
+            # unacknowledged was lost on the way, so resend it at the next chance
+            for s, (_t, m) in list(self.unacked.items()):
+                if s < msg.seq:
+                    self.unacked[s] = (float("-inf"), m)
         if msg.status == "rejected":
             self.get_logger().error(f"learner rejected seq {msg.seq}: {msg.reason}")
 

@@ -1,0 +1,233 @@
+"""Collect mode end to end over real DDS: real node processes, a real PyBullet world, a real
+SQLite store. Robots, learner and listeners are separate processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import textwrap
+import time
+
+import pytest
+
+from curious_robot.store import ReplayStore
+from tests.helpers.procs import Proc
+
+pytestmark = pytest.mark.ros
+EXE = os.path.dirname(sys.executable)
+
+ACK_LISTENER = textwrap.dedent("""
+    import rclpy
+    from curious_robot.nodes.common import RELIABLE
+    from curious_robot_interfaces.msg import IngestAck
+    rclpy.init()
+    node = rclpy.create_node("ack_listener")
+    node.create_subscription(IngestAck, "/interaction_acks", lambda m: print(
+        "ACK", m.robot, m.seq, m.status, m.reason.replace(" ", "_") or "-", flush=True),
+        RELIABLE)
+    print("LISTENING", flush=True)
+    rclpy.spin(node)
+    """)
+
+
+def learner(store: str, *extra: str) -> Proc:
+    return Proc(
+        code="import sys; from curious_robot.nodes.learner import main; sys.exit(main())",
+        args=["--ros-args", "-p", f"store:={store}", "-p", "report_every:=2.0", *extra])
+
+
+def robots(store: str, duration: float, n: int = 1, seed: int = 0) -> Proc:
+    return Proc(code="import sys; from curious_robot.cli import main; sys.exit(main())",
+                args=["collect", "--no-learner", "--robots", str(n), "--seed", str(seed),
+                      "--duration", str(duration), "--store", store])
+
+
+def count(store: str) -> int:
+    if not os.path.exists(store):
+        return 0
+    with ReplayStore(store, readonly=True) as s:
+        return s.count()
+
+
+def wait_count(store: str, n: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c = count(store)
+        if c >= n:
+            return c
+        time.sleep(0.5)
+    raise AssertionError(f"store has {count(store)} < {n} interactions after {timeout}s")
+
+
+def acked(listener: Proc) -> set[tuple[str, int]]:
+    out = set()
+    for line in list(listener.lines):
+        parts = line.split()
+        if parts and parts[0] == "ACK" and parts[3] in ("stored", "duplicate"):
+            out.add((parts[1], int(parts[2])))
+    return out
+
+
+@pytest.mark.slow
+def test_two_robots_feed_one_learner_without_gaps_or_duplicates(tmp_path):
+    store = str(tmp_path / "replay.db")
+    proc = Proc(code="import sys; from curious_robot.cli import main; sys.exit(main())",
+                args=["collect", "--robots", "2", "--duration", "55", "--store", store,
+                      "--seed", "4", "--log-dir", str(tmp_path / "logs")])
+    assert proc.popen.wait(timeout=150) == 0, "\n".join(proc.lines[-30:])
+    with ReplayStore(store, readonly=True) as s:
+        assert s.check() == []
+        robots_seen = s.robots()
+        stats = s.stats()
+    assert set(robots_seen) == {"robot0", "robot1"}
+    for name, info in robots_seen.items():
+        assert info["count"] >= 5, (name, info)
+        assert info["gaps"] == [] and info["min_seq"] == 0
+        assert info["max_seq"] == info["count"] - 1  # contiguous and no duplicates
+    assert sum(1 for t in ("grasp", "push", "poke", "inspect") if stats["tasks"][t]) >= 3
+    assert "interactions" in "\n".join(proc.lines)  # progress was shown
+
+
+@pytest.mark.slow
+def test_kill9_learner_then_restart_loses_nothing_and_sequence_goes_on(tmp_path):
+    store = str(tmp_path / "replay.db")
+    listener = Proc(ACK_LISTENER)
+    listener.wait_for("LISTENING")
+    first = learner(store)
+    robot = robots(store, duration=300)
+    try:
+        wait_count(store, 6, timeout=90)
+        os.killpg(first.popen.pid, signal.SIGKILL)  # no chance to clean up
+        first.popen.wait()
+        before_kill = acked(listener)
+        assert before_kill
+        time.sleep(2.0)  # the robot keeps working, its interactions go unacknowledged
+        second = learner(store)
+        try:
+            n_after = wait_count(store, count(store) + 6, timeout=90)
+            deadline = time.monotonic() + 60  # unacknowledged ones are resent
+            while time.monotonic() < deadline:
+                with ReplayStore(store, readonly=True) as s:
+                    if not s.robots()["robot0"]["gaps"]:
+                        break
+                time.sleep(0.5)
+        finally:
+            robot.stop(timeout=20)
+            time.sleep(1.0)
+            second.stop()
+    finally:
+        robot.stop()
+        listener.stop()
+    with ReplayStore(store, readonly=True) as s:
+        assert s.check() == []
+        stored = {(r.robot, r.seq) for r in s.get_many(s.ids(), images=False)}
+        info = s.robots()["robot0"]
+    assert before_kill <= stored, f"acknowledged but lost: {before_kill - stored}"
+    assert len(stored) >= n_after
+    assert info["gaps"] == [] and info["max_seq"] == info["count"] - 1
+
+
+@pytest.mark.slow
+def test_kill9_whole_collect_then_restart_continues_sequence(tmp_path):
+    store = str(tmp_path / "replay.db")
+    args = ["collect", "--robots", "1", "--duration", "300", "--store", store]
+    code = "import sys; from curious_robot.cli import main; sys.exit(main())"
+    run1 = Proc(code=code, args=args)
+    wait_count(store, 4, timeout=90)
+    os.killpg(run1.popen.pid, signal.SIGKILL)  # the runner; its nodes die with it
+    run1.popen.wait()
+    time.sleep(1.0)
+    with ReplayStore(store, readonly=True) as s:
+        assert s.check() == []
+        first_max = s.last_seq("robot0")
+    run2 = Proc(code=code, args=[*args[:-4], "--duration", "25", "--store", store])
+    assert run2.popen.wait(timeout=120) == 0, "\n".join(run2.lines[-30:])
+    with ReplayStore(store, readonly=True) as s:
+        assert s.check() == []
+        info = s.robots()["robot0"]
+    assert info["max_seq"] > first_max
+    assert info["gaps"] == [] and info["max_seq"] == info["count"] - 1
+
+
+BAD_PUBLISHER = textwrap.dedent("""
+    import math, sys, time
+    import numpy as np
+    import rclpy
+    from curious_robot.convert import record_to_msg
+    from curious_robot.nodes.common import RELIABLE
+    from curious_robot.record import Interaction
+    from curious_robot_interfaces.msg import Interaction as InteractionMsg
+
+    rclpy.init()
+    node = rclpy.create_node("bad_publisher")
+    pub = node.create_publisher(InteractionMsg, "/interactions", RELIABLE)
+    img = np.zeros((32, 32, 3), np.uint8)
+
+    def good(seq, **kw):
+        rec = Interaction(task="grasp", robot="bad", seq=seq, action=[0.0, 0.0, 0.5],
+                          outcome=[0.02], before=img)
+        for k, v in kw.items():
+            setattr(rec, k, v)
+        return record_to_msg(rec)
+
+    msgs = []
+    m = good(0); m.image_before.data = bytes(m.image_before.data)[:100]; msgs.append(m)
+    m = good(1); m.image_before.width = 31; msgs.append(m)
+    m = good(2); m.action = [0.0, math.nan, 0.5]; msgs.append(m)
+    m = good(3); m.outcome = [math.nan]; msgs.append(m)
+    m = good(4); m.task = "juggle"; msgs.append(m)
+    m = good(5); m.image_before.encoding = "rgb8"; m.image_before.step = 7; msgs.append(m)
+    msgs.append(good(6))
+    while pub.get_subscription_count() == 0:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    time.sleep(1.0)
+    for m in msgs:
+        pub.publish(m)
+    print("SENT", len(msgs), flush=True)
+    rclpy.spin(node)
+    """)
+
+
+def test_malformed_interactions_are_rejected_with_reasons_and_store_untouched(tmp_path):
+    store = str(tmp_path / "replay.db")
+    listener = Proc(ACK_LISTENER)
+    listener.wait_for("LISTENING")
+    lrn = learner(store)
+    pub = Proc(BAD_PUBLISHER)
+    try:
+        pub.wait_for("SENT", timeout=60)
+        acks = [listener.wait_for("ACK bad", timeout=30).split() for _ in range(7)]
+    finally:
+        pub.stop()
+        lrn.stop()
+        listener.stop()
+    status = {int(a[2]): (a[3], a[4]) for a in acks}
+    for seq in range(6):
+        assert status[seq][0] == "rejected", status[seq]
+    assert "bytes" in status[0][1] and "step" in status[1][1]
+    assert "action[1]" in status[2][1] and "outcome[0]" in status[3][1]
+    assert "unknown_task" in status[4][1] and "step" in status[5][1]
+    assert status[6] == ("stored", "-")
+    with ReplayStore(store, readonly=True) as s:
+        assert s.count() == 1 and s.check() == []
+    assert any("rejected interaction bad/4" in line for line in lrn.lines)
+
+
+@pytest.mark.parametrize("code,args,name", [
+    ("from curious_robot.nodes.learner import main",
+     ["-p", "store:=/no/such/folder/replay.db"], "store"),
+    ("from curious_robot.nodes.manager import main", ["-p", "tasks:=[grasp,juggle]"],
+     "tasks"),
+    ("from curious_robot.nodes.arm import main", ["-p", "camera_rate:=-1.0"],
+     "camera_rate"),
+    ("from curious_robot.nodes.selector import grasp_main as main", ["-p", "policy:=psychic"],
+     "policy"),
+])
+def test_invalid_parameters_stop_the_node_naming_the_parameter(code, args, name):
+    proc = Proc(code=f"import sys; {code}; sys.exit(main())", args=["--ros-args", *args])
+    rc = proc.popen.wait(timeout=60)
+    time.sleep(0.2)
+    out = "\n".join(proc.lines)
+    assert rc == 2, out
+    assert f"parameter '{name}'" in out, out
