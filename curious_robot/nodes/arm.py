@@ -69,6 +69,8 @@ class ArmNode(Node):
                 setattr(config, key, value)
         self.world = World(config, seed=seed)
         self.lock = threading.Lock()
+        self.busy_lock = threading.Lock()
+        self.busy = 0  # goals accepted and not finished
         self.estop = threading.Event()
 
         from curious_robot_interfaces.msg import TactileSample
@@ -87,7 +89,7 @@ class ArmNode(Node):
         from curious_robot_interfaces.action import Grasp, Inspect, Poke, Push
         for name, action_type in zip(ACTIONS, (Grasp, Push, Poke, Inspect)):
             ActionServer(self, action_type, name,
-                         execute_callback=getattr(self, f"_execute_{name}"),
+                         execute_callback=self._executor_for(name),
                          goal_callback=self._on_goal,
                          cancel_callback=lambda _h: CancelResponse.ACCEPT,
                          callback_group=group)
@@ -153,7 +155,7 @@ class ArmNode(Node):
         self.pub_joints.publish(js)
 
     def _on_camera_timer(self) -> None:
-        if self.lock.acquire(blocking=False):
+        if self.busy == 0 and self.lock.acquire(blocking=False):
             try:
                 self.publish_sensors()
             finally:
@@ -199,7 +201,27 @@ class ArmNode(Node):
 
     # ----------------------------------------------------------------- actions
     def _on_goal(self, _goal):
-        return GoalResponse.REJECT if self.estop.is_set() else GoalResponse.ACCEPT
+        if self.estop.is_set():
+            return GoalResponse.REJECT
+        with self.busy_lock:
+            # no idle camera frames from now on until the motion's own post-motion frame:
+            # every frame stamped after a goal's acceptance shows the scene after it
+            self.busy += 1
+        return GoalResponse.ACCEPT
+
+    def _done(self) -> None:
+        with self.busy_lock:
+            self.busy -= 1
+
+    def _executor_for(self, name: str):
+        execute = getattr(self, f"_execute_{name}")
+
+        def run_and_release(handle):
+            try:
+                return execute(handle)
+            finally:
+                self._done()
+        return run_and_release
 
     def _object_fields(self, result, object_id: str | None = None) -> dict:
         oid = object_id if object_id is not None else (getattr(result, "object_id", "") or "")

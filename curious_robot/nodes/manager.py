@@ -210,16 +210,20 @@ class ManagerNode(Node):
                 task = str(self.rng.choice(self.tasks, p=self.weights))
                 obj = objects.objects[int(self.rng.integers(len(objects.objects)))]
                 started = self._now()
+                self.accepted_at = None
                 try:
                     rec = self._interact(task, obj)
                 except TimeoutError as exc:
                     self.get_logger().warn(f"{task} skipped: {exc}")
                     rec = None
-                last_motion = self._now()
+                # the arm publishes no idle frame between accepting a goal and its
+                # post-motion frame, so any detection stamped after the acceptance is fresh
+                last_motion = self.accepted_at or self._now()
+                end = self._now()
                 since_reset += 1
                 if rec is None:
                     continue
-                rec.stamp_start, rec.stamp_end = started, last_motion
+                rec.stamp_start, rec.stamp_end = started, end
                 self._publish(rec)
         except Exception as exc:  # noqa: BLE001 - log and let the process be restarted
             self.get_logger().fatal(f"manager loop failed: {exc!r}")
@@ -269,10 +273,9 @@ class ManagerNode(Node):
             goal = T.Goal(x=a[0], y=a[1])
         else:
             goal = T.Goal(x=a[0], y=a[1], angle=a[2])
-        result = self._run_action(task, goal)
-        if result is None:
+        r, self.accepted_at = self._run_action(task, goal)
+        if r is None:
             return None
-        r = result
         rec = Interaction(task=task, robot=self.robot, seq=0, object_id=r.object_id,
                           object_model=r.object_model, held_out=r.held_out, action=a,
                           truth=dict(zip(r.truth_keys, r.truth_values)), sim_step=r.sim_step)
@@ -306,19 +309,20 @@ class ManagerNode(Node):
 
         client = self.actions[task]
         handle = Waiter.result(client.send_goal_async(goal), 10.0)
+        accepted = self._now()
         if handle is None or not handle.accepted:
             self.get_logger().warn(f"{task} goal not accepted")
-            return None
+            return None, accepted
         res = Waiter.result(handle.get_result_async(), self.action_timeout)
         if res is None:
             self.get_logger().error(f"{task} did not finish in {self.action_timeout}s; cancel")
             handle.cancel_goal_async()
-            return None
+            return None, accepted
         if res.status != GoalStatus.STATUS_SUCCEEDED:
             self.get_logger().warn(f"{task} ended with status {res.status}: "
                                    f"{res.result.message}")
-            return None
-        return res.result
+            return None, accepted
+        return res.result, accepted
 
 
 def main() -> int:

@@ -1,0 +1,103 @@
+"""The object set (manifest), per-object records and footprint geometry.
+
+The manifest (``sim/objects/objects.yaml``) fixes each model's mesh, scale and train /
+held-out split; physical properties (mass, friction, contact stiffness and damping) are
+drawn at every spawn and recorded in :class:`ObjectInfo`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import _load_yaml, resolve_path
+
+
+@dataclass(frozen=True)
+class ObjectModel:
+    """One entry of the manifest: a mesh with a fixed per-axis scale."""
+
+    id: int
+    mesh: str
+    held_out: bool
+    scale: tuple[float, float, float]
+    size: tuple[float, float, float]
+    rgba: tuple[float, float, float, float]
+
+    @property
+    def name(self) -> str:
+        return str(Path(self.mesh).parent)  # e.g. random_urdfs/005
+
+
+@functools.lru_cache(maxsize=8)
+def load_manifest(path: str) -> tuple[ObjectModel, ...]:
+    """All usable models of a manifest, in id order."""
+    data = _load_yaml(resolve_path(path))
+    models = []
+    for row in data.get("objects", []):
+        models.append(ObjectModel(
+            id=int(row["id"]), mesh=str(row["mesh"]), held_out=bool(row["held_out"]),
+            scale=tuple(float(v) for v in row["scale"]),
+            size=tuple(float(v) for v in row["size"]),
+            rgba=tuple(float(v) for v in row["rgba"])))
+    if not models:
+        raise ValueError(f"object manifest {path} lists no objects")
+    return tuple(sorted(models, key=lambda m: m.id))
+
+
+def select_models(models, split: str) -> list[ObjectModel]:
+    if split == "all":
+        return list(models)
+    want = split == "held_out"
+    return [m for m in models if m.held_out == want]
+
+
+@functools.lru_cache(maxsize=2048)
+def mesh_vertices(mesh: str) -> np.ndarray:
+    """Unscaled vertices (N, 3) of an OBJ mesh (read-only array)."""
+    path = resolve_path(mesh)
+    rows = [ln.split()[1:4] for ln in path.read_text().splitlines() if ln.startswith("v ")]
+    v = np.asarray(rows, dtype=float).reshape(-1, 3)
+    v.setflags(write=False)
+    return v
+
+
+_ANGLES = np.linspace(0.0, math.pi, 180, endpoint=False)
+_DIRS = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], axis=1)
+
+
+def footprint_widths(points_xy: np.ndarray) -> np.ndarray:
+    """Width of a 2-D point set along each of 180 directions in [0, pi) (1 degree apart)."""
+    proj = points_xy @ _DIRS.T
+    return proj.max(axis=0) - proj.min(axis=0)
+
+
+def width_along(widths: np.ndarray, angle: float) -> float:
+    """Interpolated footprint width along ``angle`` (rad, any value; period pi)."""
+    a = (angle % math.pi) / math.pi * len(widths)
+    i = int(a) % len(widths)
+    f = a - int(a)
+    return float((1 - f) * widths[i] + f * widths[(i + 1) % len(widths)])
+
+
+@dataclass
+class ObjectInfo:
+    """A spawned object: identity, current pose and the properties drawn for it."""
+
+    object_id: str
+    model: str
+    model_id: int
+    held_out: bool
+    position: tuple[float, float, float]
+    yaw: float
+    stiffness: float  # N/m, contact stiffness
+    damping: float  # N s/m, contact damping
+    mass: float  # kg
+    friction: float  # lateral friction coefficient
+    size: tuple[float, float, float]  # extents (m) in the object frame
+    orientation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)  # xyzw
+    body: int = field(default=-1, repr=False)  # PyBullet body id (internal)

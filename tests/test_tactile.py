@@ -1,0 +1,56 @@
+"""Tactile fit: onset detection and robust slope on synthetic presses."""
+
+import numpy as np
+import pytest
+
+from curious_robot.tactile import TactileFit, fit_tactile
+
+pytestmark = pytest.mark.unit
+
+
+def _press(k=5000.0, onset=0.003, n=200, depth_max=0.006, noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    d = np.linspace(0.0, depth_max, n)
+    f = np.clip(k * (d - onset), 0.0, None) + noise * rng.standard_normal(n) * (d > onset)
+    return d, f
+
+
+def test_recovers_slope_and_onset():
+    d, f = _press(k=5000.0, onset=0.003)
+    fit = fit_tactile(d, f)
+    assert isinstance(fit, TactileFit)
+    assert fit.slope == pytest.approx(5000.0, rel=0.01)
+    assert fit.onset_depth == pytest.approx(0.003, abs=5e-5)
+    assert fit.max_force == pytest.approx(f.max())
+    assert fit.n_contact > 50
+    assert fit.intercept == pytest.approx(-5000.0 * 0.003, rel=0.05)
+    assert len(fit.as_outcome()) == 4
+
+
+def test_robust_to_spikes_and_noise():
+    d, f = _press(k=20000.0, noise=0.05)
+    f[150] += 30.0
+    f[170] = 0.0
+    fit = fit_tactile(d, f)
+    assert fit.slope == pytest.approx(20000.0, rel=0.05)
+
+
+def test_orders_soft_and_hard():
+    slopes = [fit_tactile(*_press(k=k, noise=0.02, seed=i)).slope
+              for i, k in enumerate((1000.0, 3000.0, 10000.0, 30000.0))]
+    assert slopes == sorted(slopes)
+
+
+def test_no_contact_gives_zero_slope():
+    fit = fit_tactile(np.linspace(0, 0.01, 10), np.zeros(10))
+    assert fit.n_contact == 0 and fit.slope == 0.0
+
+
+@pytest.mark.parametrize("depth, force, match", [
+    ([0.0, 0.1, 0.2], [0.0, 1.0], "samples but force has"),
+    ([0.0, 0.1], [0.0, 1.0], "at least 3"),
+    ([0.0, float("nan"), 0.2], [0.0, 1.0, 2.0], "finite"),
+])
+def test_rejects_bad_input(depth, force, match):
+    with pytest.raises(ValueError, match=match):
+        fit_tactile(depth, force)

@@ -1,0 +1,202 @@
+"""The simulated world with real PyBullet (DIRECT): primitives, determinism, scene upkeep."""
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pybullet")
+
+from curious_robot.world import (  # noqa: E402
+    ArmConfig, GraspResult, InspectResult, PokeResult, PushResult, World, WorldConfig)
+from curious_robot.world.objects import load_manifest  # noqa: E402
+
+pytestmark = pytest.mark.sim
+
+
+def _centre(world, oid):
+    v = world.object_vertices(oid)
+    c = 0.5 * (v.max(0) + v.min(0))
+    return float(c[0]), float(c[1])
+
+
+@pytest.fixture(scope="module")
+def world():
+    with World(WorldConfig(num_objects=4), seed=3) as w:
+        yield w
+
+
+@pytest.fixture
+def lone():
+    """A world with one object at the table centre."""
+    with World(WorldConfig(num_objects=0), seed=5) as w:
+        info = w.spawn_object(model_id=w._models[1].id)
+        w.p.resetBasePositionAndOrientation(info.body, [0.0, 0.0, 0.04], [0, 0, 0, 1])
+        w.settle(240)
+        yield w, info.object_id
+
+
+def test_capture_and_camera(world):
+    rgb, depth = world.capture()
+    cam = world.camera
+    assert rgb.dtype == np.uint8 and rgb.shape == (cam.height, cam.width, 3) == (128, 128, 3)
+    assert depth.dtype == np.float32 and depth.shape == (128, 128)
+    pts = world.camera.point_cloud(depth)
+    # most of the image is table: its points lie at z ~ 0 in the table frame
+    assert np.median(pts[:, 2]) == pytest.approx(0.0, abs=0.003)
+    assert cam.pose.shape == (4, 4) and cam.fx > 0 and cam.cx == pytest.approx(63.5)
+
+
+def test_objects_have_properties_and_split(world):
+    objs = world.objects()
+    assert len(objs) == 4
+    ids = {o.object_id for o in objs}
+    assert len(ids) == 4
+    for o in objs:
+        assert not o.held_out  # default split is "train"
+        assert o.stiffness > 0 and o.damping > 0 and o.mass > 0 and o.friction > 0
+        assert len(o.position) == 3 and len(o.size) == 3
+        (x0, x1), (y0, y1), _ = world.workspace
+        assert x0 <= o.position[0] <= x1 and y0 <= o.position[1] <= y1
+    models = load_manifest(world.config.objects_manifest)
+    assert all(m.held_out == (m.id % 5 == 0) for m in models)
+    assert 168 not in {m.id for m in models}  # broken mesh (NaN vertices) excluded
+
+
+def test_patch_is_centred_and_axis_aligned(lone):
+    w, oid = lone
+    x, y = _centre(w, oid)
+    table = w.patch(0.12, 0.12)[0].astype(int)  # empty table
+    for dx, dy in ((0.04, 0.0), (0.0, 0.04)):
+        rgb = w.patch(x - dx, y - dy)[0].astype(int)
+        mask = np.abs(rgb - table[64, 64]).sum(axis=2) > 40
+        rows, cols = np.nonzero(mask)
+        # the object sits at +dx (more columns) or +dy (fewer rows) from the patch centre
+        px_per_m = w.config.patch_size / w.config.patch_extent
+        if dx:
+            assert cols.mean() - 63.5 == pytest.approx(dx * px_per_m, abs=6)
+        else:
+            assert 63.5 - rows.mean() == pytest.approx(dy * px_per_m, abs=6)
+
+
+def test_grasp_best_angle_lifts(lone):
+    w, oid = lone
+    x, y = _centre(w, oid)
+    fractions = []
+    r = w.grasp(x, y, w.best_grasp_angle(oid), progress=fractions.append)
+    assert isinstance(r, GraspResult)
+    assert r.success and r.object_id == oid
+    assert r.gripper_width > w.config.closed_width
+    assert r.patch.shape == (128, 128, 3) and r.patch.dtype == np.uint8
+    assert r.truth["lift"] > 0.05
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # across the long side the object does not fit between the fingers
+    r2 = w.grasp(*_centre(w, oid), w.best_grasp_angle(oid) + math.pi / 2)
+    assert not r2.success
+
+
+def test_push_moves_object_along(lone):
+    w, oid = lone
+    x, y = _centre(w, oid)
+    r = w.push((x - 0.08, y), (x + 0.08, y))
+    assert isinstance(r, PushResult) and r.object_id == oid
+    assert r.dx > 0.03 and r.dx > 3 * abs(r.dy)
+    assert r.before.shape == r.after.shape == (128, 128, 3)
+    assert not np.array_equal(r.before, r.after)
+
+
+def test_poke_reads_stiffness(world):
+    o = world.objects()[0]
+    v = world.object_vertices(o.object_id)
+    top = v[np.argmax(v[:, 2])]
+    r = world.poke(float(top[0]), float(top[1]))
+    assert isinstance(r, PokeResult)
+    assert r.object_id == o.object_id and r.stiffness == pytest.approx(o.stiffness)
+    assert len(r.depth) == len(r.force) > 10
+    assert r.reached_force_limit and max(r.force) >= world.config.poke_force_limit
+    assert r.fit is not None and r.fit.slope == pytest.approx(o.stiffness, rel=0.5)
+
+
+def test_inspect_views(lone):
+    w, oid = lone
+    r = w.inspect(oid)
+    assert isinstance(r, InspectResult)
+    assert r.success and r.held_through_all
+    assert len(r.views) == w.config.inspect_views
+    assert all(v.shape == (128, 128, 3) and v.dtype == np.uint8 for v in r.views)
+
+
+def test_same_seed_same_outcomes():
+    outs = []
+    for _ in range(2):
+        with World(WorldConfig(num_objects=3), seed=11) as w:
+            o = w.objects()[0]
+            g = w.grasp(*_centre(w, o.object_id), 0.3)
+            outs.append(([ob.position for ob in w.objects()], o.stiffness, g.success,
+                          g.gripper_width, w.step_count, g.patch.tobytes()))
+    assert outs[0] == outs[1]
+
+
+def test_two_worlds_in_one_process_are_independent():
+    with World(WorldConfig(num_objects=2), seed=1) as a, \
+            World(WorldConfig(num_objects=2), seed=2) as b:
+        pa = [o.position for o in a.objects()]
+        b.push((-0.1, 0.0), (0.1, 0.0))
+        assert [o.position for o in a.objects()] == pa
+        assert a.step_count != b.step_count
+
+
+def test_respawn_after_falling_off(world):
+    o = world.objects()[1]
+    world.p.resetBasePositionAndOrientation(o.body, [0.9, 0.0, -0.5], [0, 0, 0, 1])
+    assert world.out_of_workspace() == [o.object_id]
+    report = world.maintain()
+    assert report["respawned"] == 1
+    assert len(world.objects()) == 4 and o.object_id not in {x.object_id for x in world.objects()}
+    assert world.out_of_workspace() == []
+
+
+def test_blow_up_is_detected_and_reset(world):
+    o = world.objects()[0]
+    world.p.resetBaseVelocity(o.body, [100.0, 0.0, 0.0])
+    assert world.blown_up()
+    before = world.recoveries
+    assert world.maintain()["reset"] == 1
+    assert world.recoveries == before + 1 and not world.blown_up()
+    assert len(world.objects()) == 4
+
+
+def test_clear_errors(world):
+    with pytest.raises(ValueError, match="outside the workspace"):
+        world.grasp(0.9, 0.0, 0.0)
+    with pytest.raises(ValueError, match="outside the workspace"):
+        world.push((0.0, 0.0), (0.0, 0.7))
+    with pytest.raises(ValueError, match="outside the workspace"):
+        world.poke(-0.5, 0.0)
+    with pytest.raises(ValueError, match="unknown object id 'nope'"):
+        world.inspect("nope")
+    with pytest.raises(ValueError, match="too short"):
+        world.push((0.0, 0.0), (0.001, 0.0))
+
+
+def test_should_stop_aborts_cleanly(world):
+    calls = iter(range(1000))
+    r = world.grasp(0.0, 0.0, 0.0, should_stop=lambda: next(calls) >= 1)
+    assert r.aborted and not r.success
+    names, q, _, _ = world.joint_state()
+    assert len(names) == len(q) == 9
+    assert np.allclose(q[:7], world.config.arm.home, atol=1e-6)
+
+
+def test_configs_load_from_yaml(tmp_path):
+    arm = ArmConfig.from_yaml("arms/panda.yaml")
+    assert arm == ArmConfig()
+    path = tmp_path / "world.yaml"
+    path.write_text("num_objects: 2\nobject_split: held_out\narm: arms/panda.yaml\n")
+    cfg = WorldConfig.from_yaml(path)
+    assert cfg.num_objects == 2 and cfg.arm == arm
+    with pytest.raises(ValueError, match="unknown keys"):
+        path.write_text("num_objcts: 2\n")
+        WorldConfig.from_yaml(path)
+    with pytest.raises(ValueError, match="object_split"):
+        WorldConfig(object_split="test")
