@@ -1,0 +1,215 @@
+"""``curious-robot train``: train the root network and its heads from a replay store.
+
+    curious-robot train --store data/replay.db --steps 2000 --out runs/a [--json]
+
+``--steps`` is the step (training cycle) to reach: a run resumes automatically from
+``OUT/checkpoint.pt`` and continues counting from the checkpoint's step, so the same
+command line finishes an interrupted run. The newest checkpoint is always OUT/checkpoint.pt
+(rewritten atomically every ``--save-every`` steps and at the end). TensorBoard scalars go
+to OUT/tb when tensorboard is installed. Exit codes: 0 done, 1 nothing to train on or a
+bad checkpoint, 2 bad arguments / no such store.
+
+Module-level imports stay light (``curious-robot --help`` imports this module).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train the root network and task heads from a store")
+    p.add_argument("--store", required=True, help="replay store file (opened read-only)")
+    p.add_argument("--steps", type=int, required=True,
+                   help="train until this step (a resumed run continues from its step)")
+    p.add_argument("--out", required=True, help="folder for checkpoint.pt and tb/")
+    p.add_argument("--tasks", default=None,
+                   help="comma-separated tasks (default grasp,push,poke,inspect; also crash)")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="network input in px (default 96; 227 as AlexNet on a GPU)")
+    p.add_argument("--width", type=float, default=None,
+                   help="channel width multiplier (default 0.5; 1.0 = AlexNet widths)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="records per task per step (default 32)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-4)")
+    p.add_argument("--optimizer", choices=("adam", "rmsprop"), default=None,
+                   help="default adam")
+    p.add_argument("--min-records", type=int, default=None,
+                   help="training records a task needs to join the cycle (default 8)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (default 0: torch's own choice)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a new run (default 0)")
+    p.add_argument("--save-every", type=int, default=100,
+                   help="steps between checkpoints (default 100)")
+    p.add_argument("--eval-every", type=int, default=0,
+                   help="steps between held-out evaluations into TensorBoard (0: only at "
+                        "the end)")
+    p.add_argument("--json", action="store_true",
+                   help="end by printing one JSON object of held-out metrics")
+    p.set_defaults(func=run_train)
+
+
+class _Progress:
+    """On a terminal: tqdm (or a carriage-return line without it); else ~10 log lines."""
+
+    def __init__(self, total: int, initial: int):
+        self.total, self.n = total, initial
+        self.t_last = 0.0
+        self.tty = sys.stderr.isatty()
+        self.log_every = max(1, (total - initial) // 10)  # without a terminal: ~10 log lines
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(total=total, initial=initial, file=sys.stderr, unit="step",
+                            dynamic_ncols=True, disable=not self.tty)
+
+    def update(self, step: int, losses: dict[str, float]) -> None:
+        text = " ".join(f"{t} {v:.3f}" for t, v in losses.items())
+        if not self.tty:
+            if step % self.log_every == 0 or step >= self.total:
+                log.info("step %d/%d %s", step, self.total, text)
+        elif self.bar is not None:
+            self.bar.update(step - self.n)
+            self.bar.set_postfix_str(text, refresh=False)
+        elif time.monotonic() - self.t_last > 0.2 or step >= self.total:
+            self.t_last = time.monotonic()
+            sys.stderr.write(f"\rstep {step}/{self.total} {text}\033[K")
+            sys.stderr.flush()
+        self.n = step
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.tty:
+            sys.stderr.write("\n")
+
+
+def _summary_writer(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("tensorboard is not installed: no TensorBoard scalars")
+        return None
+    return SummaryWriter(str(folder))
+
+
+def _log_metrics(writer, metrics: dict, step: int) -> None:
+    if writer is None:
+        return
+    for key, value in metrics.items():
+        if value is not None:
+            writer.add_scalar(f"heldout/{key}", value, step)
+    writer.flush()
+
+
+def _format_metrics(metrics: dict) -> str:
+    width = max(len(k) for k in metrics)
+    return "\n".join(f"{k:<{width}}  {'-' if v is None else f'{v:.4f}'}"
+                     for k, v in metrics.items())
+
+
+def run_train(args) -> int:
+    if args.steps < 0:
+        print("curious-robot train: --steps must be >= 0", file=sys.stderr)
+        return 2
+    if not Path(args.store).is_file():
+        print(f"curious-robot train: {args.store}: no such file", file=sys.stderr)
+        return 2
+    import torch
+
+    from curious_robot.learning.checkpoint import CheckpointError, checkpoint_path
+    from curious_robot.learning.metrics import METRIC_KEYS
+    from curious_robot.learning.networks import ModelConfig
+    from curious_robot.learning.train import TrainConfig, Trainer
+    from curious_robot.store import ReplayStore, StoreError
+
+    try:
+        device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("CUDA is not available here")
+    except (RuntimeError, ValueError) as exc:
+        print(f"curious-robot train: --device {args.device}: {exc}", file=sys.stderr)
+        return 2
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    overrides = {"tasks": args.tasks, "batch_size": args.batch_size, "lr": args.lr,
+                 "optimizer": args.optimizer, "min_records": args.min_records}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = checkpoint_path(out)
+    try:
+        store = ReplayStore(args.store, readonly=True)
+    except StoreError as exc:
+        print(f"curious-robot train: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if ckpt.exists():
+            trainer = Trainer.from_checkpoint(ckpt, store, device, **overrides)
+            for name, value in (("input_size", args.input_size), ("width", args.width)):
+                if value is not None and value != getattr(trainer.model_cfg, name):
+                    log.warning("--%s %s ignored: resuming a run with %s = %s",
+                                name.replace("_", "-"), value, name,
+                                getattr(trainer.model_cfg, name))
+        else:
+            model_cfg = ModelConfig(input_size=args.input_size or 96, width=args.width or 0.5)
+            train_cfg = TrainConfig(seed=args.seed,
+                                    **{k: v for k, v in overrides.items() if v is not None})
+            trainer = Trainer(store, model_cfg, train_cfg, device)
+    except (ValueError, CheckpointError, KeyError) as exc:
+        print(f"curious-robot train: {exc}", file=sys.stderr)
+        store.close()
+        return 1 if isinstance(exc, CheckpointError) else 2
+    writer = _summary_writer(out / "tb")
+    log.info("training %s on %s from step %d to %d (input %d px, width %g, batch %d, %s)",
+             ",".join(trainer.cfg.tasks), device, trainer.step, args.steps,
+             trainer.model_cfg.input_size, trainer.model_cfg.width, trainer.cfg.batch_size,
+             trainer.cfg.optimizer)
+    progress = _Progress(args.steps, trainer.step)
+    saved_step = trainer.step
+    code = 0
+    try:
+        while trainer.step < args.steps:
+            losses = trainer.train_steps(1)
+            if not losses:
+                log.error("no task has %d training records yet (tasks %s): nothing to train",
+                          trainer.cfg.min_records, ",".join(trainer.cfg.tasks))
+                code = 1
+                break
+            progress.update(trainer.step, losses)
+            if writer is not None:
+                for task, value in losses.items():
+                    writer.add_scalar(f"loss/{task}", value, trainer.step)
+            if trainer.step % args.save_every == 0:
+                trainer.save(ckpt)
+                saved_step = trainer.step
+            if args.eval_every and trainer.step % args.eval_every == 0:
+                _log_metrics(writer, trainer.evaluate(), trainer.step)
+    except KeyboardInterrupt:
+        progress.close()
+        if trainer.step != saved_step:
+            trainer.save(ckpt)
+        log.info("interrupted at step %d; checkpoint %s", trainer.step, ckpt)
+        raise
+    progress.close()
+    metrics = {k: trainer.evaluate().get(k) for k in METRIC_KEYS}
+    if trainer.step != saved_step or (code == 0 and not ckpt.exists()):
+        trainer.save(ckpt)
+    _log_metrics(writer, metrics, trainer.step)
+    if writer is not None:
+        writer.close()
+    store.close()
+    log.info("step %d, checkpoint %s", trainer.step, ckpt)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(_format_metrics(metrics))
+    return code

@@ -1,0 +1,275 @@
+"""From interaction records to training batches: images, angle bins, normalisation.
+
+Batches are built on the CPU as numpy arrays (images stay ``uint8`` (N, S, S, 3) until
+:func:`to_tensors` moves them to the caller's device and normalises them there).
+
+Image convention of grasp patches (set by the simulated world): top-down, image column
+grows with table +x, image row grows with table -y. The table frame is right-handed with
+z up, so a counter-clockwise rotation of the patch *as displayed* is a counter-clockwise
+rotation in the table frame, i.e. it adds to the grasp angle (measured from table +x
+toward +y). :func:`rotate_image` rotates counter-clockwise for positive degrees, hence
+rotating a patch by ``k * 10`` degrees moves the label from bin ``b`` to ``(b + k) % 18``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from curious_robot.learning.networks import N_ANGLE_BINS
+from curious_robot.record import Interaction
+
+BIN_DEGREES = 180.0 / N_ANGLE_BINS
+#: Per-channel input normalisation after scaling to [0, 1].
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
+#: Number of training records read to compute normalisation statistics.
+STATS_MAX_RECORDS = 5000
+
+
+# -- images -----------------------------------------------------------------------------
+
+
+def resize(img: np.ndarray, size: int) -> np.ndarray:
+    """A (H, W, 3) uint8 image scaled to (size, size, 3)."""
+    if img.shape[0] == size and img.shape[1] == size:
+        return img
+    interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(img, (size, size), interpolation=interp)
+
+
+def rotate_image(img: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate counter-clockwise (as displayed) about the centre; borders reflected."""
+    if degrees % 360.0 == 0.0:
+        return img
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), float(degrees), 1.0)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT_101)
+
+
+def angle_to_bin(angle: float) -> int:
+    """Grasp angle (rad, any value; period pi) -> bin 0..17 centred on 0, 10, ..., 170 deg."""
+    return int(round(math.degrees(angle) / BIN_DEGREES)) % N_ANGLE_BINS
+
+
+def bin_to_angle(b: int) -> float:
+    """Centre of bin ``b`` in radians, in [0, pi)."""
+    return math.radians((b % N_ANGLE_BINS) * BIN_DEGREES)
+
+
+def rotate_grasp(patch: np.ndarray, label_bin: int, k: int) -> tuple[np.ndarray, int]:
+    """The patch rotated by ``k * 10`` degrees and the angle bin that moves with it."""
+    return rotate_image(patch, k * BIN_DEGREES), (label_bin + k) % N_ANGLE_BINS
+
+
+def stack(images: list[np.ndarray], size: int) -> np.ndarray:
+    return np.stack([resize(img, size) for img in images]) if images else \
+        np.zeros((0, size, size, 3), np.uint8)
+
+
+def to_tensors(batch: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
+    """Move a batch to ``device``; uint8 image stacks become normalised float NCHW."""
+    out = {}
+    for key, value in batch.items():
+        t = torch.from_numpy(np.ascontiguousarray(value)).to(device, non_blocking=True)
+        if value.dtype == np.uint8 and value.ndim == 4:
+            t = (t.permute(0, 3, 1, 2).float() / 255.0 - PIXEL_MEAN) / PIXEL_STD
+        out[key] = t
+    return out
+
+
+# -- normalisation of regression targets --------------------------------------------------
+
+
+@dataclass
+class NormStats:
+    """Mean and standard deviation of a regression target, from the training split."""
+
+    mean: list[float]
+    std: list[float]
+    count: int
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> NormStats:
+        values = np.asarray(values, np.float64).reshape(len(values), -1)
+        std = values.std(axis=0)
+        std = np.where(std > 1e-8, std, 1.0)  # constant target: leave it unscaled
+        return cls(values.mean(axis=0).tolist(), std.tolist(), len(values))
+
+    def normalize(self, x) -> np.ndarray:
+        return ((np.asarray(x, np.float64) - self.mean) / self.std).astype(np.float32)
+
+    def denormalize(self, z) -> np.ndarray:
+        return np.asarray(z, np.float64) * self.std + self.mean
+
+    def to_dict(self) -> dict:
+        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
+                "count": int(self.count)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NormStats:
+        return cls([float(v) for v in d["mean"]], [float(v) for v in d["std"]], int(d["count"]))
+
+
+#: What each normalised target is made of: stats key -> (task, function of a record).
+TARGETS = {
+    "push": ("push", lambda r: r.action[:4]),  # start_x, start_y, end_x, end_y (m)
+    "poke": ("poke", lambda r: r.outcome[:2]),  # slope (N/m), intercept (N)
+}
+
+
+def target_values(key: str, records: list[Interaction]) -> np.ndarray:
+    fn = TARGETS[key][1]
+    return np.array([fn(r) for r in records], np.float64)
+
+
+# -- batches, one builder per task --------------------------------------------------------
+
+
+def grasp_batch(records: list[Interaction], size: int, rng: np.random.Generator | None = None,
+                rotate: bool = True) -> dict[str, np.ndarray]:
+    """Patches, tried bins and success; with ``rotate`` each patch is turned by a random
+    multiple of 10 degrees and its bin shifted to match."""
+    patches, bins = [], []
+    for r in records:
+        patch, b = r.before, angle_to_bin(r.action[2])
+        if rotate and rng is not None:
+            patch, b = rotate_grasp(patch, b, int(rng.integers(N_ANGLE_BINS)))
+        patches.append(patch)
+        bins.append(b)
+    return {"patch": stack(patches, size), "bin": np.array(bins, np.int64),
+            "success": np.array([r.success for r in records], np.float32)}
+
+
+def push_batch(records: list[Interaction], size: int, stats: NormStats) -> dict:
+    return {"before": stack([r.before for r in records], size),
+            "after": stack([r.after if r.after is not None else r.before for r in records],
+                           size),
+            "target": stats.normalize(target_values("push", records))}
+
+
+def poke_batch(records: list[Interaction], size: int, stats: NormStats) -> dict:
+    return {"patch": stack([r.before for r in records], size),
+            "target": stats.normalize(target_values("poke", records))}
+
+
+def crash_batch(records: list[Interaction], size: int, horizon_s: float) -> dict:
+    """Frames more than ``horizon_s`` before the collision are "safe" (label 1)."""
+    return {"crop": stack([r.before for r in records], size),
+            "safe": np.array([r.outcome[0] > horizon_s for r in records], np.float32)}
+
+
+def inspect_images(rec: Interaction) -> list[np.ndarray]:
+    """The images of one object of an inspect record: the table patch, then the views."""
+    return [rec.before] + list(rec.views)
+
+
+def identity_batch(records: list[Interaction], size: int,
+                   rng: np.random.Generator) -> dict | None:
+    """One positive pair (two images of the record's object) and one negative pair (an
+    image of another object_id) per record; ``None`` when no pair can be made."""
+    usable = [r for r in records if len(inspect_images(r)) >= 2]
+    a, b, same = [], [], []
+    for r in usable:
+        imgs = inspect_images(r)
+        j, k = rng.choice(len(imgs), size=2, replace=False)
+        a.append(imgs[j])
+        b.append(imgs[k])
+        same.append(1.0)
+        others = [o for o in usable if o.object_id != r.object_id]
+        if others:
+            o = others[int(rng.integers(len(others)))]
+            oi = inspect_images(o)
+            a.append(imgs[int(rng.integers(len(imgs)))])
+            b.append(oi[int(rng.integers(len(oi)))])
+            same.append(0.0)
+    if not a:
+        return None
+    return {"a": stack(a, size), "b": stack(b, size), "same": np.array(same, np.float32)}
+
+
+# -- synthetic interactions (benchmarks and tests) ----------------------------------------
+
+
+def _table_to_pixel(x: float, y: float, size: int, half: float = 0.3) -> tuple[int, int]:
+    """Table (x, y) in metres -> (col, row) of a top-down scene image of the table."""
+    return (int(round((x + half) / (2 * half) * (size - 1))),
+            int(round((half - y) / (2 * half) * (size - 1))))
+
+
+def bar_image(size: int, angle: float, length: float = 0.7, thickness: int = 0,
+              color=(230, 230, 230), background=(40, 40, 40)) -> np.ndarray:
+    """A bar through the centre along table angle ``angle`` (rad) in the grasp-patch
+    convention (column = +x, row = -y)."""
+    img = np.zeros((size, size, 3), np.uint8)
+    img[:] = background
+    c, half = (size - 1) / 2.0, length * size / 2.0
+    dx, dy = math.cos(angle) * half, math.sin(angle) * half
+    p0 = (int(round(c - dx)), int(round(c + dy)))
+    p1 = (int(round(c + dx)), int(round(c - dy)))
+    cv2.line(img, p0, p1, color, thickness or max(2, size // 10), cv2.LINE_AA)
+    return img
+
+
+def synthetic_interactions(n_per_task: int, rng: np.random.Generator, size: int = 64,
+                           n_objects: int = 6, held_out_share: float = 0.25,
+                           tasks=("grasp", "push", "poke", "inspect"),
+                           robot: str = "synthetic") -> list[Interaction]:
+    """Valid records with learnable structure: grasps succeed when closing across the bar,
+    pushes move a blob, poke slope grows with brightness, objects differ in colour."""
+    objects = [(f"obj{i}", rng.integers(40, 255, size=3).tolist(), i % 4 == 3)
+               for i in range(n_objects)]
+    out: list[Interaction] = []
+
+    def add(task, obj, **kw):
+        oid, _, held = obj
+        held = held if held_out_share > 0 else False
+        out.append(Interaction(task=task, robot=robot, seq=len(out), object_id=oid,
+                               object_model=oid, held_out=held, **kw))
+
+    for task in tasks:
+        for _ in range(n_per_task):
+            obj = objects[int(rng.integers(n_objects))]
+            color = tuple(int(c) for c in obj[1])
+            if task == "grasp":
+                bar = float(rng.uniform(0, math.pi))
+                angle = float(rng.uniform(0, math.pi))
+                d = (angle - bar - math.pi / 2) % math.pi  # from "across the bar"
+                diff = min(d, math.pi - d)
+                add("grasp", obj, before=bar_image(size, bar, color=color),
+                    action=[0.0, 0.0, angle], success=bool(diff < math.radians(30)),
+                    outcome=[0.02])
+            elif task == "push":
+                x, y = rng.uniform(-0.2, 0.2, size=2)
+                d = rng.uniform(-0.08, 0.08, size=2)
+                imgs = []
+                for px, py in ((x, y), (x + d[0], y + d[1])):
+                    img = np.full((size, size, 3), 40, np.uint8)
+                    cv2.circle(img, _table_to_pixel(px, py, size), max(2, size // 12), color,
+                               -1)
+                    imgs.append(img)
+                add("push", obj, before=imgs[0], after=imgs[1],
+                    action=[x - d[0], y - d[1], x + d[0], y + d[1]],
+                    outcome=[float(d[0]), float(d[1]), 0.0], success=True)
+            elif task == "poke":
+                bright = float(np.mean(color)) / 255.0
+                patch = np.full((size, size, 3), 40, np.uint8)
+                cv2.circle(patch, (size // 2, size // 2), size // 3, color, -1)
+                add("poke", obj, before=patch, action=[0.0, 0.0],
+                    outcome=[200.0 + 800.0 * bright, 0.5 * bright, 0.001, 5.0], success=True)
+            elif task == "inspect":
+                def view(c=color):
+                    img = np.full((size, size, 3), 40, np.uint8)
+                    center = (size // 2 + int(rng.integers(-3, 4)),
+                              size // 2 + int(rng.integers(-3, 4)))
+                    cv2.circle(img, center, size // 4 + int(rng.integers(-2, 3)), c, -1)
+                    return img
+                add("inspect", obj, before=view(), views=[view(), view()],
+                    action=[0.0, 0.0, 0.0], outcome=[2.0], success=True)
+            else:
+                raise ValueError(f"no synthetic data for task {task!r}")
+    return out

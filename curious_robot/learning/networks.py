@@ -1,0 +1,241 @@
+"""The shared root network and its task heads (Pinto et al., ECCV 2016), in pure torch.
+
+One AlexNet-style root (conv1..conv5, pool5, fc6) is shared by every task; each task has a
+small head in one ``nn.ModuleDict``, attached at the depth given by :data:`HEAD_INPUTS`:
+
+    grasp     conv4 of the patch                 -> 18 angle-bin logits ("would it succeed")
+    push      conv3 of (before, after), siamese  -> the push action (4 numbers, normalised)
+    poke      fc6 of the patch                   -> tactile slope and intercept (normalised)
+    identity  fc6 -> fc7 of each image, siamese  -> an embedding (cosine embedding loss)
+    crash     fc6 of a camera crop               -> one logit ("safe to fly straight")
+
+Towers of a siamese head are the same root run on both images (one batch), never copies.
+The model never picks a device: build it, then ``.to(device)`` as the caller decides.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Root layers in order; each can be read with ``root(x, upto=name)`` / ``root.features``.
+LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6")
+#: Root layer each head reads.
+HEAD_INPUTS = {"grasp": "conv4", "push": "conv3", "poke": "fc6", "identity": "fc6",
+               "crash": "fc6"}
+#: Grasp angle bins: 0, 10, ..., 170 degrees (a parallel gripper is symmetric under 180).
+N_ANGLE_BINS = 18
+#: AlexNet's conv layers: (out channels, kernel, stride, padding).
+_CONVS = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1))
+_POOL = (3, 2)  # kernel, stride (ceil mode, so small inputs still reach pool5)
+MIN_INPUT_SIZE = 63
+
+
+@dataclass
+class ModelConfig:
+    input_size: int = 128  # px, square; 96-128 on a CPU, 227 as in AlexNet on a GPU
+    width: float = 1.0  # multiplies every channel count and fc width (0.25-0.5 for CPU)
+    norm: str = "batch"  # 'batch' (BatchNorm after every conv), 'lrn' (AlexNet) or 'none'
+    fc6_dim: int = 4096  # before ``width``
+    fc7_dim: int = 1024  # identity embedding, before ``width``
+    head_dim: int = 512  # hidden units of the heads, before ``width``
+    dropout: float = 0.5  # fc6 and the heads' hidden layer (poke uses it for MC dropout)
+
+    def __post_init__(self):
+        if int(self.input_size) != self.input_size or self.input_size < MIN_INPUT_SIZE:
+            raise ValueError(f"input_size must be an integer >= {MIN_INPUT_SIZE} px, got "
+                             f"{self.input_size!r}")
+        self.input_size = int(self.input_size)
+        if not 0.0 < self.width <= 4.0:
+            raise ValueError(f"width must be in (0, 4], got {self.width!r}")
+        if self.norm not in ("batch", "lrn", "none"):
+            raise ValueError(f"norm must be 'batch', 'lrn' or 'none', got {self.norm!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    def scaled(self, n: int) -> int:
+        return max(8, int(round(n * self.width)))
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(self.scaled(c[0]) for c in _CONVS)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _out(n: int, kernel: int, stride: int, pad: int = 0, ceil: bool = False) -> int:
+    span = n + 2 * pad - kernel
+    return (math.ceil(span / stride) if ceil else span // stride) + 1
+
+
+def spatial_sizes(input_size: int) -> dict[str, int]:
+    """Side length of each conv layer's feature map for a square input of ``input_size``."""
+    sizes, n = {}, input_size
+    for i, (_, k, s, p) in enumerate(_CONVS):
+        if i in (1, 2):  # pool1 before conv2, pool2 before conv3
+            n = _out(n, *_POOL, ceil=True)
+        n = _out(n, k, s, p)
+        sizes[f"conv{i + 1}"] = n
+    sizes["pool5"] = _out(n, *_POOL, ceil=True)
+    return sizes
+
+
+def _conv_block(cin: int, cout: int, kernel: int, stride: int, pad: int,
+                norm: str, first: bool) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, pad, bias=norm != "batch")]
+    if norm == "batch":
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(nn.ReLU(inplace=True))
+    if norm == "lrn" and first:
+        layers.append(nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
+    return nn.Sequential(*layers)
+
+
+class RootNet(nn.Module):
+    """conv1..conv5 (AlexNet shapes, scaled by ``width``), pool5, fc6."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.channels
+        stages: dict[str, nn.Module] = {}
+        cin = 3
+        for i, ((_, k, s, p), cout) in enumerate(zip(_CONVS, ch)):
+            block = _conv_block(cin, cout, k, s, p, cfg.norm, first=i < 2)
+            if i in (1, 2):
+                block = nn.Sequential(nn.MaxPool2d(*_POOL, ceil_mode=True), block)
+            stages[f"conv{i + 1}"] = block
+            cin = cout
+        stages["pool5"] = nn.MaxPool2d(*_POOL, ceil_mode=True)
+        side = spatial_sizes(cfg.input_size)["pool5"]
+        self.fc6_dim = cfg.scaled(cfg.fc6_dim)
+        stages["fc6"] = nn.Sequential(nn.Flatten(), nn.Linear(ch[4] * side * side, self.fc6_dim),
+                                      nn.ReLU(inplace=True), nn.Dropout(cfg.dropout))
+        self.stages = nn.ModuleDict(stages)
+
+    def forward(self, x: torch.Tensor, upto: str = "fc6") -> torch.Tensor:
+        """The output of layer ``upto`` (later layers are not computed)."""
+        if upto not in self.stages:
+            raise ValueError(f"unknown root layer {upto!r}; known: {', '.join(LAYERS)}")
+        for name, stage in self.stages.items():
+            x = stage(x)
+            if name == upto:
+                return x
+        raise AssertionError("unreachable")
+
+    def features(self, x: torch.Tensor, layers=LAYERS) -> dict[str, torch.Tensor]:
+        """Outputs of every layer named in ``layers`` (for evaluation and visualisation)."""
+        wanted, out = set(layers), {}
+        for name, stage in self.stages.items():
+            if not wanted - out.keys():
+                break
+            x = stage(x)
+            if name in wanted:
+                out[name] = x
+        return out
+
+
+class ConvHead(nn.Module):
+    """conv3x3 -> ReLU -> 3x3 average grid -> fc -> ReLU -> dropout -> fc."""
+
+    def __init__(self, cin: int, cout: int, hidden: int, out: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(3), nn.Flatten(),
+            nn.Linear(cout * 9, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MLPHead(nn.Module):
+    """fc -> ReLU -> dropout -> fc."""
+
+    def __init__(self, cin: int, hidden: int, out: int, dropout: float):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(cin, hidden), nn.ReLU(inplace=True))
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(self.hidden(x)))
+
+    def sample(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """(n, N, out): ``n`` forward passes with dropout on (MC dropout), whatever the mode."""
+        h = self.hidden(x).unsqueeze(0).expand(n, *x.shape[:-1], -1)
+        return self.out(F.dropout(h, self.dropout.p, training=True))
+
+
+class CuriousNet(nn.Module):
+    """The root network and one head per task; one method per task."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.root = RootNet(cfg)
+        ch, hid, fc6, p = cfg.channels, cfg.scaled(cfg.head_dim), self.root.fc6_dim, cfg.dropout
+        self.heads = nn.ModuleDict({
+            "grasp": ConvHead(ch[3], ch[4], hid, N_ANGLE_BINS, p),
+            "push": ConvHead(2 * ch[2], ch[3], hid, 4, p),
+            "poke": MLPHead(fc6, hid, 2, p),
+            "identity": nn.Linear(fc6, cfg.scaled(cfg.fc7_dim)),  # fc7
+            "crash": MLPHead(fc6, hid, 1, p),
+        })
+
+    def grasp(self, patch: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) -> (N, 18) logits, one per angle bin."""
+        return self.heads["grasp"](self.root(patch, upto=HEAD_INPUTS["grasp"]))
+
+    def push(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """Two (N, 3, S, S) scenes -> (N, 4) normalised push action (inverse model)."""
+        n = before.shape[0]
+        f = self.root(torch.cat([before, after]), upto=HEAD_INPUTS["push"])
+        return self.heads["push"](torch.cat([f[:n], f[n:]], dim=1))
+
+    def poke(self, patch: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) -> (N, 2) normalised (slope, intercept)."""
+        return self.heads["poke"](self.root(patch, upto=HEAD_INPUTS["poke"]))
+
+    def embed(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) -> (N, D) identity embedding (fc7, not normalised)."""
+        return self.heads["identity"](self.root(image, upto=HEAD_INPUTS["identity"]))
+
+    def crash(self, crop: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) -> (N,) logit of "safe to go straight"."""
+        return self.heads["crash"](self.root(crop, upto=HEAD_INPUTS["crash"])).squeeze(1)
+
+
+# -- losses -----------------------------------------------------------------------------
+
+
+def grasp_loss(logits: torch.Tensor, bins: torch.Tensor, success: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on the bin that was tried only (the other 17 get no gradient)."""
+    tried = logits.gather(1, bins.view(-1, 1)).squeeze(1)
+    return F.binary_cross_entropy_with_logits(tried, success.float())
+
+
+def regression_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L2 on normalised targets (push, poke)."""
+    return F.mse_loss(pred, target)
+
+
+def identity_loss(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor,
+                  margin: float = 0.5) -> torch.Tensor:
+    """Cosine embedding loss: 1 - cos for pairs of one object, max(0, cos - margin) else."""
+    return F.cosine_embedding_loss(a, b, same.float() * 2.0 - 1.0, margin=margin)
+
+
+def crash_loss(logits: torch.Tensor, safe: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, safe.float())

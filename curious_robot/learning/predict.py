@@ -1,0 +1,191 @@
+"""Inference for action selection: a trained network behind numpy-in, numpy-out methods.
+
+``Predictor.from_checkpoint(path, device)`` loads the newest checkpoint of a training
+folder (or any checkpoint file); ``maybe_reload()`` swaps in a newer file when the trainer
+has written one (file changed and a different step). Methods are thread-safe (one lock), so
+a selector node may call them from several service callbacks.
+
+Uncertainty for "curious" selection, cheap by design:
+- grasp: per-bin binary entropy of the predicted success (1 bit at p = 0.5, 0 at 0 or 1);
+- poke: MC dropout: the head (not the root) sampled ``samples`` times on one fc6 feature,
+  standard deviation in physical units.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from curious_robot.learning import data
+from curious_robot.learning.checkpoint import CheckpointError, load_checkpoint
+from curious_robot.learning.networks import HEAD_INPUTS, CuriousNet, ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def binary_entropy(p) -> np.ndarray:
+    """Entropy in bits of Bernoulli(p), elementwise."""
+    p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+class Predictor:
+    def __init__(self, model: CuriousNet, stats: dict[str, data.NormStats], step: int = 0,
+                 device="cpu", path: str | os.PathLike | None = None):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.stats = stats
+        self.step = int(step)
+        self.path = Path(path) if path is not None else None
+        self._key = _file_key(self.path) if self.path is not None else None
+        self._lock = threading.Lock()
+
+    @property
+    def input_size(self) -> int:
+        return self.model.cfg.input_size
+
+    @staticmethod
+    def _load(path, device):
+        state = load_checkpoint(path, map_location=torch.device(device))
+        model = CuriousNet(ModelConfig.from_dict(state["config"]["model"]))
+        model.load_state_dict(state["model"])
+        stats = {k: data.NormStats.from_dict(v) for k, v in state.get("stats", {}).items()}
+        return model, stats, int(state["step"])
+
+    @classmethod
+    def from_checkpoint(cls, path, device="cpu") -> Predictor:
+        """Load ``path`` (a checkpoint file, or a training folder holding checkpoint.pt)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "checkpoint.pt"
+        model, stats, step = cls._load(path, device)
+        return cls(model, stats, step, device, path)
+
+    def maybe_reload(self) -> bool:
+        """Load the checkpoint file again if it changed on disk and holds another step;
+        True when the model was replaced. A damaged file is logged and the old model kept."""
+        if self.path is None:
+            return False
+        key = _file_key(self.path)
+        if key is None or key == self._key:
+            return False
+        try:
+            model, stats, step = self._load(self.path, self.device)
+        except CheckpointError as exc:
+            log.warning("keeping the model of step %d: %s", self.step, exc)
+            return False
+        with self._lock:
+            self._key = key
+            if step == self.step:
+                return False
+            self.model, self.stats, self.step = model.to(self.device).eval(), stats, step
+        log.info("reloaded %s: step %d", self.path, step)
+        return True
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _images(self, images) -> torch.Tensor:
+        """One (H, W, 3) uint8 image or a list / (N, H, W, 3) stack -> normalised tensor."""
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images]
+        for img in images:
+            if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+                raise ValueError(f"expected uint8 (H, W, 3) RGB images, got {img.dtype} "
+                                 f"{img.shape}")
+        return data.to_tensors({"x": data.stack(list(images), self.input_size)},
+                               self.device)["x"]
+
+    def _stats(self, key: str) -> data.NormStats:
+        if key not in self.stats:
+            raise ValueError(f"this checkpoint has no {key} normalisation (no {key} training "
+                             "data yet)")
+        return self.stats[key]
+
+    # -- grasp ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def grasp_scores_batch(self, patches) -> np.ndarray:
+        """(N, 18) success probabilities, bin b = grasp angle b * 10 degrees."""
+        with self._lock:
+            return torch.sigmoid(self.model.grasp(self._images(patches))).cpu().numpy()
+
+    def grasp_scores(self, patch: np.ndarray) -> np.ndarray:
+        """18 success probabilities for a grasp patch centred on the grasp point."""
+        return self.grasp_scores_batch(patch)[0]
+
+    def grasp_uncertainty(self, patch: np.ndarray) -> np.ndarray:
+        """18 binary entropies (bits) of the predicted success; highest near p = 0.5."""
+        return binary_entropy(self.grasp_scores(patch))
+
+    def best_grasp(self, patch: np.ndarray) -> tuple[float, float]:
+        """(angle in rad of the best bin's centre, its success probability)."""
+        scores = self.grasp_scores(patch)
+        b = int(np.argmax(scores))
+        return data.bin_to_angle(b), float(scores[b])
+
+    # -- poke -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def poke_predict(self, patch: np.ndarray) -> tuple[float, float]:
+        """(slope N/m, intercept N) predicted for poking the object in ``patch``."""
+        stats = self._stats("poke")
+        with self._lock:
+            z = self.model.poke(self._images(patch)).cpu().numpy()[0]
+        slope, intercept = stats.denormalize(z)
+        return float(slope), float(intercept)
+
+    @torch.no_grad()
+    def poke_uncertainty(self, patch: np.ndarray, samples: int = 16) -> tuple[float, float]:
+        """MC-dropout standard deviation of (slope N/m, intercept N)."""
+        stats = self._stats("poke")
+        with self._lock:
+            f = self.model.root(self._images(patch), upto=HEAD_INPUTS["poke"])
+            z = self.model.heads["poke"].sample(f, samples)[:, 0].cpu().numpy()
+        sd = z.std(axis=0) * np.asarray(stats.std)
+        return float(sd[0]), float(sd[1])
+
+    # -- push -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def push_predict(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """The push (start_x, start_y, end_x, end_y; m) that most likely turned ``before``
+        into ``after`` (the inverse model)."""
+        stats = self._stats("push")
+        with self._lock:
+            z = self.model.push(self._images(before), self._images(after)).cpu().numpy()[0]
+        return stats.denormalize(z)
+
+    def push_score(self, before: np.ndarray, after: np.ndarray, action) -> float:
+        """How well ``action`` matches the inverse model's push for (before -> after): minus
+        the normalised L2 distance (0 is a perfect match)."""
+        stats = self._stats("push")
+        pred = stats.normalize(self.push_predict(before, after))
+        return -float(np.linalg.norm(pred - stats.normalize(np.asarray(action)[:4])))
+
+    # -- identity / features --------------------------------------------------------------
+
+    @torch.no_grad()
+    def embed(self, images) -> np.ndarray:
+        """(N, D) unit-length identity embeddings."""
+        with self._lock:
+            return F.normalize(self.model.embed(self._images(images)), dim=1).cpu().numpy()
+
+    @torch.no_grad()
+    def features(self, images, layer: str = "conv5") -> np.ndarray:
+        """(N, ...) root features at ``layer`` (conv1..conv5, pool5, fc6)."""
+        with self._lock:
+            return self.model.root(self._images(images), upto=layer).cpu().numpy()

@@ -1,0 +1,304 @@
+"""Multi-task training of the shared root network from a replay store.
+
+The paper's schedule: one *cycle* zeroes the gradients, then for each task draws one batch,
+computes that task's loss and calls ``backward()`` (so the root's gradient accumulates
+over all tasks while each head gets its own task's gradient), and ends with ONE optimizer
+step for everything. ``Trainer.step`` counts cycles.
+
+Two ways to use it:
+
+- offline (``curious-robot train``): ``Trainer(...)`` or ``Trainer.from_checkpoint(...)``,
+  then ``train_steps(n)`` in a loop, ``save(path)``, ``evaluate()``;
+- online, inside the learner node beside ingestion: the node gives the trainer its own
+  :class:`~curious_robot.store.ReplayStore` connection (the ingestion thread keeps another)
+  and calls ``train_steps(n)`` repeatedly; every cycle re-reads ``store.position()`` and
+  samples from everything stored so far. No module-level state; the trainer's own methods
+  are serialised by a lock, so ``save`` / ``status`` may be called from another thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import torch
+
+from curious_robot.learning import data
+from curious_robot.learning.checkpoint import load_checkpoint, save_checkpoint
+from curious_robot.learning.networks import (CuriousNet, ModelConfig, crash_loss, grasp_loss,
+                                             identity_loss, regression_loss)
+
+log = logging.getLogger(__name__)
+
+#: Store tasks the trainer knows ("inspect" records train the identity head).
+TRAIN_TASKS = ("grasp", "push", "poke", "inspect", "crash")
+DEFAULT_TASKS = ("grasp", "push", "poke", "inspect")
+
+
+@dataclass
+class TrainConfig:
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    batch_size: int = 32  # records per task per cycle (identity: 2 pairs per record)
+    optimizer: str = "adam"  # 'adam' or 'rmsprop' (the paper's)
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    #: training (not held-out) records a task needs before it joins the cycle
+    min_records: int = 8
+    rotate_grasp: bool = True  # random k*10 degree patch rotation, label bin shifted by k
+    identity_margin: float = 0.5  # cosine embedding loss margin for negative pairs
+    crash_horizon_s: float = 1.0  # frames further than this from a collision are "safe"
+    loss_weights: dict[str, float] = field(default_factory=dict)  # task -> weight (1.0)
+    #: normalisation stats are refitted when a task's training data doubles, until this many
+    stats_freeze: int = 2000
+    eval_max_records: int = 512  # held-out records per task that evaluate() reads
+    seed: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.tasks, str):
+            self.tasks = tuple(t.strip() for t in self.tasks.split(",") if t.strip())
+        self.tasks = tuple(self.tasks)
+        unknown = [t for t in self.tasks if t not in TRAIN_TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks must be a non-empty subset of {', '.join(TRAIN_TASKS)}, "
+                             f"got {','.join(self.tasks) or 'nothing'}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.min_records < 1:
+            raise ValueError(f"min_records must be >= 1, got {self.min_records}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["tasks"] = list(self.tasks)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-6,
+                                   weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def task_loss(model: CuriousNet, task: str, b: dict[str, torch.Tensor],
+              cfg: TrainConfig) -> torch.Tensor:
+    """The loss of one task on one batch (tensors from :func:`data.to_tensors`)."""
+    if task == "grasp":
+        return grasp_loss(model.grasp(b["patch"]), b["bin"], b["success"])
+    if task == "push":
+        return regression_loss(model.push(b["before"], b["after"]), b["target"])
+    if task == "poke":
+        return regression_loss(model.poke(b["patch"]), b["target"])
+    if task == "inspect":
+        n = b["a"].shape[0]
+        e = model.embed(torch.cat([b["a"], b["b"]]))  # both towers in one pass of the root
+        return identity_loss(e[:n], e[n:], b["same"], cfg.identity_margin)
+    if task == "crash":
+        return crash_loss(model.crash(b["crop"]), b["safe"])
+    raise ValueError(f"unknown task {task!r}")
+
+
+class Trainer:
+    """The network, its optimizer and the sampling state; see the module docstring."""
+
+    def __init__(self, store, model_cfg: ModelConfig | None = None,
+                 train_cfg: TrainConfig | None = None, device="cpu"):
+        self.store = store
+        self.model_cfg = model_cfg or ModelConfig()
+        self.cfg = train_cfg or TrainConfig()
+        self.device = torch.device(device)
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching global RNG
+            torch.manual_seed(self.cfg.seed)
+            self.model = CuriousNet(self.model_cfg)
+        self.model.to(self.device).train()
+        self.optimizer = make_optimizer(self.model.parameters(), self.cfg)
+        self.rng = np.random.default_rng(self.cfg.seed)
+        self.step = 0
+        self.position = 0
+        self.stats: dict[str, data.NormStats] = {}
+        self.last_losses: dict[str, float] = {}
+        self.metrics: dict = {}
+        self._active: dict[str, bool] = {}
+        self._lock = threading.RLock()
+
+    # -- sampling -------------------------------------------------------------------------
+
+    def _task_ready(self, task: str) -> bool:
+        n = self.store.count(task, held_out=False)
+        ready = n >= self.cfg.min_records
+        if self._active.get(task) != ready:
+            if ready:
+                log.info("task %s joins the training cycle (%d training records)", task, n)
+            else:
+                log.info("skipping task %s: %d training records, need %d", task, n,
+                         self.cfg.min_records)
+            self._active[task] = ready
+        return ready
+
+    def _refresh_stats(self, key: str) -> data.NormStats | None:
+        task = data.TARGETS[key][0]
+        current = self.stats.get(key)
+        n = self.store.count(task, held_out=False)
+        if current is not None and (current.count >= self.cfg.stats_freeze
+                                    or n < 2 * current.count):
+            return current
+        ids = self.store.ids(task, held_out=False)
+        if len(ids) > data.STATS_MAX_RECORDS:
+            ids = self.rng.choice(ids, size=data.STATS_MAX_RECORDS, replace=False)
+        if not len(ids):
+            return current
+        stats = data.NormStats.fit(data.target_values(
+            key, self.store.get_many(ids.tolist(), images=False)))
+        self.stats[key] = stats
+        log.info("%s normalisation from %d training records: mean %s, std %s", key,
+                 stats.count, np.round(stats.mean, 4).tolist(), np.round(stats.std, 4).tolist())
+        return stats
+
+    def sample_batch(self, task: str) -> dict[str, np.ndarray] | None:
+        """One training batch of ``task`` (numpy, CPU), or ``None`` when it has too little
+        data."""
+        if not self._task_ready(task):
+            return None
+        size, bs = self.model_cfg.input_size, self.cfg.batch_size
+        stats = self._refresh_stats(task) if task in data.TARGETS else None
+        records = self.store.sample(task, bs, self.rng, held_out=False)
+        if task == "grasp":
+            return data.grasp_batch(records, size, self.rng, rotate=self.cfg.rotate_grasp)
+        if task == "push":
+            return data.push_batch(records, size, stats)
+        if task == "poke":
+            return data.poke_batch(records, size, stats)
+        if task == "inspect":
+            return data.identity_batch(records, size, self.rng)
+        return data.crash_batch(records, size, self.cfg.crash_horizon_s)
+
+    # -- training -------------------------------------------------------------------------
+
+    def cycle(self, batches: dict[str, dict]) -> dict[str, float]:
+        """One optimizer step on one batch per task (numpy or tensor batches); returns each
+        task's loss. A non-finite loss skips the step (logged) and returns ``{}``."""
+        with self._lock:
+            self.model.train()
+            self.optimizer.zero_grad(set_to_none=True)
+            losses = {}
+            for task, b in batches.items():
+                if any(isinstance(v, np.ndarray) for v in b.values()):
+                    b = data.to_tensors(b, self.device)
+                loss = task_loss(self.model, task, b, self.cfg)
+                if not torch.isfinite(loss):
+                    log.error("non-finite %s loss at step %d; skipping this step", task,
+                              self.step)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    return {}
+                (self.cfg.loss_weights.get(task, 1.0) * loss).backward()
+                losses[task] = float(loss.detach())
+            if losses:
+                self.optimizer.step()
+                self.step += 1
+                self.last_losses = losses
+            return losses
+
+    def train_steps(self, n: int) -> dict[str, float]:
+        """Up to ``n`` cycles on freshly sampled data; returns the mean loss per task (``{}``
+        when no task has enough data yet; nothing is trained then)."""
+        with self._lock:
+            sums: dict[str, float] = defaultdict(float)
+            counts: dict[str, int] = defaultdict(int)
+            for _ in range(n):
+                self.position = self.store.position()
+                batches = {}
+                for task in self.cfg.tasks:
+                    b = self.sample_batch(task)
+                    if b is not None:
+                        batches[task] = b
+                if not batches:
+                    break
+                for task, value in self.cycle(batches).items():
+                    sums[task] += value
+                    counts[task] += 1
+            return {t: sums[t] / counts[t] for t in sums}
+
+    def evaluate(self) -> dict:
+        """Held-out metrics (:data:`metrics.METRIC_KEYS`)."""
+        from curious_robot.learning import metrics
+
+        with self._lock:
+            self.metrics = metrics.evaluate(
+                self.model, self.store, self.stats, self.device, self.model_cfg.input_size,
+                self.cfg.tasks, self.cfg.eval_max_records)
+            return dict(self.metrics)
+
+    def status(self) -> str:
+        losses = ", ".join(f"{t} {v:.3f}" for t, v in self.last_losses.items())
+        return f"step {self.step}, store position {self.position}, losses [{losses}]"
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume, as plain containers (see :mod:`.checkpoint`)."""
+        with self._lock:
+            return {
+                "step": int(self.step),
+                "store_position": int(self.position),
+                "config": {"model": self.model_cfg.to_dict(), "train": self.cfg.to_dict()},
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "stats": {k: s.to_dict() for k, s in self.stats.items()},
+                "rng": {"numpy": self.rng.bit_generator.state},
+                "losses": {k: float(v) for k, v in self.last_losses.items()},
+                "metrics": {k: v for k, v in self.metrics.items()
+                            if v is None or isinstance(v, (int, float))},
+                "saved": time.time(),
+            }
+
+    def save(self, path) -> None:
+        t0 = time.monotonic()
+        save_checkpoint(path, self.state_dict())
+        log.debug("checkpoint %s at step %d (%.2f s)", path, self.step, time.monotonic() - t0)
+
+    def load_state_dict(self, state: dict) -> None:
+        with self._lock:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            for group in self.optimizer.param_groups:  # the current config's rates win
+                group["lr"] = self.cfg.lr
+                group["weight_decay"] = self.cfg.weight_decay
+            self.step = int(state["step"])
+            self.position = int(state.get("store_position", 0))
+            self.stats = {k: data.NormStats.from_dict(v)
+                          for k, v in state.get("stats", {}).items()}
+            self.last_losses = dict(state.get("losses", {}))
+            self.metrics = dict(state.get("metrics", {}))
+            rng = state.get("rng", {})
+            if "numpy" in rng:
+                self.rng.bit_generator.state = rng["numpy"]
+
+    @classmethod
+    def from_checkpoint(cls, path, store, device="cpu", **train_overrides) -> Trainer:
+        """Resume: the checkpoint's model config, its train config updated with
+        ``train_overrides`` (e.g. ``lr``, ``tasks``, ``batch_size``), step, optimizer, stats."""
+        state = load_checkpoint(path, map_location=torch.device(device))
+        model_cfg = ModelConfig.from_dict(state["config"]["model"])
+        train_dict = dict(state["config"]["train"])
+        train_dict.update({k: v for k, v in train_overrides.items() if v is not None})
+        trainer = cls(store, model_cfg, TrainConfig.from_dict(train_dict), device)
+        trainer.load_state_dict(state)
+        log.info("resumed from %s at step %d (store position %d)", path, trainer.step,
+                 trainer.position)
+        return trainer
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))

@@ -1,0 +1,382 @@
+"""The learning library: network shapes, losses, the angle-bin augmentation, checkpoints,
+resume, metrics, the Predictor and a tiny end-to-end ``train`` run on a real replay store."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from curious_robot.learning import data, metrics
+from curious_robot.learning.checkpoint import (CheckpointError, load_checkpoint,
+                                               save_checkpoint)
+from curious_robot.learning.networks import (LAYERS, N_ANGLE_BINS, CuriousNet, ModelConfig,
+                                             grasp_loss, spatial_sizes)
+from curious_robot.learning.predict import Predictor, binary_entropy
+from curious_robot.learning.train import TrainConfig, Trainer
+from curious_robot.store import ReplayStore
+
+pytestmark = pytest.mark.unit
+
+torch.set_num_threads(1)
+SIZE = 64
+TINY = dict(input_size=SIZE, width=0.125, fc6_dim=512, fc7_dim=256, head_dim=256)
+
+
+def tiny_trainer(store, **train) -> Trainer:
+    cfg = dict(batch_size=8, lr=1e-3, min_records=4, seed=0)
+    cfg.update(train)
+    return Trainer(store, ModelConfig(**TINY), TrainConfig(**cfg), "cpu")
+
+
+@pytest.fixture(scope="module")
+def records():
+    return data.synthetic_interactions(15, np.random.default_rng(0), size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory, records):
+    path = tmp_path_factory.mktemp("store") / "replay.db"
+    with ReplayStore(path) as store:
+        for rec in records:
+            assert store.add(rec).stored
+    return path
+
+
+@pytest.fixture
+def store(store_path):
+    with ReplayStore(store_path, readonly=True) as s:
+        yield s
+
+
+# -- networks -----------------------------------------------------------------------------
+
+
+def test_spatial_sizes_match_alexnet_at_227():
+    s = spatial_sizes(227)
+    assert [s[f"conv{i}"] for i in range(1, 6)] + [s["pool5"]] == [55, 27, 13, 13, 13, 6]
+    assert spatial_sizes(64)["pool5"] >= 1
+    with pytest.raises(ValueError, match="input_size"):
+        ModelConfig(input_size=32)
+
+
+def test_head_shapes_and_root_features():
+    model = CuriousNet(ModelConfig(**TINY)).eval()
+    x = torch.randn(3, 3, SIZE, SIZE)
+    with torch.no_grad():
+        assert model.grasp(x).shape == (3, N_ANGLE_BINS)
+        assert model.push(x, x.flip(0)).shape == (3, 4)
+        assert model.poke(x).shape == (3, 2)
+        assert model.embed(x).shape == (3, model.cfg.scaled(256))
+        assert model.crash(x).shape == (3,)
+        feats = model.root.features(x)
+        assert list(feats) == list(LAYERS)
+        assert feats["conv1"].shape[1] == model.cfg.channels[0]
+        assert torch.equal(model.root(x, upto="conv4"), feats["conv4"])
+    assert set(model.heads) == {"grasp", "push", "poke", "identity", "crash"}
+    with pytest.raises(ValueError, match="unknown root layer"):
+        model.root(x, upto="fc9")
+
+
+def test_grasp_loss_only_on_tried_bin():
+    logits = torch.zeros(2, N_ANGLE_BINS, requires_grad=True)
+    grasp_loss(logits, torch.tensor([3, 11]), torch.tensor([1.0, 0.0])).backward()
+    nonzero = logits.grad.nonzero().tolist()
+    assert nonzero == [[0, 3], [1, 11]]
+
+
+def test_every_head_overfits_a_tiny_batch(records):
+    by_task = {t: [r for r in records if r.task == t][:8] for t in
+               ("grasp", "push", "poke", "inspect")}
+    stats = {k: data.NormStats.fit(data.target_values(k, by_task[k])) for k in ("push", "poke")}
+    rng = np.random.default_rng(1)
+    crops = data.stack([r.before for r in by_task["poke"]], SIZE)
+    bright = crops.mean(axis=(1, 2, 3))
+    batches = {"grasp": data.grasp_batch(by_task["grasp"], SIZE, rotate=False),
+               "push": data.push_batch(by_task["push"], SIZE, stats["push"]),
+               "poke": data.poke_batch(by_task["poke"], SIZE, stats["poke"]),
+               "inspect": data.identity_batch(by_task["inspect"], SIZE, rng),
+               "crash": {"crop": crops,
+                         "safe": (bright > np.median(bright)).astype(np.float32)}}
+    trainer = Trainer(None, ModelConfig(**TINY, dropout=0.0),
+                      TrainConfig(lr=1e-3, tasks=tuple(batches)), "cpu")
+    tensors = {t: data.to_tensors(b, "cpu") for t, b in batches.items()}
+    first = trainer.cycle(tensors)
+    for _ in range(25):
+        last = trainer.cycle(tensors)
+    assert trainer.step == 26
+    assert set(first) == set(batches)
+    for task in batches:
+        assert math.isfinite(first[task]) and math.isfinite(last[task])
+        assert last[task] < 0.5 * first[task], (task, first[task], last[task])
+
+
+# -- data ---------------------------------------------------------------------------------
+
+
+def _draw_bar(size: int, angle: float) -> np.ndarray:
+    """Drawn here, independently of the library: column = +x, row = -y."""
+    img = np.zeros((size, size, 3), np.uint8)
+    c, half = (size - 1) / 2.0, 0.35 * size
+    end = (c + half * math.cos(angle), c - half * math.sin(angle))  # (col, row)
+    start = (2 * c - end[0], 2 * c - end[1])
+    cv2.line(img, tuple(round(v) for v in start), tuple(round(v) for v in end),
+             (255, 255, 255), 5)
+    return img
+
+
+def _orientation(img: np.ndarray) -> float:
+    """Table-frame angle (rad, [0, pi)) of a bright bar from second moments."""
+    rows, cols = np.nonzero(img[..., 0] > 128)
+    x = cols - cols.mean()
+    y = -(rows - rows.mean())
+    theta = 0.5 * math.atan2(2 * np.mean(x * y), np.mean(x * x) - np.mean(y * y))
+    return theta % math.pi
+
+
+def test_bar_convention_and_rotation_shifts_bin_the_right_way():
+    # a horizontal bar rotated by +30 degrees (counter-clockwise as displayed) points up-right,
+    # i.e. toward table +x +y: its table angle is +30 degrees, bin 3 (not bin 15)
+    rotated, b = data.rotate_grasp(_draw_bar(96, 0.0), 0, 3)
+    assert b == 3
+    assert data.angle_to_bin(_orientation(rotated)) == 3
+    for start in (0, 2, 7, 12, 17):
+        bar = _draw_bar(96, data.bin_to_angle(start))
+        assert data.angle_to_bin(_orientation(bar)) == start
+        for k in (1, 4, 9, 13):
+            rotated, b = data.rotate_grasp(bar, start, k)
+            assert b == (start + k) % N_ANGLE_BINS
+            assert data.angle_to_bin(_orientation(rotated)) == b, (start, k)
+
+
+def test_angle_bins():
+    assert data.angle_to_bin(0.0) == 0
+    assert data.angle_to_bin(math.radians(14.9)) == 1
+    assert data.angle_to_bin(math.radians(176)) == 0  # 176 deg ~ -4 deg for a parallel gripper
+    assert data.angle_to_bin(math.pi / 2) == 9
+    assert data.bin_to_angle(9) == pytest.approx(math.pi / 2)
+
+
+def test_identity_pairs(records):
+    recs = [r for r in records if r.task == "inspect"]
+    batch = data.identity_batch(recs, SIZE, np.random.default_rng(0))
+    assert batch["a"].shape == batch["b"].shape == (len(batch["same"]), SIZE, SIZE, 3)
+    assert batch["same"].sum() == len(recs)  # one positive per record
+    assert 0 < (batch["same"] == 0).sum() <= len(recs)
+    one_object = [r for r in recs if r.object_id == recs[0].object_id]
+    only_pos = data.identity_batch(one_object, SIZE, np.random.default_rng(0))
+    assert only_pos["same"].all()
+
+
+def test_norm_stats_round_trip():
+    values = np.array([[100.0, 1.0], [300.0, 1.0], [500.0, 1.0]])
+    s = data.NormStats.fit(values)
+    z = s.normalize(values)
+    assert np.allclose(z.mean(axis=0), 0) and np.allclose(z[:, 0].std(), 1)
+    assert np.allclose(z[:, 1], 0)  # constant column: std taken as 1
+    assert np.allclose(s.denormalize(z), values)
+    assert data.NormStats.from_dict(s.to_dict()) == s
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+def test_metrics_known_answers():
+    assert metrics.binary_accuracy([0.9, 0.2, 0.6, 0.4], [1, 0, 0, 1]) == 0.5
+    assert metrics.majority_accuracy([1, 0, 0, 0]) == 0.75
+    assert metrics.majority_accuracy([1, 0, 0, 0], train_positive_rate=0.8) == 0.25
+    assert metrics.mean_l2_error([[0, 0], [1, 1]], [[3, 4], [1, 1]]) == 2.5
+    t = metrics.best_threshold([0.9, 0.8, 0.1, 0.3], [1, 1, 0, 0])
+    assert 0.3 < t < 0.8
+    assert metrics.pair_accuracy([0.9, 0.8, 0.1, 0.5], [1, 1, 0, 0], t) == 1.0
+    assert metrics.best_threshold([], []) == 0.0
+    with pytest.raises(ValueError):
+        metrics.mean_l2_error([[0, 0]], [[0, 0, 0]])
+
+
+def test_binary_entropy():
+    assert binary_entropy([0.5])[0] == pytest.approx(1.0)
+    assert binary_entropy([0.0, 1.0]).max() < 1e-6
+
+
+# -- training on a real store, checkpoints, resume ----------------------------------------
+
+
+def test_train_steps_on_store_and_evaluate(store):
+    trainer = tiny_trainer(store)
+    losses = trainer.train_steps(2)
+    assert set(losses) == {"grasp", "push", "poke", "inspect"}
+    assert trainer.step == 2 and trainer.position == store.position()
+    assert set(trainer.stats) == {"push", "poke"}
+    m = trainer.evaluate()
+    assert set(m) >= set(metrics.METRIC_KEYS)
+    for key in metrics.METRIC_KEYS:
+        assert m[key] is not None and math.isfinite(m[key]), key
+    assert 0.0 <= m["grasp_bin_accuracy"] <= 1.0
+    assert trainer.model.training  # evaluate() restores the mode
+
+
+def test_too_little_data_is_skipped(store, caplog):
+    trainer = tiny_trainer(store, min_records=10_000)
+    with caplog.at_level("INFO"):
+        assert trainer.train_steps(1) == {}
+    assert trainer.step == 0
+    assert "skipping task grasp" in caplog.text
+
+
+def test_checkpoint_round_trip_weights_only(store, tmp_path):
+    trainer = tiny_trainer(store)
+    trainer.train_steps(2)
+    path = tmp_path / "ck" / "checkpoint.pt"
+    trainer.save(path)
+    assert [p.name for p in path.parent.iterdir()] == ["checkpoint.pt"]  # no temp files
+    raw = torch.load(path, weights_only=True)
+    assert raw["step"] == 2 and raw["store_position"] == store.position()
+    assert raw["config"]["model"]["input_size"] == SIZE
+    assert set(raw["stats"]) == {"push", "poke"}
+
+    again = Trainer.from_checkpoint(path, store, "cpu")
+    assert again.step == 2 and again.model_cfg == trainer.model_cfg
+    for (n, a), (_, b) in zip(trainer.model.state_dict().items(),
+                              again.model.state_dict().items()):
+        assert torch.equal(a, b), n
+    s0, s1 = trainer.optimizer.state_dict(), again.optimizer.state_dict()
+    k = next(iter(s0["state"]))
+    assert torch.equal(s0["state"][k]["exp_avg"], s1["state"][k]["exp_avg"])
+    assert again.stats == trainer.stats
+    assert again.rng.bit_generator.state == trainer.rng.bit_generator.state
+
+
+def test_resume_continues_step_and_optimizer(store, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    trainer = tiny_trainer(store)
+    trainer.train_steps(2)
+    trainer.save(path)
+    resumed = Trainer.from_checkpoint(path, store, "cpu", lr=5e-4)
+    resumed.train_steps(1)
+    assert resumed.step == 3
+    state = resumed.optimizer.state_dict()["state"]
+    assert float(next(iter(state.values()))["step"]) == 3.0  # Adam's own count continued
+    assert resumed.optimizer.param_groups[0]["lr"] == 5e-4
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a curious_robot checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    save_checkpoint(tmp_path / "ok.pt", {"step": 1})
+    assert load_checkpoint(tmp_path / "ok.pt")["step"] == 1
+
+
+def test_training_beside_ingestion(store_path, records, tmp_path):
+    """The node's pattern: one thread adds through its own store, another trains."""
+    path = tmp_path / "live.db"
+    first = [r for r in records if r.task in ("grasp", "poke")]
+    with ReplayStore(path) as writer_store:
+        for rec in first:
+            writer_store.add(rec)
+        reader = ReplayStore(path, readonly=True)
+        trainer = tiny_trainer(reader, batch_size=4)
+        rest = [r for r in records if r.task not in ("grasp", "poke")]
+        errors = []
+
+        def ingest():
+            try:
+                with ReplayStore(path) as own:
+                    for rec in rest:
+                        own.add(rec)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=ingest)
+        thread.start()
+        while thread.is_alive():
+            trainer.train_steps(1)
+        thread.join()
+        assert not errors
+        losses = trainer.train_steps(1)
+        assert set(losses) == {"grasp", "push", "poke", "inspect"}  # new tasks picked up
+        assert trainer.position == len(records)
+        reader.close()
+
+
+# -- predictor ----------------------------------------------------------------------------
+
+
+def test_predictor_and_reload(store, records, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    trainer = tiny_trainer(store)
+    trainer.train_steps(1)
+    trainer.save(path)
+    pred = Predictor.from_checkpoint(tmp_path, device="cpu")
+    assert pred.step == 1 and not pred.maybe_reload()
+    grasp = next(r for r in records if r.task == "grasp").before
+    scores = pred.grasp_scores(grasp)
+    assert scores.shape == (N_ANGLE_BINS,) and ((scores >= 0) & (scores <= 1)).all()
+    assert pred.grasp_scores_batch(np.stack([grasp, grasp])).shape == (2, N_ANGLE_BINS)
+    assert pred.grasp_uncertainty(grasp).shape == (N_ANGLE_BINS,)
+    angle, p = pred.best_grasp(grasp)
+    assert 0 <= angle < math.pi and 0 <= p <= 1
+    poke = next(r for r in records if r.task == "poke")
+    slope, intercept = pred.poke_predict(poke.before)
+    assert math.isfinite(slope) and math.isfinite(intercept)
+    assert all(v >= 0 for v in pred.poke_uncertainty(poke.before, samples=8))
+    push = next(r for r in records if r.task == "push")
+    assert pred.push_predict(push.before, push.after).shape == (4,)
+    assert pred.push_score(push.before, push.after, push.action) <= 0
+    emb = pred.embed([grasp, grasp])
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    assert pred.features(grasp, "conv3").ndim == 4
+    with pytest.raises(ValueError, match="uint8"):
+        pred.grasp_scores(grasp.astype(np.float32))
+
+    trainer.train_steps(1)
+    trainer.save(path)
+    import os
+    st = os.stat(path)  # make sure the change is visible even on a coarse clock
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert pred.maybe_reload() and pred.step == 2
+    assert not pred.maybe_reload()
+
+
+# -- command line and bench ---------------------------------------------------------------
+
+
+def test_train_cli_end_to_end_and_resume(store_path, tmp_path, capsys):
+    from curious_robot.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--store", str(store_path), "--out", str(out), "--input-size", str(SIZE),
+            "--width", "0.125", "--batch-size", "8", "--min-records", "4", "--json"]
+    assert main(argv + ["--steps", "3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == set(metrics.METRIC_KEYS)
+    assert all(result[k] is not None for k in metrics.METRIC_KEYS)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+    assert main(argv + ["--steps", "5"]) == 0
+    capsys.readouterr()
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
+    assert (out / "tb").is_dir()
+    assert main(["train", "--store", str(tmp_path / "missing.db"), "--out", str(out),
+                 "--steps", "1"]) == 2
+
+
+def test_bench_learner_runs(capsys):
+    from curious_robot.learning import bench
+
+    args = SimpleNamespace(device="cpu", width=0.125, batch_size=4, cycles=1, json=True)
+    assert bench.run(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples_per_s_96"] > 0 and result["samples_per_s_128"] > 0
+    assert result["grasp_forward_ms_96"] > 0
