@@ -62,7 +62,6 @@ def robot_nodes(index: int, seed: int, tasks: list[str]) -> list[NodeSpec]:
             params["robot"] = robot_name(index)
         if exe == "interaction_manager":
             params["tasks"] = list(tasks)
-            params["task_weights"] = [1.0] * len(tasks)
         specs.append(NodeSpec(exe, name, ns, params))
     return specs
 

@@ -21,8 +21,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def _collect_config() -> dict:
+    """config/collect.yaml's parameters by node key (the same file the graph runs on)."""
+    import yaml
+
+    from curious_robot.graph import default_config
+
+    with open(default_config()) as f:
+        return {k: v["ros__parameters"] for k, v in yaml.safe_load(f).items()}
+
+
 def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
-    """The manager's loop without ROS: capture -> detect -> patch -> select -> act."""
+    """The manager's loop without ROS, with the same config (objects, task weights, resets):
+    capture -> detect -> patch -> select -> act."""
     import numpy as np
 
     from curious_robot.perception import detect_objects
@@ -30,21 +41,28 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
     from curious_robot.tactile import fit_tactile
     from curious_robot.world import World, WorldConfig
 
+    cfg = _collect_config()
+    manager, arm = cfg["/**/interaction_manager"], cfg["/**/arm"]
+    weights = np.array([manager.get(f"weight_{t}", 1.0) for t in TASKS], float)
+    weights /= weights.sum()
+    world_cfg = WorldConfig(num_objects=arm.get("n_objects") or WorldConfig().num_objects,
+                            object_split=arm.get("object_split", "all"))
+    reset_every = manager.get("reset_every", 40) or 10**9
     rng = np.random.default_rng([seed, 7919])
     n = 0
-    with World(WorldConfig(), seed=seed) as world:
+    with World(world_cfg, seed=seed) as world:
         t0 = time.perf_counter()
         since_reset = 0
         while time.perf_counter() - t0 < seconds:
             _rgb, depth = world.capture()
             cam = world.camera
             dets, _plane = detect_objects(depth, cam.fx, cam.fy, cam.cx, cam.cy, cam.pose)
-            if not dets or since_reset >= 40:
+            if not dets or since_reset >= reset_every:
                 world.reset()
                 since_reset = 0
                 continue
             d = dets[int(rng.integers(len(dets)))]
-            task = str(rng.choice(TASKS))
+            task = str(rng.choice(TASKS, p=weights))
             world.patch(float(d.centroid[0]), float(d.centroid[1]))
             a = select_random(task, Target(float(d.centroid[0]), float(d.centroid[1]), d.yaw,
                                            float(d.size[0]), float(d.size[1])), rng).action

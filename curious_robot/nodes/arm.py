@@ -5,7 +5,7 @@ scene reset and patch services.
 Topics (relative, so a namespace per robot works):
   camera/color/image_raw (rgb8), camera/depth/image_raw (32FC1, m), camera/camera_info,
   camera/pose (latched PoseStamped: camera in the table frame), joint_states,
-  tactile/raw (TactileSample stream of each poke)
+  tactile/raw (TactileReadings: each poke's readings in chunks)
 Actions: grasp, push, poke, inspect.  Services: reset_scene, get_patch, emergency_stop.
 """
 
@@ -21,9 +21,10 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 
 from curious_robot.convert import image_to_msg
-from curious_robot.nodes.common import LATCHED, SENSOR, param, run
+from curious_robot.nodes.common import LATCHED, RELIABLE, SENSOR, param, run
 
 ACTIONS = ("grasp", "push", "poke", "inspect")
+TACTILE_CHUNK = 256  # readings per TactileReadings message
 
 
 def _quat_from_matrix(r: np.ndarray) -> tuple[float, float, float, float]:
@@ -59,21 +60,16 @@ class ArmNode(Node):
         except (OSError, ValueError) as exc:
             from curious_robot.nodes.common import ParameterError
             raise ParameterError(f"parameter 'world_config' = {config_path!r}: {exc}") from exc
-        overrides = {}
         if n_objects:
-            overrides["n_objects"] = n_objects
-        if split != "all":
-            overrides["object_split"] = split
-        for key, value in overrides.items():
-            if hasattr(config, key):
-                setattr(config, key, value)
+            config.num_objects = n_objects
+        config.object_split = split
         self.world = World(config, seed=seed)
         self.lock = threading.Lock()
         self.busy_lock = threading.Lock()
         self.busy = 0  # goals accepted and not finished
         self.estop = threading.Event()
 
-        from curious_robot_interfaces.msg import TactileSample
+        from curious_robot_interfaces.msg import TactileReadings
         from geometry_msgs.msg import PoseStamped
         from sensor_msgs.msg import CameraInfo, Image, JointState
 
@@ -81,7 +77,7 @@ class ArmNode(Node):
         self.pub_depth = self.create_publisher(Image, "camera/depth/image_raw", SENSOR)
         self.pub_info = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR)
         self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR)
-        self.pub_tactile = self.create_publisher(TactileSample, "tactile/raw", 500)
+        self.pub_tactile = self.create_publisher(TactileReadings, "tactile/raw", RELIABLE)
         self.pub_pose = self.create_publisher(PoseStamped, "camera/pose", LATCHED)
         self._publish_camera_pose()
 
@@ -320,7 +316,7 @@ class ArmNode(Node):
 
     def _execute_poke(self, handle):
         from curious_robot_interfaces.action import Poke
-        from curious_robot_interfaces.msg import TactileSample
+        from curious_robot_interfaces.msg import TactileReadings
 
         g = handle.request
         res, error, step = self._run(
@@ -335,13 +331,15 @@ class ArmNode(Node):
             out.patch_before = image_to_msg(res.patch, "rgb8")
             for k, v in self._object_fields(res).items():
                 setattr(out, k, v)
-            # the raw tactile stream of this press, for the tactile node
+            # the raw tactile stream of this press, in chunks, for the tactile node
             stamp = self._stamp()
-            for i, (d, f) in enumerate(zip(depth, force)):
-                sample = TactileSample(poke_id=out.poke_id, index=i, depth=d, force=f,
-                                       last=i == len(depth) - 1)
-                sample.header.stamp, sample.header.frame_id = stamp, "probe"
-                self.pub_tactile.publish(sample)
+            for i in range(0, max(len(depth), 1), TACTILE_CHUNK):
+                chunk = TactileReadings(poke_id=out.poke_id, first_index=i,
+                                        depth=depth[i:i + TACTILE_CHUNK],
+                                        force=force[i:i + TACTILE_CHUNK],
+                                        last=i + TACTILE_CHUNK >= len(depth))
+                chunk.header.stamp, chunk.header.frame_id = stamp, "probe"
+                self.pub_tactile.publish(chunk)
         return self._finish(handle, out, error)
 
     def _execute_inspect(self, handle):

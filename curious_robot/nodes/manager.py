@@ -21,7 +21,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import RELIABLE, SENSOR, param, run
+from curious_robot.nodes.common import RELIABLE, SENSOR, ParameterError, param, run
 from curious_robot.record import Interaction
 
 TASKS = ("grasp", "push", "poke", "inspect")
@@ -49,10 +49,17 @@ class ManagerNode(Node):
         self.tasks = list(param(self, "tasks", list(TASKS),
                                 lambda v: len(v) > 0 and all(t in TASKS for t in v),
                                 f"must be a non-empty list of {', '.join(TASKS)}"))
-        weights = param(self, "task_weights", [1.0] * len(self.tasks),
-                        lambda v: len(v) == len(self.tasks) and all(w >= 0 for w in v)
-                        and sum(v) > 0, "must give one weight >= 0 per task, not all 0")
+        nonneg = (lambda v: v >= 0, "must be >= 0")
+        share = {"grasp": param(self, "weight_grasp", 1.0, *nonneg),
+                 "push": param(self, "weight_push", 1.0, *nonneg),
+                 "poke": param(self, "weight_poke", 1.0, *nonneg),
+                 "inspect": param(self, "weight_inspect", 1.0, *nonneg)}
+        weights = [share[t] for t in TASKS if t in self.tasks]
+        if sum(weights) <= 0:
+            raise ParameterError("parameters 'weight_<task>' of the tasks "
+                                 f"{self.tasks} are all 0")
         self.weights = np.asarray(weights, float) / np.sum(weights)
+        self.tasks = [t for t in TASKS if t in self.tasks]  # the order of the weights
         seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
         self.max_interactions = param(self, "max_interactions", 0, lambda v: v >= 0,
                                       "must be >= 0 (0: no limit)")

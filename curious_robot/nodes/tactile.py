@@ -1,8 +1,8 @@
 """The tactile node: the raw probe force stream of each poke -> a tactile response.
 
-Subscribes tactile/raw (TactileSample, one press after another, grouped by poke_id);
+Subscribes tactile/raw (TactileReadings: chunks of readings, grouped by poke_id);
 publishes tactile/response (TactileResponse: force vs. depth, fitted slope and intercept,
-contact onset) when the last sample of a press arrives.
+contact onset) when the last chunk of a press arrives.
 """
 
 from __future__ import annotations
@@ -17,25 +17,25 @@ class TactileNode(Node):
     def __init__(self, **kwargs):
         super().__init__("tactile", **kwargs)
         self.max_pending = param(self, "max_pending", 16, lambda v: v > 0, "must be > 0")
-        from curious_robot_interfaces.msg import TactileResponse, TactileSample
+        from curious_robot_interfaces.msg import TactileResponse, TactileReadings
 
         self.pending: dict[str, list] = {}
         self.pub = self.create_publisher(TactileResponse, "tactile/response", RELIABLE)
-        self.create_subscription(TactileSample, "tactile/raw", self._on_sample, 500)
+        self.create_subscription(TactileReadings, "tactile/raw", self._on_chunk, RELIABLE)
 
-    def _on_sample(self, msg) -> None:
-        samples = self.pending.setdefault(msg.poke_id, [])
-        samples.append((msg.index, msg.depth, msg.force))
-        if len(self.pending) > self.max_pending:  # presses whose last sample never came
+    def _on_chunk(self, msg) -> None:
+        chunks = self.pending.setdefault(msg.poke_id, [])
+        chunks.append((msg.first_index, list(msg.depth), list(msg.force)))
+        if len(self.pending) > self.max_pending:  # presses whose last chunk never came
             self.pending.pop(next(iter(self.pending)))
         if msg.last:
             self._respond(msg, sorted(self.pending.pop(msg.poke_id)))
 
-    def _respond(self, last, samples) -> None:
+    def _respond(self, last, chunks) -> None:
         from curious_robot_interfaces.msg import TactileResponse
 
-        depth = [s[1] for s in samples]
-        force = [s[2] for s in samples]
+        depth = [d for c in chunks for d in c[1]]
+        force = [f for c in chunks for f in c[2]]
         out = TactileResponse(poke_id=last.poke_id, depth=depth, force=force)
         out.header.stamp, out.header.frame_id = last.header.stamp, last.header.frame_id
         try:
