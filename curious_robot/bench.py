@@ -32,5 +32,11 @@ def register(sub) -> None:
 
 def _runner(module_name: str):
     def run(args) -> int:
-        return importlib.import_module(module_name).run(args)
+        module = importlib.import_module(module_name)
+        if not args.json:
+            return module.run(args)
+        from curious_robot.stdio import json_stdout
+
+        with json_stdout():
+            return module.run(args)
     return run

@@ -158,6 +158,28 @@ class Predictor:
         sd = z.std(axis=0) * np.asarray(stats.std)
         return float(sd[0]), float(sd[1])
 
+    @torch.no_grad()
+    def poke_uncertainty_batch(self, patches, samples: int = 16,
+                               seed: int | None = None) -> np.ndarray:
+        """(N, 2) MC-dropout standard deviations in *normalised* units (slope, intercept
+        each divided by its training std), one row per patch; the root runs once on the
+        batch, the head ``samples`` times. ``seed`` makes the dropout masks reproducible
+        (a private generator; the global torch RNG is untouched)."""
+        self._stats("poke")
+        with self._lock:
+            f = self.model.root(self._images(patches), upto=HEAD_INPUTS["poke"])
+            head = self.model.heads["poke"]
+            h = head.hidden(f).unsqueeze(0).expand(samples, -1, -1)
+            p = float(head.dropout.p)
+            if p > 0:
+                g = torch.Generator(device=h.device)
+                g.manual_seed(int(seed) if seed is not None
+                              else int(torch.randint(2**62, (1,)).item()))
+                keep = torch.rand(h.shape, generator=g, device=h.device) >= p
+                h = h * keep / (1.0 - p)
+            z = head.out(h).cpu().numpy()
+        return z.std(axis=0)
+
     # -- push -----------------------------------------------------------------------------
 
     @torch.no_grad()

@@ -65,7 +65,8 @@ class SelectorNode(Node):
                 from curious_robot.convert import msg_to_image
 
                 sel = self.model.select(target, msg_to_image(request.patch, "patch"),
-                                        request.patch_size, self.rng, self.workspace)
+                                        request.patch_size, self.rng, self.workspace,
+                                        task=request.task or self.task)
             else:
                 sel = select_random(request.task or self.task, target, self.rng,
                                     self.workspace)

@@ -1,0 +1,147 @@
+"""Online training beside ingestion (curious_robot.learning.online) with a real rclpy node,
+a real SQLite replay store written by another thread, and real torch training: waits on
+too little data, steps advance, checkpoints are written and announced, a stop saves, a
+restart resumes the step count, and a damaged checkpoint is moved aside."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+import torch
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from curious_robot.learning import data
+from curious_robot.learning.checkpoint import load_checkpoint
+from curious_robot.learning.online import OnlineTrainer
+from curious_robot.nodes.common import ParameterError
+from curious_robot.store import ReplayStore
+
+pytestmark = pytest.mark.unit
+
+torch.set_num_threads(1)
+TINY = {"input_size": 64, "width": 0.25, "batch_size": 4, "min_records": 4,
+        "steps_per_round": 2, "save_every": 3, "duty": 0.5, "threads": 1}
+
+
+class FakeLearner(Node):
+    """The two things OnlineTrainer needs of the learner node: store_path and announce."""
+
+    def __init__(self, store_path, context, **overrides):
+        params = [Parameter(k, value=v) for k, v in {**TINY, **overrides}.items()]
+        super().__init__("learner_test", context=context, parameter_overrides=params)
+        self.store_path = str(store_path)
+        self.announced: list[tuple] = []
+
+    def announce(self, path, step, position, losses):
+        self.announced.append((path, step, position, dict(losses)))
+
+
+@pytest.fixture
+def context():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    ctx.try_shutdown()
+
+
+def wait_until(cond, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def test_online_training_beside_ingestion_and_resume(tmp_path, context):
+    store_path = tmp_path / "replay.db"
+    records = data.synthetic_interactions(10, np.random.default_rng(0), size=64)
+    writer = ReplayStore(store_path)  # the node's ingestion connection
+    node = FakeLearner(store_path, context)
+    trainer = OnlineTrainer.from_node_parameters(node)
+    assert trainer.checkpoint_dir == tmp_path / "checkpoints"  # next to the store
+    trainer.start()
+    try:
+        # an empty store: the trainer waits and says so
+        assert wait_until(lambda: trainer.state == "waiting for data", 10)
+        time.sleep(0.3)
+        assert trainer.step == 0 and not node.announced
+        assert "waiting" in trainer.status()
+
+        def ingest():
+            for rec in records:
+                writer.add(rec)
+                time.sleep(0.005)
+
+        thread = threading.Thread(target=ingest)
+        thread.start()
+        assert wait_until(lambda: trainer.step >= 7 and len(node.announced) >= 2)
+        thread.join()
+        assert trainer.error is None
+        assert "training step" in trainer.status() and "samples/s" in trainer.status()
+    finally:
+        trainer.stop()
+    path, step, position, losses = node.announced[0]
+    assert path == str(tmp_path / "checkpoints" / "checkpoint.pt")
+    assert step == 3 and 0 < position <= len(records) and losses
+    assert set(losses) <= {"grasp", "push", "poke", "inspect"}
+    final = trainer.step
+    assert node.announced[-1][1] == final  # stop saved and announced the last step
+    state = load_checkpoint(path)
+    assert state["step"] == final and state["config"]["model"]["input_size"] == 64
+    assert trainer.status().startswith("training stopped")
+
+    # a new node process (same parameters) resumes and keeps counting
+    node2 = FakeLearner(store_path, context)
+    node2.announced.clear()
+    resumed = OnlineTrainer.from_node_parameters(node2)
+    resumed.start()
+    try:
+        assert wait_until(lambda: resumed.step >= final + 3 and node2.announced)
+    finally:
+        resumed.stop()
+    assert resumed.error is None
+    assert node2.announced[0][1] > final
+    assert load_checkpoint(path)["step"] == resumed.step > final
+    node.destroy_node()
+    node2.destroy_node()
+    writer.close()
+
+
+def test_damaged_checkpoint_is_moved_aside(tmp_path):
+    store_path = tmp_path / "replay.db"
+    with ReplayStore(store_path) as store:
+        for rec in data.synthetic_interactions(5, np.random.default_rng(1), size=64,
+                                               tasks=("grasp",)):
+            store.add(rec)
+    ckpt_dir = tmp_path / "ck"
+    ckpt_dir.mkdir()
+    (ckpt_dir / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    announced = []
+    trainer = OnlineTrainer(store_path, ckpt_dir, announce=lambda *a: announced.append(a),
+                            input_size=64, width=0.25, batch_size=4, min_records=2,
+                            tasks="grasp", steps_per_round=1, save_every=2, duty=1.0)
+    trainer.start()
+    try:
+        assert wait_until(lambda: len(announced) >= 1, 30)
+    finally:
+        trainer.stop()
+    assert (ckpt_dir / "checkpoint.pt.damaged").read_bytes() == b"not a checkpoint"
+    assert load_checkpoint(ckpt_dir / "checkpoint.pt")["step"] == trainer.step >= 2
+    assert announced[0][1] == 2
+
+
+@pytest.mark.parametrize("name,value", [("duty", 0.0), ("duty", 1.5), ("save_every", 0),
+                                        ("tasks", "grasp,fly"), ("device", "tpu")])
+def test_bad_parameters_fail_the_node(tmp_path, context, name, value):
+    node = FakeLearner(tmp_path / "replay.db", context, **{name: value})
+    try:
+        with pytest.raises(ParameterError, match=name if name != "tasks" else "tasks"):
+            OnlineTrainer.from_node_parameters(node)
+    finally:
+        node.destroy_node()
