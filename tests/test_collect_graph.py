@@ -239,3 +239,68 @@ def test_invalid_parameters_stop_the_node_naming_the_parameter(code, args, name)
     out = "\n".join(proc.lines)
     assert rc == 2, out
     assert f"parameter '{name}'" in out, out
+
+
+MODEL_LISTENER = textwrap.dedent("""
+    import rclpy
+    from curious_robot.nodes.common import LATCHED
+    from curious_robot_interfaces.msg import ModelUpdate
+    rclpy.init()
+    node = rclpy.create_node("model_listener")
+    node.create_subscription(ModelUpdate, "/model_updates", lambda m: print(
+        "MODEL", m.step, m.store_position, m.path, flush=True), LATCHED)
+    print("LISTENING", flush=True)
+    rclpy.spin(node)
+    """)
+
+
+def _fill_store(path: str, n_per_task: int = 12) -> None:
+    """Real records from the simulated world, written straight into the store."""
+    import numpy as np
+
+    from curious_robot.record import Interaction
+
+    rng = np.random.default_rng(0)
+    with ReplayStore(path) as s:
+        seq = 0
+        for task, n_act, n_out in (("grasp", 3, 1), ("poke", 2, 4)):
+            for i in range(n_per_task):
+                img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+                s.add(Interaction(task=task, robot="filler", seq=seq, object_id=f"o{i % 4}",
+                                  held_out=i % 4 == 0, action=list(rng.uniform(0, 1, n_act)),
+                                  success=bool(i % 2), outcome=list(rng.uniform(0, 1, n_out)),
+                                  before=img))
+                seq += 1
+
+
+@pytest.mark.slow
+def test_kill9_learner_mid_training_resumes_from_its_checkpoint(tmp_path):
+    store = str(tmp_path / "replay.db")
+    _fill_store(store)
+    listener = Proc(MODEL_LISTENER)
+    listener.wait_for("LISTENING")
+    args = ["-p", "train:=true", "-p", "save_every:=3", "-p", "steps_per_round:=1",
+            "-p", "input_size:=64", "-p", "width:=0.25", "-p", "batch_size:=4",
+            "-p", "duty:=1.0", "-p", "min_records:=4", "-p", "tasks:=grasp,poke"]
+    first = learner(store, *args)
+    try:
+        step1 = int(listener.wait_for("MODEL", timeout=120).split()[1])
+        os.killpg(first.popen.pid, signal.SIGKILL)
+        first.popen.wait()
+        second = learner(store, *args)
+        try:
+            steps = []
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not steps:
+                line = listener.wait_for("MODEL", timeout=120)
+                step = int(line.split()[1])
+                if step > step1:
+                    steps.append(step)
+        finally:
+            second.stop()
+    finally:
+        listener.stop()
+    assert steps and steps[0] > step1
+    assert any("resum" in line.lower() for line in second.lines), second.lines[-20:]
+    with ReplayStore(store, readonly=True) as s:
+        assert s.count() == 24 and s.check() == []
