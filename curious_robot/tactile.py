@@ -6,6 +6,7 @@ soft from hard objects.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,17 @@ class TactileFit:
     onset_depth: float  # m, depth of the first sample in contact
     max_force: float  # N
     n_contact: int  # samples used by the fit
+
+    #: fewest contact samples for a usable fit (a press that touches only at its very end
+    #: gives a line through two samples and an absurd slope)
+    MIN_CONTACT = 5
+
+    @property
+    def valid(self) -> bool:
+        """True when the fit can serve as a regression target: enough contact samples and
+        a positive, finite slope."""
+        return (self.n_contact >= self.MIN_CONTACT and math.isfinite(self.slope)
+                and self.slope > 0)
 
     def as_outcome(self) -> list[float]:
         """The ``poke`` outcome vector of :mod:`curious_robot.record`."""

@@ -114,7 +114,7 @@ def test_every_head_overfits_a_tiny_batch(records):
     assert set(first) == set(batches)
     for task in batches:
         assert math.isfinite(first[task]) and math.isfinite(last[task])
-        assert last[task] < 0.5 * first[task], (task, first[task], last[task])
+        assert last[task] < 0.6 * first[task], (task, first[task], last[task])
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -178,10 +178,20 @@ def test_norm_stats_round_trip():
     values = np.array([[100.0, 1.0], [300.0, 1.0], [500.0, 1.0]])
     s = data.NormStats.fit(values)
     z = s.normalize(values)
-    assert np.allclose(z.mean(axis=0), 0) and np.allclose(z[:, 0].std(), 1)
-    assert np.allclose(z[:, 1], 0)  # constant column: std taken as 1
+    assert np.allclose(z[:, 0], [-1 / 1.4826, 0, 1 / 1.4826], atol=1e-4)  # median, MAD
+    assert np.allclose(z[:, 1], 0)  # constant column: scale taken as 1
     assert np.allclose(s.denormalize(z), values)
     assert data.NormStats.from_dict(s.to_dict()) == s
+
+
+def test_norm_stats_ignore_wild_values():
+    rng = np.random.default_rng(0)
+    values = rng.normal(2000.0, 300.0, size=(400, 1))
+    values[:2] = 1e11  # two failed tactile fits
+    s = data.NormStats.fit(values)
+    assert abs(s.mean[0] - 2000.0) < 60 and abs(s.std[0] - 300.0) < 40
+    z = s.normalize(values)
+    assert z.max() == data.NormStats.CLIP and np.abs(z[2:]).max() < 5
 
 
 # -- metrics ------------------------------------------------------------------------------

@@ -54,3 +54,15 @@ def test_no_contact_gives_zero_slope():
 def test_rejects_bad_input(depth, force, match):
     with pytest.raises(ValueError, match=match):
         fit_tactile(depth, force)
+
+
+def test_fit_is_invalid_when_contact_comes_only_at_the_end():
+    depth = np.linspace(0.0, 0.025, 400)
+    force = np.zeros_like(depth)
+    force[-2:] = [3.0, 8.5]  # touched in the last two samples: no usable slope
+    fit = fit_tactile(depth, force)
+    assert not fit.valid
+    depth = np.linspace(0.0, 0.004, 200)
+    force = np.clip((depth - 0.001) * 2000.0, 0.0, None)
+    fit = fit_tactile(depth, force)
+    assert fit.valid and fit.slope == pytest.approx(2000.0, rel=0.05)

@@ -87,21 +87,32 @@ def to_tensors(batch: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
 
 @dataclass
 class NormStats:
-    """Mean and standard deviation of a regression target, from the training split."""
+    """Centre and scale of a regression target, from the training split.
+
+    Robust: the centre is the median and the scale 1.4826 x the median absolute deviation
+    (the standard deviation for Gaussian data), so a few wild values (a tactile fit gone
+    wrong, a push that flung an object) neither shift nor shrink everything else; normalised
+    targets are clipped to +-``CLIP``. ``mean`` / ``std`` keep their names in checkpoints.
+    """
 
     mean: list[float]
     std: list[float]
     count: int
 
+    CLIP = 8.0
+
     @classmethod
     def fit(cls, values: np.ndarray) -> NormStats:
         values = np.asarray(values, np.float64).reshape(len(values), -1)
-        std = values.std(axis=0)
-        std = np.where(std > 1e-8, std, 1.0)  # constant target: leave it unscaled
-        return cls(values.mean(axis=0).tolist(), std.tolist(), len(values))
+        centre = np.median(values, axis=0)
+        scale = 1.4826 * np.median(np.abs(values - centre), axis=0)
+        scale = np.where(scale > 1e-8, scale, values.std(axis=0))
+        scale = np.where(scale > 1e-8, scale, 1.0)  # constant target: leave it unscaled
+        return cls(centre.tolist(), scale.tolist(), len(values))
 
     def normalize(self, x) -> np.ndarray:
-        return ((np.asarray(x, np.float64) - self.mean) / self.std).astype(np.float32)
+        z = (np.asarray(x, np.float64) - self.mean) / self.std
+        return np.clip(z, -self.CLIP, self.CLIP).astype(np.float32)
 
     def denormalize(self, z) -> np.ndarray:
         return np.asarray(z, np.float64) * self.std + self.mean
@@ -150,6 +161,16 @@ def push_batch(records: list[Interaction], size: int, stats: NormStats) -> dict:
             "after": stack([r.after if r.after is not None else r.before for r in records],
                            size),
             "target": stats.normalize(target_values("push", records))}
+
+
+#: Tasks trained only on successful interactions: a poke whose tactile fit failed (too
+#: few contact samples) has no slope / intercept to regress.
+ONLY_SUCCESS = {"poke": True}
+
+
+def success_filter(task: str) -> bool | None:
+    """The ``success`` argument of the store queries for ``task``'s training data."""
+    return ONLY_SUCCESS.get(task)
 
 
 def poke_batch(records: list[Interaction], size: int, stats: NormStats) -> dict:

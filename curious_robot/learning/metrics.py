@@ -112,7 +112,8 @@ def evaluate(model, store, stats: dict, device, input_size: int, tasks=None,
     model.eval()
     try:
         def held_out(task):
-            ids = _subset(store.ids(task, held_out=True), max_records)
+            ids = _subset(store.ids(task, held_out=True, success=data.success_filter(task)),
+                          max_records)
             return store.get_many(ids.tolist()) if len(ids) else []
 
         if "grasp" in tasks and (recs := held_out("grasp")):

@@ -136,7 +136,7 @@ class Trainer:
     # -- sampling -------------------------------------------------------------------------
 
     def _task_ready(self, task: str) -> bool:
-        n = self.store.count(task, held_out=False)
+        n = self.store.count(task, held_out=False, success=data.success_filter(task))
         ready = n >= self.cfg.min_records
         if self._active.get(task) != ready:
             if ready:
@@ -150,11 +150,12 @@ class Trainer:
     def _refresh_stats(self, key: str) -> data.NormStats | None:
         task = data.TARGETS[key][0]
         current = self.stats.get(key)
-        n = self.store.count(task, held_out=False)
+        only = data.success_filter(task)
+        n = self.store.count(task, held_out=False, success=only)
         if current is not None and (current.count >= self.cfg.stats_freeze
                                     or n < 2 * current.count):
             return current
-        ids = self.store.ids(task, held_out=False)
+        ids = self.store.ids(task, held_out=False, success=only)
         if len(ids) > data.STATS_MAX_RECORDS:
             ids = self.rng.choice(ids, size=data.STATS_MAX_RECORDS, replace=False)
         if not len(ids):
@@ -173,7 +174,8 @@ class Trainer:
             return None
         size, bs = self.model_cfg.input_size, self.cfg.batch_size
         stats = self._refresh_stats(task) if task in data.TARGETS else None
-        records = self.store.sample(task, bs, self.rng, held_out=False)
+        records = self.store.sample(task, bs, self.rng, held_out=False,
+                                    success=data.success_filter(task))
         if task == "grasp":
             return data.grasp_batch(records, size, self.rng, rotate=self.cfg.rotate_grasp)
         if task == "push":

@@ -42,7 +42,7 @@ class TactileNode(Node):
             fit = fit_tactile(depth, force)
             out.slope, out.intercept = float(fit.slope), float(fit.intercept)
             out.onset_depth, out.max_force = float(fit.onset_depth), float(fit.max_force)
-            out.n_contact, out.valid = int(fit.n_contact), True
+            out.n_contact, out.valid = int(fit.n_contact), bool(fit.valid)
         except ValueError as exc:
             self.get_logger().warn(f"poke {last.poke_id}: no tactile fit: {exc}")
             out.max_force = float(max(force)) if force else 0.0
