@@ -17,6 +17,7 @@ NODES = {
     "poke_selector": "curious_robot.nodes.selector:poke_main",
     "interaction_manager": "curious_robot.nodes.manager:main",
     "learner_node": "curious_robot.nodes.learner:main",
+    "fake_hardware": "curious_robot.nodes.fake_hardware:main",
 }
 
 
@@ -39,6 +40,7 @@ setup(
         ("share/" + PACKAGE, ["package.xml"]),
         ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE + "/config", glob("config/*.yaml")),
+        ("share/" + PACKAGE + "/config/hardware", glob("config/hardware/*.yaml")),
         *data_tree("sim"),
         *data_tree("models"),
     ],

@@ -1,12 +1,15 @@
-"""The arm node (simulation backend): owns a PyBullet world, publishes the RGB-D camera,
-camera_info and joint_states, and serves the grasp / push / poke / inspect actions, the
-scene reset and patch services.
+"""The arm node: publishes the RGB-D camera, camera_info and joint_states, and serves the
+grasp / push / poke / inspect actions, the scene reset and patch services, with one of two
+backends (curious_robot.arm): ``sim`` owns a PyBullet world; ``hardware`` drives a
+ros2_control arm through a safety layer (hardware_config YAML; docs/deploy.md), relaying
+its camera driver's frames on the topics below.
 
 Topics (relative, so a namespace per robot works):
   camera/color/image_raw (rgb8), camera/depth/image_raw (32FC1, m), camera/camera_info,
   camera/pose (latched PoseStamped: camera in the table frame), joint_states,
   tactile/raw (TactileReadings: each poke's readings in chunks)
-Actions: grasp, push, poke, inspect.  Services: reset_scene, get_patch, emergency_stop.
+Actions: grasp, push, poke, inspect.  Services: reset_scene, get_patch, emergency_stop,
+release_stop. Hardware only: ~/planned_trajectory, ~/planned_path (dry run).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 
 from curious_robot.convert import image_to_msg
-from curious_robot.nodes.common import LATCHED, RELIABLE, SENSOR, param, run
+from curious_robot.nodes.common import LATCHED, RELIABLE, SENSOR, ParameterError, param, run
 
 ACTIONS = ("grasp", "push", "poke", "inspect")
 TACTILE_CHUNK = 256  # readings per TactileReadings message
@@ -39,35 +42,42 @@ def _quat_from_matrix(r: np.ndarray) -> tuple[float, float, float, float]:
     return x, y, z, w
 
 
+class RefusedToStart(ParameterError):
+    """The hardware does not match its configuration; the node exits (code 2)."""
+
+
 class ArmNode(Node):
+    """The arm node; its backend (parameter ``backend``) is ``sim`` (a PyBullet world in
+    this process) or ``hardware`` (a ros2_control arm, see docs/deploy.md)."""
+
     def __init__(self, **kwargs):
         super().__init__("arm", **kwargs)
-        from curious_robot.world import World, WorldConfig
-
         self.robot = param(self, "robot", self.get_namespace().strip("/") or "robot0",
                            lambda v: bool(v), "must not be empty")
+        kind = param(self, "backend", "sim", lambda v: v in ("sim", "hardware"),
+                     "must be sim or hardware")
+        self.camera_rate = param(self, "camera_rate", 2.0, lambda v: v > 0, "must be > 0 Hz")
+        self.max_poke_force = param(self, "max_poke_force", 20.0, lambda v: v > 0,
+                                    "must be > 0 N")
+        # simulation
         seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
         config_path = param(self, "world_config", "")
         n_objects = param(self, "n_objects", 0, lambda v: v >= 0,
                           "must be >= 0 (0: the world config's number)")
         split = param(self, "object_split", "all", lambda v: v in ("train", "held_out", "all"),
                       "must be train, held_out or all")
-        self.camera_rate = param(self, "camera_rate", 2.0, lambda v: v > 0, "must be > 0 Hz")
-        self.max_poke_force = param(self, "max_poke_force", 20.0, lambda v: v > 0,
-                                    "must be > 0 N")
-        try:
-            config = WorldConfig.from_yaml(config_path) if config_path else WorldConfig()
-        except (OSError, ValueError) as exc:
-            from curious_robot.nodes.common import ParameterError
-            raise ParameterError(f"parameter 'world_config' = {config_path!r}: {exc}") from exc
-        if n_objects:
-            config.num_objects = n_objects
-        config.object_split = split
-        self.world = World(config, seed=seed)
+        # hardware
+        hw_path = param(self, "hardware_config", "")
+        dry_run = param(self, "dry_run", False)
         self.lock = threading.Lock()
         self.busy_lock = threading.Lock()
         self.busy = 0  # goals accepted and not finished
         self.estop = threading.Event()
+        group = ReentrantCallbackGroup()
+        if kind == "sim":
+            self.backend = self._sim_backend(config_path, n_objects, split, seed)
+        else:
+            self.backend = self._hardware_backend(hw_path, dry_run, group)
 
         from curious_robot_interfaces.msg import TactileReadings
         from geometry_msgs.msg import PoseStamped
@@ -76,12 +86,15 @@ class ArmNode(Node):
         self.pub_rgb = self.create_publisher(Image, "camera/color/image_raw", SENSOR)
         self.pub_depth = self.create_publisher(Image, "camera/depth/image_raw", SENSOR)
         self.pub_info = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR)
-        self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR)
+        # on hardware the robot's own joint_states may already be this topic: no echo
+        self.pub_joints = None
+        if kind == "sim" or self.resolve_topic_name("joint_states") != \
+                self.resolve_topic_name(self.backend.cfg.topics.joint_states):
+            self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR)
         self.pub_tactile = self.create_publisher(TactileReadings, "tactile/raw", RELIABLE)
         self.pub_pose = self.create_publisher(PoseStamped, "camera/pose", LATCHED)
         self._publish_camera_pose()
 
-        group = ReentrantCallbackGroup()
         from curious_robot_interfaces.action import Grasp, Inspect, Poke, Push
         for name, action_type in zip(ACTIONS, (Grasp, Push, Poke, Inspect)):
             ActionServer(self, action_type, name,
@@ -93,16 +106,73 @@ class ArmNode(Node):
         from std_srvs.srv import Trigger
         self.create_service(ResetScene, "reset_scene", self._on_reset, callback_group=group)
         self.create_service(GetPatch, "get_patch", self._on_patch, callback_group=group)
-        self.create_service(Trigger, "emergency_stop", self._on_estop, callback_group=group)
-        self.create_service(Trigger, "release_stop", self._on_release, callback_group=group)
+        # the e-stop must never wait behind a motion's callbacks
+        stop_group = MutuallyExclusiveCallbackGroup()
+        self.create_service(Trigger, "emergency_stop", self._on_estop, callback_group=stop_group)
+        self.create_service(Trigger, "release_stop", self._on_release, callback_group=stop_group)
         self.create_timer(1.0 / self.camera_rate, self._on_camera_timer,
                           callback_group=MutuallyExclusiveCallbackGroup())
-        self.get_logger().info(
-            f"sim arm '{self.robot}' ready: {len(self.world.objects())} objects, seed {seed}")
+        if kind == "sim":
+            world = self.backend.world
+            self.get_logger().info(
+                f"sim arm '{self.robot}' ready: {len(world.objects())} objects, seed {seed}")
+        else:
+            self.get_logger().info(
+                f"hardware arm '{self.robot}' ready: {self.backend.cfg.arm.name} via "
+                f"{self.resolve_topic_name(self.backend.cfg.topics.joint_trajectory)}"
+                + (" (DRY RUN: plans are published, nothing moves)"
+                   if self.backend.cfg.safety.dry_run else ""))
+
+    def _sim_backend(self, config_path: str, n_objects: int, split: str, seed: int):
+        from curious_robot.arm.sim import SimBackend
+        from curious_robot.world import World, WorldConfig
+
+        try:
+            config = WorldConfig.from_yaml(config_path) if config_path else WorldConfig()
+        except (OSError, ValueError) as exc:
+            raise ParameterError(f"parameter 'world_config' = {config_path!r}: {exc}") from exc
+        if n_objects:
+            config.num_objects = n_objects
+        config.object_split = split
+        return SimBackend(World(config, seed=seed))
+
+    def _hardware_backend(self, path: str, dry_run: bool, group):
+        from rclpy.executors import SingleThreadedExecutor
+
+        from curious_robot.arm.backend import StartupRefused
+        from curious_robot.arm.config import HardwareConfig
+        from curious_robot.arm.hardware import HardwareBackend
+        from curious_robot.arm.ros_io import RosRobotIO
+
+        if not path:
+            raise ParameterError("parameter 'hardware_config' must name a hardware YAML "
+                                 "(config/hardware/*.yaml) when backend is hardware")
+        try:
+            cfg = HardwareConfig.from_yaml(path)
+        except (OSError, ValueError) as exc:
+            raise ParameterError(f"parameter 'hardware_config' = {path!r}: {exc}") from exc
+        cfg.safety.dry_run = bool(cfg.safety.dry_run or dry_run)
+        cfg.safety.max_poke_force = min(cfg.safety.max_poke_force, self.max_poke_force)
+        io = RosRobotIO(self, cfg, group)
+        backend = HardwareBackend(cfg, io)
+        # nothing spins this node yet: pump a private executor while checking the robot
+        ex = SingleThreadedExecutor()
+        ex.add_node(self)
+        io.pump = lambda timeout: ex.spin_once(timeout_sec=timeout)
+        try:
+            backend.start()
+        except StartupRefused as exc:
+            backend.close()
+            raise RefusedToStart(f"refusing to start: {exc}") from exc
+        finally:
+            io.pump = None
+            ex.remove_node(self)
+            ex.shutdown()
+        return backend
 
     def close(self) -> None:
         with self.lock:
-            self.world.close()
+            self.backend.close()
 
     # ----------------------------------------------------------------- publishing
     def _stamp(self):
@@ -111,7 +181,7 @@ class ArmNode(Node):
     def _publish_camera_pose(self) -> None:
         from geometry_msgs.msg import PoseStamped
 
-        pose = np.asarray(self.world.camera.pose)
+        pose = np.asarray(self.backend.camera_model().pose)
         msg = PoseStamped()
         msg.header.stamp = self._stamp()
         msg.header.frame_id = "table"
@@ -121,14 +191,20 @@ class ArmNode(Node):
          msg.pose.orientation.w) = q
         self.pub_pose.publish(msg)
 
-    def publish_sensors(self) -> None:
-        """Capture and publish one RGB-D frame and the joint state (caller holds the lock)."""
+    def publish_sensors(self, fresh: bool = False) -> None:
+        """Publish one RGB-D frame (with ``fresh``: one taken after the last motion) and
+        the joint state (caller holds the lock)."""
         from sensor_msgs.msg import CameraInfo, JointState
 
-        rgb, depth = self.world.capture()
-        stamp = self._stamp()
-        cam = self.world.camera
-        for pub, img, enc in ((self.pub_rgb, rgb, "rgb8"), (self.pub_depth, depth, "32FC1")):
+        frame = self.backend.frame(fresh=fresh)
+        if frame is None:
+            self.get_logger().warn("no camera frame to publish", throttle_duration_sec=10)
+            return
+        stamp = frame.stamp if frame.stamp is not None and not isinstance(
+            frame.stamp, float) else self._stamp()
+        cam = self.backend.camera_model()
+        for pub, img, enc in ((self.pub_rgb, frame.rgb, "rgb8"),
+                              (self.pub_depth, frame.depth, "32FC1")):
             msg = image_to_msg(img, enc)
             msg.header.stamp, msg.header.frame_id = stamp, "camera"
             pub.publish(msg)
@@ -143,12 +219,14 @@ class ArmNode(Node):
         info.p = [float(cam.fx), 0.0, float(cam.cx), 0.0, 0.0, float(cam.fy), float(cam.cy),
                   0.0, 0.0, 0.0, 1.0, 0.0]
         self.pub_info.publish(info)
-        names, pos, vel, eff = self.world.joint_state()
-        js = JointState()
-        js.header.stamp = stamp
-        js.name = list(names)
-        js.position, js.velocity, js.effort = (list(map(float, v)) for v in (pos, vel, eff))
-        self.pub_joints.publish(js)
+        js_now = self.backend.joint_state()
+        if self.pub_joints is not None and js_now is not None:
+            names, pos, vel, eff = js_now
+            js = JointState()
+            js.header.stamp = stamp
+            js.name = list(names)
+            js.position, js.velocity, js.effort = (list(map(float, v)) for v in (pos, vel, eff))
+            self.pub_joints.publish(js)
 
     def _on_camera_timer(self) -> None:
         if self.busy == 0 and self.lock.acquire(blocking=False):
@@ -161,24 +239,22 @@ class ArmNode(Node):
     def _on_reset(self, request, response):
         with self.lock:
             try:
-                if request.seed >= 0 and hasattr(self.world, "reseed"):
-                    self.world.reseed(int(request.seed))
-                self.world.reset()
-                response.success = True
-                response.object_ids = [o.object_id for o in self.world.objects()]
-                response.message = f"{len(response.object_ids)} objects on the table"
+                out = self.backend.reset(int(request.seed) if request.seed >= 0 else None,
+                                         int(request.n_objects))
+                response.success, response.message = out.success, out.message
+                response.object_ids = list(out.object_ids)
             except Exception as exc:  # noqa: BLE001 - reported to the caller
                 response.success, response.message = False, f"reset failed: {exc}"
-            response.sim_step = int(self.world.step_count)
-            self.publish_sensors()
+            response.sim_step = int(self.backend.step_count)
+            self.publish_sensors(fresh=True)
         return response
 
     def _on_patch(self, request, response):
         with self.lock:
             try:
-                rgb, _depth = self.world.patch(request.x, request.y)
+                rgb = self.backend.patch(request.x, request.y)
                 response.patch = image_to_msg(rgb, "rgb8")
-                response.patch_size = float(self.world.config.patch_extent)
+                response.patch_size = float(self.backend.patch_extent)
                 response.success = True
             except ValueError as exc:
                 response.success, response.message = False, str(exc)
@@ -186,12 +262,14 @@ class ArmNode(Node):
 
     def _on_estop(self, _request, response):
         self.estop.set()
+        self.backend.emergency_stop()  # halts a running trajectory now, not at the next check
         response.success, response.message = True, "emergency stop: motions halted"
         self.get_logger().warn("emergency stop requested")
         return response
 
     def _on_release(self, _request, response):
         self.estop.clear()
+        self.backend.release_stop()
         response.success, response.message = True, "emergency stop released"
         return response
 
@@ -224,21 +302,19 @@ class ArmNode(Node):
         out = {"object_id": oid, "object_model": "", "held_out": False,
                "truth_keys": [], "truth_values": []}
         truth = dict(getattr(result, "truth", {}) or {})
-        if oid:
-            try:
-                info = self.world.object(oid)
-                out["object_model"], out["held_out"] = str(info.model), bool(info.held_out)
-                for key in ("stiffness", "damping", "mass", "friction"):
-                    truth.setdefault(key, float(getattr(info, key)))
-            except (KeyError, ValueError):
-                pass
+        facts = self.backend.object_facts(oid) if oid else None
+        if facts is not None:
+            out["object_model"], out["held_out"] = facts.model, facts.held_out
+            for key, value in facts.truth.items():
+                truth.setdefault(key, value)
         truth = {k: float(v) for k, v in truth.items()
                  if isinstance(v, (int, float, np.floating, np.integer))}
         out["truth_keys"], out["truth_values"] = list(truth), list(truth.values())
         return out
 
     def _run(self, handle, fn, feedback_type, phase: str):
-        """Run a world primitive under the lock with feedback, cancel and e-stop."""
+        """Run a backend primitive under the lock with feedback, cancel and e-stop."""
+        from curious_robot.arm.backend import DryRunDone, SafetyStop
         from curious_robot.world.world import Aborted
 
         feedback = feedback_type()
@@ -260,13 +336,18 @@ class ArmNode(Node):
                 result, error = None, f"aborted: {exc or 'canceled or emergency stop'}"
             except ValueError as exc:
                 result, error = None, f"refused: {exc}"
+            except SafetyStop as exc:
+                result, error = None, f"safety stop: {exc}"
+                self.get_logger().error(f"{phase}: safety stop: {exc}")
+            except DryRunDone as exc:
+                result, error = None, f"dry run: {exc}"
             try:
-                self.world.maintain()
+                self.backend.after_motion()
             except Exception as exc:  # noqa: BLE001 - keep serving after a bad scene
                 self.get_logger().error(f"scene maintenance failed, resetting: {exc}")
-                self.world.reset()
-            self.publish_sensors()
-            step = int(self.world.step_count)
+                self.backend.reset()
+            self.publish_sensors(fresh=True)
+            step = int(self.backend.step_count)
         return result, error, step
 
     def _finish(self, handle, out, error: str | None):
@@ -286,7 +367,7 @@ class ArmNode(Node):
 
         g = handle.request
         res, error, step = self._run(
-            handle, lambda **kw: self.world.grasp(g.x, g.y, g.angle, **kw),
+            handle, lambda **kw: self.backend.grasp(g.x, g.y, g.angle, **kw),
             Grasp.Feedback, "grasp")
         out = Grasp.Result(sim_step=step)
         if res is not None:
@@ -302,8 +383,8 @@ class ArmNode(Node):
 
         g = handle.request
         res, error, step = self._run(
-            handle, lambda **kw: self.world.push((g.start.x, g.start.y), (g.end.x, g.end.y),
-                                                 **kw), Push.Feedback, "push")
+            handle, lambda **kw: self.backend.push((g.start.x, g.start.y), (g.end.x, g.end.y),
+                                                   **kw), Push.Feedback, "push")
         out = Push.Result(sim_step=step)
         if res is not None:
             out.success = bool(getattr(res, "success", True))
@@ -320,7 +401,8 @@ class ArmNode(Node):
 
         g = handle.request
         res, error, step = self._run(
-            handle, lambda **kw: self.world.poke(g.x, g.y, **kw), Poke.Feedback, "poke")
+            handle, lambda **kw: self.backend.poke(g.x, g.y, g.max_force, **kw),
+            Poke.Feedback, "poke")
         out = Poke.Result(sim_step=step, poke_id=f"{self.robot}-{uuid.uuid4().hex[:12]}")
         if res is not None:
             depth = [float(v) for v in res.depth]
@@ -346,25 +428,16 @@ class ArmNode(Node):
         from curious_robot_interfaces.action import Inspect
 
         g = handle.request
-        object_id = g.object_id
-        if not object_id:
-            with self.lock:
-                near = self.world.object_at(g.x, g.y)
-            object_id = near.object_id if near is not None else ""
-        if not object_id:
-            out = Inspect.Result(message=f"refused: no object at ({g.x:.3f}, {g.y:.3f})")
-            handle.abort()
-            return out
         res, error, step = self._run(
-            handle, lambda **kw: self.world.inspect(object_id, **kw), Inspect.Feedback,
-            "inspect")
+            handle, lambda **kw: self.backend.inspect(g.object_id, g.x, g.y, g.angle, **kw),
+            Inspect.Feedback, "inspect")
         out = Inspect.Result(sim_step=step)
         if res is not None:
             out.success = bool(res.success)
             out.held_through_all = bool(res.held_through_all)
             out.patch_before = image_to_msg(res.patch, "rgb8")
             out.views = [image_to_msg(v, "rgb8") for v in res.views]
-            for k, v in self._object_fields(res, object_id).items():
+            for k, v in self._object_fields(res, res.object_id).items():
                 setattr(out, k, v)
         return self._finish(handle, out, error)
 
