@@ -41,3 +41,9 @@ collect: setup
 
 clean:
 	rm -rf build install log .pytest_cache
+
+# collect -> train every variant -> evaluate -> results/table.md, chart.png, results.json
+# (about 60 minutes on two cores; resumable: rerun to continue)
+.PHONY: reproduce
+reproduce: setup
+	$(VENV)/bin/curious-robot reproduce

@@ -1,0 +1,210 @@
+"""``curious-robot eval | evalset | autoencoder | reproduce``.
+
+    curious-robot eval --checkpoint CKPT|random --image-folder DIR [--layer L] [--json]
+    curious-robot eval --checkpoint CKPT --retrieval [--image-folder DIR] [--json]
+    curious-robot evalset --out DIR [--objects N] [--views V] [--seed S]
+    curious-robot autoencoder --store DB --steps N --out DIR
+    curious-robot reproduce [--scale S] [--out DIR] [--store DB]
+
+Exit codes: 0 done, 1 unusable input (checkpoint, folder, image, store), 2 bad arguments.
+Module-level imports stay light (``curious-robot --help`` imports this module).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: The layer ``eval`` reads when ``--layer`` is not given: best of the layers on held-out
+#: renders in a small run (every layer is reported by ``--layer all`` and ``reproduce``).
+DEFAULT_LAYER = "conv3"
+#: Where ``eval --retrieval`` without ``--image-folder`` renders (once) its evaluation set.
+DEFAULT_EVALSET = "data/evalset"
+LAYER_CHOICES = ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6", "all")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="features of a frozen root: 1-NN / linear-probe accuracy "
+                       "on an image folder, or held-out instance retrieval")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint.pt of train / autoencoder, or 'random' (random init)")
+    p.add_argument("--image-folder", default=None,
+                   help="one sub-folder per class (optionally inside train/ and test/); with "
+                        "--retrieval one sub-folder per object instance (default: "
+                        f"{DEFAULT_EVALSET}/retrieval, rendered on first use)")
+    p.add_argument("--retrieval", action="store_true",
+                   help="instance retrieval recall@1 / @5 instead of classification")
+    p.add_argument("--layer", choices=LAYER_CHOICES, default=DEFAULT_LAYER,
+                   help=f"root layer to read (default {DEFAULT_LAYER}); 'all' reports each")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="input px of a 'random' root (default 96, as train)")
+    p.add_argument("--width", type=float, default=None,
+                   help="width multiplier of a 'random' root (default 0.5, as train)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a 'random' root (default 0)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (default 0: torch's own choice)")
+    p.add_argument("--neighbours", default=None, metavar="PNG",
+                   help="also draw queries and their top-5 neighbours into this PNG "
+                        "(retrieval folder)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_eval)
+
+    p = sub.add_parser("evalset", help="render held-out objects into image folders for eval")
+    p.add_argument("--out", required=True, help="output folder (its retrieval/ and classify/ "
+                   "are replaced)")
+    p.add_argument("--objects", type=int, default=None,
+                   help="held-out objects to render (default: all of the held-out split)")
+    p.add_argument("--views", type=int, default=8, help="views per object (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.set_defaults(func=run_evalset)
+
+    p = sub.add_parser("autoencoder", help="train the auto-encoder baseline (same root) on "
+                       "every stored training image")
+    p.add_argument("--store", required=True, help="replay store file (opened read-only)")
+    p.add_argument("--steps", type=int, required=True,
+                   help="train until this step (a rerun resumes from OUT/checkpoint.pt)")
+    p.add_argument("--out", required=True, help="folder for checkpoint.pt")
+    p.add_argument("--input-size", type=int, default=96, help="network input px (default 96)")
+    p.add_argument("--width", type=float, default=0.5, help="width multiplier (default 0.5)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
+    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (default 3e-4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a new run (default 0)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (default 0: torch's own choice)")
+    p.add_argument("--json", action="store_true", help="end with one JSON object")
+    p.set_defaults(func=run_autoencoder)
+
+    from curious_robot.evaluation.reproduce import add_arguments
+
+    p = sub.add_parser("reproduce", help="collect -> train every variant -> evaluate -> "
+                       "results/table.md, chart and JSON (resumable)")
+    add_arguments(p)
+    p.set_defaults(func=run_reproduce)
+
+
+def _print_table(rows: dict, keys: tuple[str, ...]) -> None:
+    print("layer   " + "  ".join(f"{k:>15}" for k in keys))
+    for layer, r in rows.items():
+        print(f"{layer:<7} " + "  ".join(f"{r[k]:>15.4f}" if isinstance(r[k], float)
+                                         else f"{r[k]:>15}" for k in keys))
+
+
+def ensure_evalset(folder: str | Path = DEFAULT_EVALSET) -> Path:
+    """``folder``, rendered with the defaults when it has no meta.json yet."""
+    from curious_robot.evaluation.evalset import META_NAME, generate
+
+    folder = Path(folder)
+    if not (folder / META_NAME).is_file():
+        log.info("rendering the held-out evaluation set into %s (once)", folder)
+        generate(folder)
+    return folder
+
+
+def run_eval(args) -> int:
+    import torch
+
+    from curious_robot.evaluation import evaluate
+    from curious_robot.evaluation.features import load_root
+    from curious_robot.evaluation.folders import ImageFolderError
+    from curious_robot.learning.checkpoint import CheckpointError
+    from curious_robot.learning.networks import LAYERS
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if not args.retrieval and args.image_folder is None:
+        print("curious-robot eval: --image-folder is required (or --retrieval)",
+              file=sys.stderr)
+        return 2
+    layers = LAYERS if args.layer == "all" else (args.layer,)
+    t0 = time.monotonic()
+    try:
+        root = load_root(args.checkpoint, args.input_size, args.width, args.seed)
+        if args.retrieval:
+            folder = Path(args.image_folder) if args.image_folder else \
+                ensure_evalset() / "retrieval"
+            rows = evaluate.retrieval(root, folder, layers)
+            keys: tuple[str, ...] = ("recall_at_1", "recall_at_5", "n_images", "n_instances")
+        else:
+            folder = Path(args.image_folder)
+            rows = evaluate.classification(root, folder, layers)
+            keys = ("nn_accuracy", "linear_accuracy", "n_train", "n_test")
+        if args.neighbours:
+            nb_folder = folder if args.retrieval else ensure_evalset() / "retrieval"
+            evaluate.neighbour_figure(root, nb_folder, args.neighbours, layers[-1]
+                                      if args.layer != "all" else DEFAULT_LAYER,
+                                      title=str(args.checkpoint))
+    except (CheckpointError, ImageFolderError, ValueError, OSError) as exc:
+        print(f"curious-robot eval: {exc}", file=sys.stderr)
+        return 1
+    seconds = time.monotonic() - t0
+    main_layer = DEFAULT_LAYER if args.layer == "all" else args.layer
+    result = dict(rows[main_layer])
+    result.update({"checkpoint": str(args.checkpoint), "image_folder": str(folder),
+                   "seconds": round(seconds, 2)})
+    if args.layer == "all":
+        result["by_layer"] = rows
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_table(rows, keys)
+        print(f"({seconds:.1f} s)")
+    return 0
+
+
+def run_evalset(args) -> int:
+    from curious_robot.evaluation.evalset import generate
+
+    def progress(done, total):
+        if done == total or done % max(1, total // 10) == 0:
+            log.info("rendered %d/%d objects", done, total)
+
+    try:
+        meta = generate(args.out, args.objects, args.views, args.seed, progress=progress)
+    except (ValueError, OSError) as exc:
+        print(f"curious-robot evalset: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+    print(f"{meta['n_images']} images of {meta['n_objects']} held-out objects in {args.out}: "
+          f"retrieval/ ({meta['n_objects']} instances), classify/ "
+          f"({len(meta['classes'])} classes: {', '.join(meta['classes'])})")
+    return 0
+
+
+def run_autoencoder(args) -> int:
+    if not Path(args.store).is_file():
+        print(f"curious-robot autoencoder: {args.store}: no such file", file=sys.stderr)
+        return 2
+    import torch
+
+    from curious_robot.evaluation.baselines import AutoencoderConfig, train_autoencoder
+    from curious_robot.learning.checkpoint import CheckpointError
+    from curious_robot.store import StoreError
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    every = max(1, args.steps // 10)
+
+    def progress(step, total, loss):
+        if step % every == 0 or step == total:
+            log.info("auto-encoder step %d/%d loss %.4f", step, total, loss)
+
+    try:
+        cfg = AutoencoderConfig(batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+        summary = train_autoencoder(args.store, args.out, args.steps, args.input_size,
+                                    args.width, cfg, progress=progress)
+    except (ValueError, CheckpointError, StoreError) as exc:
+        print(f"curious-robot autoencoder: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary) if args.json else
+          f"step {summary['step']}, loss {summary['loss']:.4f}, {summary['checkpoint']}")
+    return 0
+
+
+def run_reproduce(args) -> int:
+    from curious_robot.evaluation.reproduce import run
+
+    return run(args)

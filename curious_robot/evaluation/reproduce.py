@@ -1,0 +1,404 @@
+"""``curious-robot reproduce``: collect -> train every variant -> evaluate -> tables.
+
+Stages, each writing its output under the work folder and skipped when that is present, so
+an interrupted run continues where it stopped (a half-trained variant resumes from its
+checkpoint, collection from its last finished chunk):
+
+1. collect   ``curious-robot collect`` as a subprocess, in chunks of at most
+             ``CHUNK_S`` seconds (WORK/collect/chunk_<i>.done), into WORK/replay.db; skipped
+             when ``--store`` names an existing store.
+2. evalset   held-out renders (WORK/evalset, ``curious-robot evalset``).
+3. train     one ``curious-robot train`` / ``autoencoder`` subprocess per variant
+             (WORK/variants/<name>/checkpoint.pt, done.json).
+4. eval      every layer, classification + retrieval, neighbour pictures
+             (WORK/eval/<name>.json, OUT/neighbours/<name>.png).
+5. report    OUT/table.md, OUT/chart.png, OUT/results.json (always rewritten).
+
+The default scale (1.0) is budgeted for about 60 minutes on two CPU cores: ~20 minutes of
+collection (~1,500-2,000 interactions at ~1.5 per second), 7 trained variants of
+``STEPS`` steps each, a few minutes of evaluation. ``--scale`` multiplies the collection
+time and the training steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+COLLECT_S = 1200.0  # seconds of collection at scale 1
+CHUNK_S = 300.0
+STEPS = 1000  # training steps (cycles) per variant at scale 1
+MIN_STEPS = 20
+ALL_TASKS = ("grasp", "push", "poke", "inspect")
+TASK_NAMES = {"grasp": "grasp", "push": "push", "poke": "poke", "inspect": "identity"}
+
+#: name -> (row label, tasks for ``train``, or "autoencoder" / None for random init)
+VARIANTS: dict[str, tuple[str, str | None]] = {
+    "random": ("root network, random init", None),
+    "all": ("root network trained on robot tasks", ",".join(ALL_TASKS)),
+    "identity": ("root network trained on identity data only", "inspect"),
+    "autoencoder": ("auto-encoder trained on all robot data", "autoencoder"),
+    **{f"no-{TASK_NAMES[t]}": (f"all tasks except {TASK_NAMES[t]}",
+                               ",".join(x for x in ALL_TASKS if x != t)) for t in ALL_TASKS},
+}
+MAIN_ROWS = ("random", "all", "identity", "autoencoder")
+ABLATION_ROWS = ("all", "no-grasp", "no-push", "no-poke", "no-identity")
+
+#: The paper's numbers (docs: ../shared/METHOD.md), per row and dataset.
+PAPER_DATASETS = ("Household", "UW RGB-D", "Caltech-256")
+PAPER = {
+    "random": (0.250, 0.468, 0.242),
+    "all": (0.354, 0.693, 0.317),
+    "imagenet": (0.625, 0.820, 0.656),
+    "identity": (0.315, 0.660, 0.252),
+    "autoencoder": (0.296, 0.657, 0.280),
+    "no-grasp": (0.309, 0.632, 0.263),
+    "no-push": (0.356, 0.710, 0.279),
+    "no-poke": (0.342, 0.684, 0.289),
+    "no-identity": (0.324, 0.711, 0.297),
+}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiplies collection time and training steps (default 1.0: about "
+                        "60 minutes on two cores)")
+    p.add_argument("--out", default="results",
+                   help="folder for table.md, chart.png, results.json, neighbours/ "
+                        "(default results)")
+    p.add_argument("--work", default=None,
+                   help="folder for the store, checkpoints, renders and per-variant results "
+                        "(default runs/reproduce/scale-S)")
+    p.add_argument("--store", default=None,
+                   help="use this replay store; an existing one skips collection "
+                        "(default WORK/replay.db)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"training steps per variant (default {STEPS} x scale)")
+    p.add_argument("--robots", type=int, default=1, help="simulated robots while collecting")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads for training and evaluation (default: torch's)")
+    p.add_argument("--variants", default=None,
+                   help=f"comma-separated subset of: {', '.join(VARIANTS)} (default all)")
+
+
+def _cli() -> list[str]:
+    return [sys.executable, "-m", "curious_robot.cli"]
+
+
+def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
+    """Run a stage's subprocess; its log lines (stderr) pass through as progress, its
+    stdout is captured."""
+    log.info("%s: %s", what, " ".join(cmd[2:]))
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    log.info("%s: exit %d after %.0f s", what, proc.returncode, time.monotonic() - t0)
+    return proc
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+# -- stages -------------------------------------------------------------------------------
+
+
+def stage_collect(store: Path, work: Path, seconds: float, robots: int) -> None:
+    chunks = max(1, int(-(-seconds // CHUNK_S)))
+    length = seconds / chunks
+    marks = work / "collect"
+    marks.mkdir(parents=True, exist_ok=True)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    for i in range(chunks):
+        done = marks / f"chunk_{i}.done"
+        if done.exists():
+            log.info("collect chunk %d/%d: done earlier", i + 1, chunks)
+            continue
+        log.info("collect chunk %d/%d: %.0f s into %s", i + 1, chunks, length, store)
+        proc = _run(_cli() + ["collect", "--duration", f"{length:.0f}", "--robots",
+                              str(robots), "--store", str(store), "--seed", str(i)],
+                    f"collect {i + 1}/{chunks}")
+        if proc.returncode != 0:
+            raise RuntimeError(f"collect chunk {i + 1} failed (exit {proc.returncode})")
+        done.write_text(proc.stdout or "done\n")
+
+
+def stage_evalset(folder: Path) -> dict:
+    from curious_robot.evaluation.evalset import META_NAME, generate
+
+    meta_path = folder / META_NAME
+    if meta_path.is_file():
+        log.info("evalset: %s rendered earlier", folder)
+        return json.loads(meta_path.read_text())
+
+    def progress(done, total):
+        if done == total or done % max(1, total // 5) == 0:
+            log.info("evalset: rendered %d/%d held-out objects", done, total)
+
+    return generate(folder, progress=progress)
+
+
+def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
+                threads: int) -> dict:
+    done = folder / "done.json"
+    if done.is_file():
+        info = json.loads(done.read_text())
+        if info.get("steps") == steps:
+            log.info("train %s: done earlier", name)
+            return info
+    if tasks == "autoencoder":
+        cmd = _cli() + ["autoencoder", "--store", str(store), "--steps", str(steps),
+                        "--out", str(folder), "--json", "--threads", str(threads)]
+    else:
+        cmd = _cli() + ["train", "--store", str(store), "--steps", str(steps), "--out",
+                        str(folder), "--tasks", tasks, "--json", "--threads", str(threads)]
+    t0 = time.monotonic()
+    proc = _run(cmd, f"train {name}")
+    if proc.returncode != 0:
+        raise RuntimeError(f"training variant {name} failed (exit {proc.returncode})")
+    try:
+        metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        metrics = {}
+    info = {"name": name, "tasks": tasks, "steps": steps, "metrics": metrics,
+            "seconds": round(time.monotonic() - t0, 1)}
+    _write_json(done, info)
+    return info
+
+
+def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png: Path,
+               layer: str, input_size: int, width: float) -> dict:
+    if out_json.is_file() and nn_png.is_file():
+        log.info("eval %s: done earlier", name)
+        return json.loads(out_json.read_text())
+    from curious_robot.evaluation import evaluate
+    from curious_robot.evaluation.features import load_root
+    from curious_robot.learning.networks import LAYERS
+
+    t0 = time.monotonic()
+    root = load_root(checkpoint, input_size, width)
+    result = {"name": name, "checkpoint": checkpoint,
+              "classification": evaluate.classification(root, evalset / "classify", LAYERS),
+              "retrieval": evaluate.retrieval(root, evalset / "retrieval", LAYERS)}
+    evaluate.neighbour_figure(root, evalset / "retrieval", nn_png, layer,
+                              title=f"{name} ({layer}): query and top-5 (green: same object)")
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    _write_json(out_json, result)
+    log.info("eval %s: %s nn %.3f, linear %.3f, R@1 %.3f (%.0f s)", name, layer,
+             result["classification"][layer]["nn_accuracy"],
+             result["classification"][layer]["linear_accuracy"],
+             result["retrieval"][layer]["recall_at_1"], result["seconds"])
+    return result
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def store_summary(store_path: Path) -> dict:
+    from curious_robot.store import ReplayStore
+
+    with ReplayStore(store_path, readonly=True) as store:
+        stats = store.stats()
+        tasks = {t: {"train": store.count(t, held_out=False),
+                     "held_out": store.count(t, held_out=True)}
+                 for t in (*ALL_TASKS, "crash")}
+    return {"path": str(store_path), "stats": stats, "tasks": tasks}
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _ours(results: dict, name: str, layer: str) -> tuple:
+    r = results.get(name)
+    if not r:
+        return (None, None, None, None)
+    c, q = r["classification"][layer], r["retrieval"][layer]
+    return (c["nn_accuracy"], c["linear_accuracy"], q["recall_at_1"], q["recall_at_5"])
+
+
+def render_table(summary: dict, results: dict, layer: str) -> str:
+    tasks = summary["store"]["tasks"]
+    ev = summary["evalset"]
+    lines = [
+        "# The Curious Robot: this project's numbers beside the paper's",
+        "",
+        f"Generated by `curious-robot reproduce --scale {summary['scale']:g}` "
+        f"({time.strftime('%Y-%m-%d %H:%M', time.localtime(summary['finished']))}, "
+        f"{summary['minutes']:.0f} min in all). Paper numbers: classification accuracy from "
+        "`../shared/METHOD.md` (Pinto et al., ECCV 2016).",
+        "",
+        "Ours: features of the frozen root network, layer "
+        f"`{layer}`, on renders of **{ev['n_objects']} held-out objects** (never touched in "
+        f"training) x {ev['views']} views (oblique cameras, other lighting, scales and poses "
+        "than training):",
+        "",
+        f"- **shape NN / linear**: {len(ev['classes'])} shape families from mesh geometry "
+        f"({' / '.join(ev['classes'])}: how much of its bounding rectangle an object's "
+        "top-down silhouette fills, tertiles), train / test split by object; "
+        "1-nearest-neighbour (cosine) and linear-probe accuracy "
+        f"(chance {1 / len(ev['classes']):.3f});",
+        f"- **R@1 / R@5**: instance retrieval over the {ev['n_objects']} objects: query one "
+        "view, recall@k of another view of the same object.",
+        "",
+        "## Interactions (training split of the store; every variant trains on the same "
+        "store)",
+        "",
+        "| task | interactions trained on | held out (not trained on) |",
+        "|---|---:|---:|",
+    ]
+    for t in ALL_TASKS:
+        label = t if TASK_NAMES[t] == t else f"{TASK_NAMES[t]} ({t})"
+        lines.append(f"| {label} | {tasks[t]['train']} | {tasks[t]['held_out']} |")
+    lines.append(f"| total | {sum(tasks[t]['train'] for t in ALL_TASKS)} | "
+                 f"{sum(tasks[t]['held_out'] for t in ALL_TASKS)} |")
+    lines += ["", f"Training: {summary['steps']} steps per variant (one batch of 32 per task "
+              "per step; auto-encoder: 64 images per step).", ""]
+
+    head = ("| features | " + " | ".join(PAPER_DATASETS)
+            + " | shape NN | shape linear | R@1 | R@5 |")
+    rule = "|---|" + "---:|" * (len(PAPER_DATASETS) + 4)
+    lines += ["## Table 1: classification and retrieval", "", head, rule]
+    for name in ("random", "all", "imagenet", "identity", "autoencoder"):
+        label = VARIANTS[name][0] if name in VARIANTS else "AlexNet trained on ImageNet " \
+            "(labels; not run here)"
+        paper = " | ".join(_f(v) for v in PAPER[name])
+        ours = " | ".join(_f(v) for v in _ours(results, name, layer))
+        lines.append(f"| {label} | {paper} | {ours} |")
+    lines += ["", "## Table 2: ablation (all tasks, then all tasks except one)", "", head, rule]
+    for name in ABLATION_ROWS:
+        paper = " | ".join(_f(v) for v in PAPER[name])
+        ours = " | ".join(_f(v) for v in _ours(results, name, layer))
+        lines.append(f"| {VARIANTS[name][0]} | {paper} | {ours} |")
+
+    from curious_robot.learning.networks import LAYERS
+
+    lines += ["", "## Every layer (shape NN accuracy / R@1)", "",
+              "| variant | " + " | ".join(LAYERS) + " |", "|---|" + "---:|" * len(LAYERS)]
+    for name, r in results.items():
+        cells = [f"{_f(r['classification'][L]['nn_accuracy'])} / "
+                 f"{_f(r['retrieval'][L]['recall_at_1'])}" for L in LAYERS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Nearest-neighbour pictures: `neighbours/<variant>.png`; chart: "
+              "`chart.png`; all numbers: `results.json`.", ""]
+    return "\n".join(lines)
+
+
+def render_chart(results: dict, layer: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(results)
+    metrics = (("shape NN", 0), ("shape linear", 1), ("R@1", 2), ("R@5", 3))
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 2), 4))
+    w = 0.8 / len(metrics)
+    for j, (label, i) in enumerate(metrics):
+        vals = [_ours(results, n, layer)[i] or 0.0 for n in names]
+        ax.bar(x + (j - (len(metrics) - 1) / 2) * w, vals, w, label=label)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_ylabel("accuracy / recall")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Held-out renders, frozen root features ({layer})")
+    ax.legend(ncol=4, fontsize=8, loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# -- driver -------------------------------------------------------------------------------
+
+
+def run(args) -> int:
+    from curious_robot.evaluation.cli import DEFAULT_LAYER
+    from curious_robot.evaluation.features import DEFAULT_INPUT_SIZE, DEFAULT_WIDTH
+
+    if not args.scale > 0:
+        print("curious-robot reproduce: --scale must be > 0", file=sys.stderr)
+        return 2
+    names = list(VARIANTS)
+    if args.variants:
+        names = [n.strip() for n in args.variants.split(",") if n.strip()]
+        unknown = [n for n in names if n not in VARIANTS]
+        if unknown:
+            print(f"curious-robot reproduce: unknown variants {', '.join(unknown)}; known: "
+                  f"{', '.join(VARIANTS)}", file=sys.stderr)
+            return 2
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    t_start = time.time()
+    work = Path(args.work or f"runs/reproduce/scale-{args.scale:g}")
+    out = Path(args.out)
+    store = Path(args.store) if args.store else work / "replay.db"
+    steps = args.steps or max(MIN_STEPS, int(round(STEPS * args.scale)))
+    layer = DEFAULT_LAYER
+    work.mkdir(parents=True, exist_ok=True)
+    n_stages = 5
+    try:
+        log.info("[1/%d] collect", n_stages)
+        if args.store and store.is_file() and not (work / "collect").is_dir():
+            log.info("collect: using the existing store %s", store)
+        else:
+            stage_collect(store, work, COLLECT_S * args.scale, args.robots)
+        summary = {"scale": args.scale, "steps": steps, "layer": layer,
+                   "store": store_summary(store)}
+        log.info("store: %s", ", ".join(f"{t} {v['train']}"
+                                          for t, v in summary["store"]["tasks"].items()))
+
+        log.info("[2/%d] evalset", n_stages)
+        meta = stage_evalset(work / "evalset")
+        summary["evalset"] = {k: meta[k] for k in ("n_objects", "views", "n_images",
+                                                    "classes", "class_counts")}
+
+        log.info("[3/%d] train %d variants", n_stages, sum(VARIANTS[n][1] is not None
+                                                            for n in names))
+        checkpoints, trained = {}, {}
+        for i, name in enumerate(names):
+            tasks = VARIANTS[name][1]
+            if tasks is None:
+                checkpoints[name] = "random"
+                continue
+            log.info("train variant %d/%d: %s (%s)", i + 1, len(names), name, tasks)
+            folder = work / "variants" / name
+            trained[name] = stage_train(name, tasks, store, folder, steps, args.threads)
+            checkpoints[name] = str(folder / "checkpoint.pt")
+        summary["training"] = trained
+
+        log.info("[4/%d] evaluate %d variants", n_stages, len(names))
+        results = {}
+        for name in names:
+            results[name] = stage_eval(name, checkpoints[name], work / "evalset",
+                                       work / "eval" / f"{name}.json",
+                                       out / "neighbours" / f"{name}.png", layer,
+                                       DEFAULT_INPUT_SIZE, DEFAULT_WIDTH)
+    except RuntimeError as exc:
+        print(f"curious-robot reproduce: {exc}", file=sys.stderr)
+        return 1
+
+    log.info("[5/%d] report", n_stages)
+    summary["finished"] = time.time()
+    summary["minutes"] = (time.time() - t_start) / 60.0
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(render_table(summary, results, layer))
+    render_chart(results, layer, out / "chart.png")
+    _write_json(out / "results.json", {"summary": summary, "results": results})
+    log.info("wrote %s, %s, %s", out / "table.md", out / "chart.png", out / "results.json")
+    print((out / "table.md").read_text())
+    return 0

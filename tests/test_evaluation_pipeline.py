@@ -1,0 +1,95 @@
+"""Evaluation pipeline pieces: the held-out evaluation set renderer (PyBullet) and the
+reproduce report / resume logic (no collection, no training)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from curious_robot.evaluation import reproduce
+from curious_robot.learning.networks import LAYERS
+
+
+@pytest.mark.sim
+def test_evalset_renders_held_out_objects_into_both_layouts(tmp_path):
+    from curious_robot.evaluation import evaluate, folders
+    from curious_robot.evaluation.evalset import generate
+    from curious_robot.evaluation.features import random_root
+    from curious_robot.world.config import WorldConfig
+    from curious_robot.world.objects import load_manifest
+
+    meta = generate(tmp_path / "es", n_objects=6, views=2, seed=1)
+    held = {m.id for m in load_manifest(WorldConfig().objects_manifest) if m.held_out}
+    ids = [o["id"] for o in meta["objects"]]
+    assert len(ids) == 6 and set(ids) <= held  # held-out split only
+    assert meta["classes"] == ["blocky", "mixed", "spindly"]
+    assert sorted(meta["class_counts"].values()) == [2, 2, 2]
+    assert json.loads((tmp_path / "es" / "meta.json").read_text())["n_images"] == 12
+    views = sorted((tmp_path / "es" / "retrieval").glob("obj_*/view_*.png"))
+    assert len(views) == 12
+    a, b = folders.read_image(views[0]), folders.read_image(views[1])
+    assert a.shape == (128, 128, 3) and not np.array_equal(a, b)  # another view
+    split = folders.load_split(tmp_path / "es" / "classify")
+    assert split.presplit and (split.n_train, split.n_test) == (6, 6)
+    train_objs = {p.name[:7] for p in split.train_paths}
+    assert not train_objs & {p.name[:7] for p in split.test_paths}  # object-disjoint
+    root = random_root(64, 0.125)
+    r = evaluate.retrieval(root, tmp_path / "es" / "retrieval", ("pool5",))["pool5"]
+    assert r["n_instances"] == 6 and 0.0 <= r["recall_at_1"] <= r["recall_at_5"] <= 1.0
+    with pytest.raises(ValueError, match="views"):
+        generate(tmp_path / "x", n_objects=3, views=1)
+
+
+def _fake_result(name: str, v: float) -> dict:
+    c = {L: {"nn_accuracy": v, "linear_accuracy": v + 0.01, "n_train": 10, "n_test": 5,
+             "layer": L} for L in LAYERS}
+    r = {L: {"recall_at_1": v / 2, "recall_at_5": v, "n_images": 15, "n_instances": 5,
+             "layer": L} for L in LAYERS}
+    return {"name": name, "classification": c, "retrieval": r}
+
+
+@pytest.mark.unit
+def test_report_has_both_tables_and_interactions(tmp_path):
+    results = {n: _fake_result(n, 0.3 + 0.01 * i) for i, n in enumerate(reproduce.VARIANTS)}
+    tasks = {t: {"train": 10 * (i + 1), "held_out": 0}
+             for i, t in enumerate(("grasp", "push", "poke", "inspect", "crash"))}
+    summary = {"scale": 0.05, "steps": 20, "finished": 0.0, "minutes": 3.0,
+               "store": {"tasks": tasks},
+               "evalset": {"n_objects": 5, "views": 3, "classes": ["a", "b", "c"]}}
+    text = reproduce.render_table(summary, results, "conv3")
+    assert "Table 1" in text and "Table 2" in text
+    assert "| root network, random init | 0.250 | 0.468 | 0.242 | 0.300 | 0.310 | 0.150 |" \
+        in text
+    assert "| all tasks except grasp | 0.309 | 0.632 | 0.263 |" in text
+    assert "| identity (inspect) | 40 | 0 |" in text and "| total | 100 | 0 |" in text
+    assert "not run here" in text  # the ImageNet row has the paper's numbers only
+    reproduce.render_chart(results, "conv3", tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").stat().st_size > 1000
+
+
+@pytest.mark.unit
+def test_finished_stages_are_skipped(tmp_path, monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("a finished stage ran again")
+
+    monkeypatch.setattr(reproduce, "_run", fail)
+    folder = tmp_path / "variants" / "all"
+    folder.mkdir(parents=True)
+    (folder / "done.json").write_text(json.dumps({"name": "all", "steps": 20}))
+    assert reproduce.stage_train("all", "grasp", tmp_path / "s.db", folder, 20, 0)["steps"] == 20
+    (tmp_path / "collect").mkdir()
+    (tmp_path / "collect" / "chunk_0.done").write_text("done")
+    reproduce.stage_collect(tmp_path / "s.db", tmp_path, 60.0, 1)
+    out_json, png = tmp_path / "eval" / "all.json", tmp_path / "nn.png"
+    out_json.parent.mkdir()
+    out_json.write_text(json.dumps(_fake_result("all", 0.5)))
+    png.write_bytes(b"png")
+    got = reproduce.stage_eval("all", "missing.pt", tmp_path, out_json, png, "conv3", 64, 0.125)
+    assert got["classification"]["conv3"]["nn_accuracy"] == 0.5
+    # a different step count retrains (the train command resumes from its checkpoint)
+    with pytest.raises(AssertionError, match="ran again"):
+        reproduce.stage_train("all", "grasp", tmp_path / "s.db", folder, 40, 0)
+    assert os.path.exists(folder / "done.json")
