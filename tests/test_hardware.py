@@ -121,10 +121,18 @@ def test_emergency_stop_halts_the_motion_within_one_control_period(arm):
     backend, fake, io, _world = arm
     seen = []
 
+    moving_ticks = []
+    stopped = []
+
     def on_tick(_io):
         seen.append(fake._cmd.copy())
-        if len(seen) == 20:  # mid-way through the approach
+        if stopped:
+            return
+        if len(seen) >= 2 and np.max(np.abs(seen[-1] - seen[-2])) > 1e-3:
+            moving_ticks.append(len(seen))
+        if len(moving_ticks) >= 5:  # well into a motion
             backend.emergency_stop()
+            stopped.append(True)
             seen.append("stop")
     io.on_tick = on_tick
     with pytest.raises(Aborted):

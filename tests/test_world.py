@@ -200,3 +200,25 @@ def test_configs_load_from_yaml(tmp_path):
         WorldConfig.from_yaml(path)
     with pytest.raises(ValueError, match="object_split"):
         WorldConfig(object_split="test")
+
+
+def test_objects_look_like_their_material_and_feel_like_it():
+    from curious_robot.world.objects import MATERIALS
+
+    ranges = {m.name: m for m in MATERIALS}
+    with World(WorldConfig(object_split="held_out"), seed=5) as w:
+        rgb, _depth = w.capture()
+        seen = set()
+        for o in w.objects():
+            m = ranges[o.material]
+            assert m.stiffness[0] <= o.stiffness <= m.stiffness[1]
+            u, v = w.camera.table_to_pixel(*o.position)
+            colour = rgb[int(round(v)), int(round(u))].astype(float) / 255.0
+            # the object's pixel is nearer its own material's colour than any other's
+            # (shading darkens it, so compare directions, not values)
+            cos = {n: float(np.dot(colour, mm.rgb) / (np.linalg.norm(colour) *
+                                                       np.linalg.norm(mm.rgb) + 1e-9))
+                   for n, mm in ranges.items()}
+            seen.add(o.material)
+            assert max(cos, key=cos.get) == o.material, (o.material, colour, cos)
+        assert len(seen) >= 3

@@ -77,7 +77,7 @@ class ArmConfig:
     finger_axis: tuple[float, float, float] = (0.0, 1.0, 0.0)
     approach_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
     home: tuple[float, ...] = (0.0, -0.35, 0.0, -2.2, 0.0, 1.85, 0.785)
-    finger_open: float = 0.035
+    finger_open: float = 0.029
     finger_force: float = 12.0
     finger_speed: float = 0.2
     arm_force: float = 87.0
@@ -115,7 +115,8 @@ class ArmConfig:
 class WorldConfig:
     """Everything that defines a world; the defaults are the benchmarked setup."""
 
-    arm: ArmConfig = field(default_factory=ArmConfig)
+    #: the arm is configuration: by default sim/arms/panda.yaml
+    arm: ArmConfig = field(default_factory=lambda: ArmConfig.from_yaml("arms/panda.yaml"))
     objects_manifest: str = "objects/objects.yaml"
     object_split: str = "train"
     num_objects: int = 10
@@ -138,6 +139,9 @@ class WorldConfig:
     mass_range: tuple[float, float] = (0.05, 0.3)
     friction_range: tuple[float, float] = (0.6, 1.0)
     stiffness_range: tuple[float, float] = (3000.0, 40000.0)  # N/m, log-uniform
+    #: draw a material per object (objects.MATERIALS): its stiffness range and colour;
+    #: False: stiffness from stiffness_range and the model's own colour
+    materials: bool = True
     damping_ratio_range: tuple[float, float] = (0.001, 0.005)  # damping = ratio * stiffness
     # primitives
     approach_height: float = 0.12  # m above the table for free-space moves

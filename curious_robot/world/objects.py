@@ -11,6 +11,7 @@ import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -84,6 +85,27 @@ def width_along(widths: np.ndarray, angle: float) -> float:
     return float((1 - f) * widths[i] + f * widths[(i + 1) % len(widths)])
 
 
+class Material(NamedTuple):
+    """What an object is made of: how stiff it feels and how it looks.
+
+    Appearance follows material, as in the real world (foam looks like foam), so the
+    robot can learn to predict how an object will feel from how it looks, on shapes it has
+    never seen; the stiffness is still drawn at random inside the material's range.
+    """
+
+    name: str
+    stiffness: tuple[float, float]  # N/m, log-uniform range
+    rgb: tuple[float, float, float]  # base colour; each instance jitters it a little
+
+
+MATERIALS = (
+    Material("foam", (3000.0, 5500.0), (0.93, 0.80, 0.25)),
+    Material("rubber", (5500.0, 10000.0), (0.80, 0.22, 0.20)),
+    Material("plastic", (10000.0, 20000.0), (0.22, 0.45, 0.85)),
+    Material("wood", (20000.0, 40000.0), (0.55, 0.36, 0.20)),
+)
+
+
 @dataclass
 class ObjectInfo:
     """A spawned object: identity, current pose and the properties drawn for it."""
@@ -100,4 +122,5 @@ class ObjectInfo:
     friction: float  # lateral friction coefficient
     size: tuple[float, float, float]  # extents (m) in the object frame
     orientation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)  # xyzw
+    material: str = ""
     body: int = field(default=-1, repr=False)  # PyBullet body id (internal)

@@ -16,7 +16,8 @@ import numpy as np
 
 from .camera import Camera
 from .config import WorldConfig, resolve_path
-from .objects import ObjectInfo, footprint_widths, load_manifest, mesh_vertices, select_models
+from .objects import (MATERIALS, ObjectInfo, footprint_widths, load_manifest, mesh_vertices,
+                      select_models)
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +220,11 @@ class World:
             model = by_id[model_id]
         mass = float(rng.uniform(*cfg.mass_range))
         friction = float(rng.uniform(*cfg.friction_range))
-        lo, hi = np.log(cfg.stiffness_range)
+        material = MATERIALS[int(rng.integers(len(MATERIALS)))] if cfg.materials else None
+        lo, hi = np.log(material.stiffness if material else cfg.stiffness_range)
         stiffness = float(np.exp(rng.uniform(lo, hi)))
+        rgb = (np.clip(np.asarray(material.rgb) + rng.uniform(-0.06, 0.06, 3), 0.0, 1.0)
+               if material else None)
         damping = float(stiffness * rng.uniform(*cfg.damping_ratio_range))
         yaw = float(rng.uniform(-math.pi, math.pi))
         x, y = self._free_spot(0.5 * max(model.size[:2]))
@@ -234,6 +238,8 @@ class World:
         off = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3) @ centre
         body = p.createMultiBody(mass, col, vis, basePosition=[x - off[0], y - off[1], z - off[2]],
                                  baseOrientation=orn, baseInertialFramePosition=centre.tolist())
+        if rgb is not None:
+            p.changeVisualShape(body, -1, rgbaColor=[*map(float, rgb), 1.0])
         p.changeDynamics(body, -1, lateralFriction=friction, spinningFriction=0.1,
                          rollingFriction=0.0001, contactStiffness=stiffness,
                          contactDamping=damping)
@@ -242,7 +248,8 @@ class World:
         info = ObjectInfo(object_id=oid, model=model.name, model_id=model.id,
                           held_out=model.held_out, position=(x, y, z), yaw=yaw,
                           stiffness=stiffness, damping=damping, mass=mass, friction=friction,
-                          size=model.size, orientation=tuple(orn), body=body)
+                          size=model.size, orientation=tuple(orn),
+                          material=material.name if material else "", body=body)
         self._objects[oid] = info
         return info
 
