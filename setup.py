@@ -18,6 +18,8 @@ NODES = {
     "interaction_manager": "curious_robot.nodes.manager:main",
     "learner_node": "curious_robot.nodes.learner:main",
     "fake_hardware": "curious_robot.nodes.fake_hardware:main",
+    "drone_node": "curious_robot.nodes.drone:main",
+    "pilot_node": "curious_robot.nodes.pilot:main",
 }
 
 

@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "curious_robot.learning.closed_loop",
     "curious_robot.bench",
     "curious_robot.drone.evaluate",
+    "curious_robot.pretext.cli",
 )
 
 

@@ -87,3 +87,35 @@ def default_config() -> str:
     from curious_robot.paths import share_path
 
     return str(share_path("config", "collect.yaml"))
+
+
+def drone_name(index: int) -> str:
+    return f"drone{index}"
+
+
+def drone_graph(robots: int = 1, seed: int = 0, store: str = "data/replay.db",
+                first_robot: int = 0, learner: bool = True) -> list[NodeSpec]:
+    """Collect mode with drones: per drone a simulated drone and a pilot in /droneN (drone
+    N flies training rooms N, N + robots, ...), and the same learner as the arms."""
+    if robots < 0:
+        raise ValueError(f"robots must be >= 0, got {robots}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    specs = []
+    for i in range(first_robot, first_robot + robots):
+        ns = "/" + drone_name(i)
+        specs.append(NodeSpec("drone_node", "drone", ns, {
+            "seed": seed * 1000 + i, "room_index": seed * 1000 + i,
+            "room_stride": max(1, first_robot + robots)}))
+        specs.append(NodeSpec("pilot_node", "pilot", ns, {
+            "seed": seed * 1000 + i, "robot": drone_name(i)}))
+    if learner:
+        specs.append(NodeSpec("learner_node", "learner", "",
+                              {"store": os.path.abspath(os.path.expanduser(store))}))
+    return specs
+
+
+def default_drone_config() -> str:
+    from curious_robot.paths import share_path
+
+    return str(share_path("config", "drone.yaml"))

@@ -33,7 +33,9 @@ def register(sub) -> None:
                    help="comma-separated tasks (default: all four)")
     p.add_argument("--config", default=None,
                    help="parameter file (default: the package's config/collect.yaml)")
-    p.add_argument("--mode", choices=["arm"], default="arm", help="robot kind")
+    p.add_argument("--mode", choices=["arm", "drone"], default="arm",
+                   help="robot kind: arms (tasks grasp..inspect) or drones (task crash; "
+                        "default config config/drone.yaml)")
     p.add_argument("--no-learner", action="store_true",
                    help="start robots only (a learner runs elsewhere on the same domain)")
     p.add_argument("--first-robot", type=int, default=0,
@@ -163,7 +165,8 @@ def _read_stats(store_path: str) -> dict | None:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from curious_robot.graph import collect_graph, default_config
+    from curious_robot.graph import (collect_graph, default_config, default_drone_config,
+                                     drone_graph)
 
     store = os.path.abspath(os.path.expanduser(args.store))
     if not os.path.isdir(os.path.dirname(store)):
@@ -173,14 +176,20 @@ def run(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.robots < 0 or args.seed < 0:
         print("error: --duration must be > 0, --robots and --seed >= 0", file=sys.stderr)
         return 2
-    config = os.path.abspath(args.config or default_config())
+    drone = getattr(args, "mode", "arm") == "drone"
+    config = os.path.abspath(args.config or (default_drone_config() if drone
+                                             else default_config()))
     if not os.path.isfile(config):
         print(f"error: --config {config}: no such file", file=sys.stderr)
         return 2
     try:
-        specs = collect_graph(robots=args.robots, seed=args.seed, store=store,
-                              tasks=args.tasks, first_robot=args.first_robot,
-                              learner=not args.no_learner)
+        if drone:
+            specs = drone_graph(robots=args.robots, seed=args.seed, store=store,
+                                first_robot=args.first_robot, learner=not args.no_learner)
+        else:
+            specs = collect_graph(robots=args.robots, seed=args.seed, store=store,
+                                  tasks=args.tasks, first_robot=args.first_robot,
+                                  learner=not args.no_learner)
         overrides = _overrides(specs, args.set)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -194,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
     before = _read_stats(store) or {}
     start_count = sum(before.get("tasks", {}).values())
     graph = Graph(specs, config, str(override_file), log_dir)
-    print(f"collect: {args.robots} robot(s), tasks {args.tasks}, {len(specs)} nodes, "
+    print(f"collect: {args.robots} {'drone' if drone else 'robot'}(s), "
+          f"tasks {'crash' if drone else args.tasks}, {len(specs)} nodes, "
           f"store {store} ({start_count} interactions already), logs in {log_dir}",
           file=sys.stderr)
     graph.start()
@@ -223,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         print("\ninterrupted: stopping the graph", file=sys.stderr)
     finally:
         # managers first, so the learner can still acknowledge what is in flight
-        graph.stop(lambda n: n.endswith("/interaction_manager"))
+        graph.stop(lambda n: n.endswith(("/interaction_manager", "/pilot")))
         time.sleep(1.0)
         graph.stop()
     stats = _read_stats(store) or {}

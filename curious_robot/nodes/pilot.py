@@ -1,0 +1,242 @@
+"""The pilot node: the crash-collecting loop of "Learning to Fly by Crashing" on ROS 2.
+
+Flies the drone (any driver with the standard topics: camera/image_raw, imu, pose,
+cmd_vel) straight until a collision (an IMU spike, a contact report where the driver
+gives one, or a stall seen in the pose), backs off, turns to a random new heading and
+flies on; labels the frames of each straight flight by their time to the collision
+(:mod:`curious_robot.drone.pilot`) and publishes them as ``crash`` Interactions on
+/interactions, like the arm's interaction manager: per-robot sequence numbers that
+continue after a restart (/robot_status), kept until the learner acknowledges them on
+/interaction_acks, resent after ``resend_after`` seconds.
+
+Optional, simulation only: ``contact`` (a bumper), ``room`` (layout seed and the held-out
+flag of the records), the ``reset_pose`` service (after the drone is upset) and
+``new_room`` (every ``crashes_per_room`` collisions).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+
+from curious_robot.convert import from_time, msg_to_image, record_to_msg
+from curious_robot.nodes.common import RELIABLE, SENSOR, ParameterError, param, run
+
+
+class PilotNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("pilot", **kwargs)
+        from curious_robot.drone.pilot import Pilot, PilotConfig
+
+        self.robot = param(self, "robot", self.get_namespace().strip("/") or "drone0",
+                           bool, "must not be empty")
+        seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
+        d = PilotConfig()
+        values = {
+            "speed": param(self, "speed", d.speed),
+            "backoff_speed": param(self, "backoff_speed", d.backoff_speed),
+            "backoff_s": param(self, "backoff_s", d.backoff_s),
+            "turn_rate": param(self, "turn_rate", d.turn_rate),
+            "max_straight_s": param(self, "max_straight_s", d.max_straight_s),
+            "accel_threshold": param(self, "accel_threshold", d.accel_threshold),
+            "stall_speed": param(self, "stall_speed", d.stall_speed),
+            "stall_s": param(self, "stall_s", d.stall_s),
+            "unsafe_s": param(self, "unsafe_s", d.unsafe_s),
+            "safe_s": param(self, "safe_s", d.safe_s),
+        }
+        try:
+            self.pilot = Pilot(PilotConfig(**{k: float(v) for k, v in values.items()}),
+                               seed=seed)
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from exc
+        self.max_interactions = param(self, "max_interactions", 0, lambda v: v >= 0,
+                                      "must be >= 0 (0: no limit)")
+        self.crashes_per_room = param(self, "crashes_per_room", 20, lambda v: v >= 0,
+                                      "must be >= 0 (0: stay in the first room)")
+        self.resend_after = param(self, "resend_after", 5.0, lambda v: v > 0, "must be > 0 s")
+
+        from geometry_msgs.msg import PoseStamped, Twist
+        from sensor_msgs.msg import Image, Imu
+        from std_msgs.msg import Bool, String
+        from std_srvs.srv import Trigger
+
+        from curious_robot_interfaces.msg import IngestAck, Interaction as InteractionMsg
+        from curious_robot_interfaces.srv import RobotStatus
+
+        from curious_robot.nodes.common import LATCHED
+
+        flight = MutuallyExclusiveCallbackGroup()  # the pilot's state: one callback at a time
+        other = ReentrantCallbackGroup()
+        self.pub_cmd = self.create_publisher(Twist, "cmd_vel", SENSOR)
+        self.pub = self.create_publisher(InteractionMsg, "/interactions", RELIABLE)
+        self.create_subscription(Imu, "imu", self._on_imu, SENSOR, callback_group=flight)
+        self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR,
+                                 callback_group=flight)
+        self.create_subscription(PoseStamped, "pose", self._on_pose, SENSOR,
+                                 callback_group=flight)
+        self.create_subscription(Bool, "contact", self._on_contact, SENSOR,
+                                 callback_group=flight)
+        self.create_subscription(String, "room", self._on_room, LATCHED, callback_group=flight)
+        self.create_subscription(IngestAck, "/interaction_acks", self._on_ack, RELIABLE,
+                                 callback_group=other)
+        self.robot_status = self.create_client(RobotStatus, "/robot_status",
+                                               callback_group=other)
+        self.reset_pose = self.create_client(Trigger, "reset_pose", callback_group=other)
+        self.new_room = self.create_client(Trigger, "new_room", callback_group=other)
+        self.layout_seed: int | None = None
+        self.held_out = False
+        self.contact = False
+        self.pose: tuple | None = None  # (t, x, y, z, yaw, tilt in degrees)
+        self.last_t = 0.0
+        self.forward_speed: float | None = None
+        self.busy = False  # a reset / room change is in flight: hover, no labels
+        self.seq: int | None = None
+        self.done = 0
+        self.room_crashes = 0
+        self.lock = threading.Lock()
+        self.unacked: dict[int, tuple[float, object]] = {}
+        self.stop = threading.Event()
+        threading.Thread(target=self._start_seq, name="pilot-seq", daemon=True).start()
+        self.create_timer(1.0, self._resend, callback_group=other)
+
+    def close(self) -> None:
+        self.stop.set()
+
+    # ----------------------------------------------------------------- sequence numbers
+    def _start_seq(self) -> None:
+        from curious_robot_interfaces.srv import RobotStatus
+
+        while not self.stop.is_set():
+            if not self.robot_status.wait_for_service(timeout_sec=2.0):
+                self.get_logger().info("waiting for the learner (/robot_status)",
+                                       throttle_duration_sec=10)
+                continue
+            answered = threading.Event()
+            future = self.robot_status.call_async(RobotStatus.Request(robot=self.robot))
+            future.add_done_callback(lambda _f, e=answered: e.set())
+            if answered.wait(5.0) and future.result() is not None:
+                self.seq = int(future.result().last_seq) + 1
+                self.get_logger().info(f"robot '{self.robot}' starts at seq {self.seq}")
+                return
+
+    def _on_ack(self, msg) -> None:
+        if msg.robot != self.robot:
+            return
+        with self.lock:
+            self.unacked.pop(int(msg.seq), None)
+        if msg.status == "rejected":
+            self.get_logger().error(f"learner rejected seq {msg.seq}: {msg.reason}")
+
+    def _resend(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            late = [(s, m) for s, (t, m) in self.unacked.items() if now - t > self.resend_after]
+            for s, m in late:
+                self.unacked[s] = (now, m)
+        for s, m in late:
+            self.get_logger().warn(f"no ack for seq {s}; resending")
+            self.pub.publish(m)
+
+    # ----------------------------------------------------------------- sensors
+    def _on_room(self, msg) -> None:
+        try:
+            info = json.loads(msg.data)
+            self.layout_seed = int(info["layout_seed"])
+            self.held_out = bool(info.get("held_out", False))
+        except (ValueError, KeyError, TypeError) as exc:
+            self.get_logger().warn(f"ignoring room message {msg.data!r}: {exc}")
+
+    def _on_contact(self, msg) -> None:
+        self.contact = self.contact or bool(msg.data)
+
+    def _on_pose(self, msg) -> None:
+        t = from_time(msg.header.stamp)
+        p, q = msg.pose.position, msg.pose.orientation
+        yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+        tilt = math.degrees(math.acos(max(-1.0, min(1.0, 1 - 2 * (q.x * q.x + q.y * q.y)))))
+        if self.pose is not None and t > self.pose[0]:
+            dt = t - self.pose[0]
+            vx, vy = (p.x - self.pose[1]) / dt, (p.y - self.pose[2]) / dt
+            self.forward_speed = vx * math.cos(yaw) + vy * math.sin(yaw)
+        self.pose = (t, p.x, p.y, p.z, yaw, tilt)
+
+    def _on_image(self, msg) -> None:
+        if self.busy or self.seq is None:
+            return
+        img = msg_to_image(msg, "camera/image_raw")
+        if img is not None and img.ndim == 3 and img.shape[1] >= img.shape[0]:
+            self.pilot.on_frame(from_time(msg.header.stamp), img)
+
+    def _on_imu(self, msg) -> None:
+        from geometry_msgs.msg import Twist
+
+        t = self.last_t = from_time(msg.header.stamp)
+        cmd = Twist()
+        if self.seq is None or self.busy or self._finished():
+            self.pub_cmd.publish(cmd)  # hover
+            return
+        if self.pose is not None and (self.pose[5] > 60.0 or self.pose[3] < 0.3):
+            self._call_then_restart(self.reset_pose, "upset: reset pose")
+            self.pub_cmd.publish(cmd)
+            return
+        a = msg.linear_acceleration
+        contact, self.contact = self.contact, False
+        before = self.pilot.collisions
+        forward, yaw_rate = self.pilot.tick(t, (a.x, a.y, a.z), contact, self.forward_speed)
+        cmd.linear.x, cmd.angular.z = float(forward), float(yaw_rate)
+        self.pub_cmd.publish(cmd)
+        for frame in self.pilot.take():
+            self._publish(frame)
+        if self.pilot.collisions > before:
+            self.room_crashes += 1
+            self.get_logger().info(
+                f"collision {self.pilot.collisions} (IMU peak {self.pilot.last_peak:.1f} "
+                f"m/s^2), {self.done} frames published", throttle_duration_sec=5)
+            if self.crashes_per_room and self.room_crashes >= self.crashes_per_room:
+                self.room_crashes = 0
+                self._call_then_restart(self.new_room, "next room")
+
+    def _finished(self) -> bool:
+        return bool(self.max_interactions) and self.done >= self.max_interactions
+
+    def _call_then_restart(self, client, why: str) -> None:
+        from std_srvs.srv import Trigger
+
+        if not client.service_is_ready():
+            return
+        self.busy = True
+        self.get_logger().info(why)
+
+        def done(future):
+            if future.result() is None or not future.result().success:
+                self.get_logger().warn(f"{client.srv_name} failed")
+            self.pose, self.forward_speed = None, None
+            self.pilot.restart(self.last_t)
+            self.busy = False
+
+        client.call_async(Trigger.Request()).add_done_callback(done)
+
+    # ----------------------------------------------------------------- interactions
+    def _publish(self, frame) -> None:
+        from curious_robot.drone.pilot import to_interaction
+
+        if self._finished():
+            return
+        rec = to_interaction(frame, self.robot, self.seq, self.layout_seed, self.held_out)
+        msg = record_to_msg(rec)
+        with self.lock:
+            self.unacked[self.seq] = (time.monotonic(), msg)
+        self.pub.publish(msg)
+        self.seq += 1
+        self.done += 1
+        if self._finished():
+            self.get_logger().info(f"done: {self.done} interactions")
+
+
+def main() -> int:
+    return run(PilotNode, threads=3)
