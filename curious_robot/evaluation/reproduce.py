@@ -15,9 +15,10 @@ checkpoint, collection from its last finished chunk):
 5. report    OUT/table.md, OUT/chart.png, OUT/results.json (always rewritten).
 
 The default scale (1.0) is budgeted for about 60 minutes on two CPU cores: ~20 minutes of
-collection (~1,500-2,000 interactions at ~1.5 per second), 7 trained variants of
-``STEPS`` steps each, a few minutes of evaluation. ``--scale`` multiplies the collection
-time and the training steps.
+collection (~1,500-2,000 interactions at ~1.5 per second), 10 trained variants of
+``STEPS`` steps each (the three pretext variants of issue 9 included; they add to the
+budget), a few minutes of evaluation. ``--scale`` multiplies the collection time and the
+training steps.
 """
 
 from __future__ import annotations
@@ -39,17 +40,23 @@ MIN_STEPS = 20
 ALL_TASKS = ("grasp", "push", "poke", "inspect")
 TASK_NAMES = {"grasp": "grasp", "push": "push", "poke": "poke", "inspect": "identity"}
 
-#: name -> (row label, tasks for ``train``, or "autoencoder" / None for random init)
+#: name -> (row label, tasks for ``train``, or "autoencoder" / "pretext:KIND" / None for
+#: random init)
 VARIANTS: dict[str, tuple[str, str | None]] = {
     "random": ("root network, random init", None),
     "all": ("root network trained on robot tasks", ",".join(ALL_TASKS)),
     "identity": ("root network trained on identity data only", "inspect"),
     "autoencoder": ("auto-encoder trained on all robot data", "autoencoder"),
+    "context": ("context prediction on all robot images", "pretext:context"),
+    "colorization": ("colorization on all robot images", "pretext:color"),
+    "splitbrain": ("split-brain auto-encoder on all robot images", "pretext:splitbrain"),
     **{f"no-{TASK_NAMES[t]}": (f"all tasks except {TASK_NAMES[t]}",
                                ",".join(x for x in ALL_TASKS if x != t)) for t in ALL_TASKS},
 }
 MAIN_ROWS = ("random", "all", "identity", "autoencoder")
 ABLATION_ROWS = ("all", "no-grasp", "no-push", "no-poke", "no-identity")
+#: The other self-supervised signals of the lecture (issue 9), on the same stored images.
+PRETEXT_ROWS = ("all", "autoencoder", "context", "colorization", "splitbrain")
 
 #: The paper's numbers (docs: ../shared/METHOD.md), per row and dataset.
 PAPER_DATASETS = ("Household", "UW RGB-D", "Caltech-256")
@@ -155,7 +162,11 @@ def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
         if info.get("steps") == steps:
             log.info("train %s: done earlier", name)
             return info
-    if tasks == "autoencoder":
+    if tasks.startswith("pretext:"):
+        cmd = _cli() + ["pretext", "--kind", tasks.split(":", 1)[1], "--store", str(store),
+                        "--steps", str(steps), "--out", str(folder), "--json", "--threads",
+                        str(threads)]
+    elif tasks == "autoencoder":
         cmd = _cli() + ["autoencoder", "--store", str(store), "--steps", str(steps),
                         "--out", str(folder), "--json", "--threads", str(threads)]
     else:
@@ -262,7 +273,7 @@ def render_table(summary: dict, results: dict, layer: str) -> str:
     lines.append(f"| total | {sum(tasks[t]['train'] for t in ALL_TASKS)} | "
                  f"{sum(tasks[t]['held_out'] for t in ALL_TASKS)} |")
     lines += ["", f"Training: {summary['steps']} steps per variant (one batch of 32 per task "
-              "per step; auto-encoder: 64 images per step).", ""]
+              "per step; auto-encoder and the pretext variants: 64 images per step).", ""]
 
     head = ("| features | " + " | ".join(PAPER_DATASETS)
             + " | shape NN | shape linear | R@1 | R@5 |")
@@ -277,6 +288,14 @@ def render_table(summary: dict, results: dict, layer: str) -> str:
     lines += ["", "## Table 2: ablation (all tasks, then all tasks except one)", "", head, rule]
     for name in ABLATION_ROWS:
         paper = " | ".join(_f(v) for v in PAPER[name])
+        ours = " | ".join(_f(v) for v in _ours(results, name, layer))
+        lines.append(f"| {VARIANTS[name][0]} | {paper} | {ours} |")
+    lines += ["", "## Table 3: other self-supervised signals on the same images and budget",
+              "", "Same stored images (every training-split image, as the auto-encoder), "
+              "same steps; paper columns: not reported for these signals in Pinto et al.",
+              "", head, rule]
+    for name in PRETEXT_ROWS:
+        paper = " | ".join(_f(v) for v in PAPER.get(name, (None,) * len(PAPER_DATASETS)))
         ours = " | ".join(_f(v) for v in _ours(results, name, layer))
         lines.append(f"| {VARIANTS[name][0]} | {paper} | {ours} |")
 
