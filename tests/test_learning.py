@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from curious_robot.record import Interaction
 from curious_robot.learning import data, metrics
 from curious_robot.learning.checkpoint import (CheckpointError, load_checkpoint,
                                                save_checkpoint)
@@ -390,3 +391,25 @@ def test_bench_learner_runs(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["samples_per_s_96"] > 0 and result["samples_per_s_128"] > 0
     assert result["grasp_forward_ms_96"] > 0
+
+
+def test_crash_metrics_beside_the_arm_metrics(tmp_path, records):
+    rng = np.random.default_rng(3)
+    path = tmp_path / "joint.db"
+    with ReplayStore(path) as s:
+        for rec in records:
+            assert s.add(rec).stored
+        for i in range(24):  # crash frames: bright = safe (2 s to go), dark = 0.3 s to go
+            safe = i % 3 != 0
+            img = np.full((SIZE, SIZE, 3), 200 if safe else 40, np.uint8)
+            img += rng.integers(0, 20, img.shape, dtype=np.uint8)
+            s.add(Interaction(task="crash", robot="drone0", seq=i, object_id=f"room{i % 4}",
+                              held_out=i % 4 == 0, action=[0.0, 1.0], success=safe,
+                              outcome=[2.0 if safe else 0.3], before=img))
+    with ReplayStore(path, readonly=True) as s:
+        trainer = tiny_trainer(s, tasks=("grasp", "crash"))
+        trainer.train_steps(30)
+        m = trainer.evaluate()
+    assert set(metrics.CRASH_KEYS) <= set(m) and m["grasp_bin_accuracy"] is not None
+    assert m["crash_majority_accuracy"] == pytest.approx(4 / 6)  # held-out: 4 safe of 6
+    assert m["crash_accuracy"] > m["crash_majority_accuracy"]

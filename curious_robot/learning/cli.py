@@ -127,7 +127,7 @@ def run_train(args) -> int:
     import torch
 
     from curious_robot.learning.checkpoint import CheckpointError, checkpoint_path
-    from curious_robot.learning.metrics import METRIC_KEYS
+    from curious_robot.learning.metrics import CRASH_KEYS, METRIC_KEYS
     from curious_robot.learning.networks import ModelConfig
     from curious_robot.learning.train import TrainConfig, Trainer
     from curious_robot.store import ReplayStore, StoreError
@@ -200,7 +200,8 @@ def run_train(args) -> int:
         log.info("interrupted at step %d; checkpoint %s", trainer.step, ckpt)
         raise
     progress.close()
-    metrics = {k: trainer.evaluate().get(k) for k in METRIC_KEYS}
+    keys = METRIC_KEYS + (CRASH_KEYS if "crash" in trainer.cfg.tasks else ())
+    metrics = {k: trainer.evaluate().get(k) for k in keys}
     if trainer.step != saved_step or (code == 0 and not ckpt.exists()):
         trainer.save(ckpt)
     _log_metrics(writer, metrics, trainer.step)

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 METRIC_KEYS = ("grasp_bin_accuracy", "grasp_majority_accuracy", "push_error",
                "push_mean_baseline_error", "poke_error", "poke_mean_baseline_error",
                "identity_pair_accuracy")
+#: Drone mode: reported when ``crash`` is among the tasks.
+CRASH_KEYS = ("crash_accuracy", "crash_majority_accuracy")
 
 
 # -- pure metrics -------------------------------------------------------------------------
@@ -103,7 +105,7 @@ def _embed_pairs(model, records, size, device, seed, chunk):
 
 @torch.no_grad()
 def evaluate(model, store, stats: dict, device, input_size: int, tasks=None,
-             max_records: int = 512, chunk: int = 64) -> dict:
+             max_records: int = 512, chunk: int = 64, crash_horizon_s: float = 1.0) -> dict:
     """Metrics of :data:`METRIC_KEYS` on the store's held-out interactions (``None`` where a
     task has no held-out data or no training statistics). Runs in eval mode."""
     tasks = set(tasks or ("grasp", "push", "poke", "inspect"))
@@ -130,6 +132,23 @@ def evaluate(model, store, stats: dict, device, input_size: int, tasks=None,
                 else None
             out["grasp_bin_accuracy"] = _none_if_nan(binary_accuracy(probs, labels))
             out["grasp_majority_accuracy"] = _none_if_nan(majority_accuracy(labels, rate))
+
+        if "crash" in tasks:
+            out.update({k: None for k in CRASH_KEYS})
+            if recs := held_out("crash"):
+                probs, labels = [], []
+                for part in _chunks(recs, chunk):
+                    b = data.crash_batch(part, input_size, crash_horizon_s)
+                    t = data.to_tensors(b, device)
+                    probs.append(torch.sigmoid(model.crash(t["crop"])).view(-1).cpu().numpy())
+                    labels.append(b["safe"])
+                probs, labels = np.concatenate(probs), np.concatenate(labels)
+                train = [r.outcome[0] > crash_horizon_s for r in store.get_many(
+                    _subset(store.ids("crash", held_out=False), max_records).tolist(),
+                    images=False)]
+                rate = float(np.mean(train)) if train else None
+                out["crash_accuracy"] = _none_if_nan(binary_accuracy(probs, labels))
+                out["crash_majority_accuracy"] = _none_if_nan(majority_accuracy(labels, rate))
 
         for task in ("push", "poke"):
             if task not in tasks or task not in stats or not (recs := held_out(task)):

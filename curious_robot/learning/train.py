@@ -239,7 +239,8 @@ class Trainer:
         with self._lock:
             self.metrics = metrics.evaluate(
                 self.model, self.store, self.stats, self.device, self.model_cfg.input_size,
-                self.cfg.tasks, self.cfg.eval_max_records)
+                self.cfg.tasks, self.cfg.eval_max_records,
+                crash_horizon_s=self.cfg.crash_horizon_s)
             return dict(self.metrics)
 
     def status(self) -> str:
