@@ -155,7 +155,7 @@ def test_all_four_tasks_reach_the_store_through_the_hardware_path(tmp_path):
                               config, "--params-file", str(path)))
             if s.executable == "fake_hardware":
                 procs[-1].wait_for("[INFO]", timeout=60)
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 480  # the fake arm moves in real time: minutes
         tasks = {}
         while time.monotonic() < deadline:
             tasks = count_tasks(store)
