@@ -77,6 +77,9 @@ CLIENT = textwrap.dedent("""
     time.sleep(0.5)
     print("OUTSIDE", res.status, len(trajs), res.result.message.replace(" ", "_"), flush=True)
 
+    deadline = time.monotonic() + 30  # joint states flowing before the motion starts
+    while len(states) < 20 and time.monotonic() < deadline:
+        time.sleep(0.1)
     stopped = {}
     def on_fb(fb):
         if fb.feedback.progress > 0.05 and not stopped:
@@ -89,7 +92,7 @@ CLIENT = textwrap.dedent("""
     t = stopped["answered"]
     before = [q for s, q in states if s <= stopped["t"]]
     later = [q for s, q in states if s >= t + 0.1]
-    moved_before = max(abs(a - b) for a, b in zip(before[-1], before[-6]))
+    moved_before = max(abs(a - b) for a, b in zip(before[-1], before[-min(6, len(before))]))
     drift = max(max(abs(a - b) for a, b in zip(q, later[0])) for q in later)
     print("ESTOP", res.status, f"{moved_before:.4f}", f"{drift:.4f}",
           f"{(t - stopped['t']) * 1000:.0f}ms", flush=True)
