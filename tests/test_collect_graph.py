@@ -77,7 +77,8 @@ def test_two_robots_feed_one_learner_without_gaps_or_duplicates(tmp_path):
     store = str(tmp_path / "replay.db")
     proc = Proc(code="import sys; from curious_robot.cli import main; sys.exit(main())",
                 args=["collect", "--robots", "2", "--duration", "55", "--store", store,
-                      "--seed", "4", "--log-dir", str(tmp_path / "logs")])
+                      "--seed", "4", "--log-dir", str(tmp_path / "logs"),
+                      "--set", "learner.train=false"])
     assert proc.popen.wait(timeout=150) == 0, "\n".join(proc.lines[-30:])
     with ReplayStore(store, readonly=True) as s:
         assert s.check() == []
@@ -134,7 +135,8 @@ def test_kill9_learner_then_restart_loses_nothing_and_sequence_goes_on(tmp_path)
 @pytest.mark.slow
 def test_kill9_whole_collect_then_restart_continues_sequence(tmp_path):
     store = str(tmp_path / "replay.db")
-    args = ["collect", "--robots", "1", "--duration", "300", "--store", store]
+    args = ["collect", "--robots", "1", "--duration", "300", "--store", store,
+            "--set", "learner.train=false"]
     code = "import sys; from curious_robot.cli import main; sys.exit(main())"
     run1 = Proc(code=code, args=args)
     wait_count(store, 4, timeout=90)
@@ -144,7 +146,8 @@ def test_kill9_whole_collect_then_restart_continues_sequence(tmp_path):
     with ReplayStore(store, readonly=True) as s:
         assert s.check() == []
         first_max = s.last_seq("robot0")
-    run2 = Proc(code=code, args=[*args[:-4], "--duration", "25", "--store", store])
+    run2 = Proc(code=code, args=["collect", "--robots", "1", "--duration", "25", "--store",
+                                 store, "--set", "learner.train=false"])
     assert run2.popen.wait(timeout=120) == 0, "\n".join(run2.lines[-30:])
     with ReplayStore(store, readonly=True) as s:
         assert s.check() == []

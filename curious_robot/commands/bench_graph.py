@@ -102,7 +102,8 @@ def graph_rate(seconds: float, seed: int) -> tuple[float, int]:
         specs = collect_graph(robots=1, seed=seed, store=store)
         overrides = os.path.join(tmp, "overrides.yaml")
         with open(overrides, "w") as f:
-            yaml.safe_dump(_overrides(specs, []), f)
+            # the collection pipeline alone: online training is load the learner may add
+            yaml.safe_dump(_overrides(specs, ["learner.train=false"]), f)
         graph = Graph(specs, default_config(), overrides, Path(tmp))
         graph.start()
 

@@ -150,6 +150,26 @@ def _progress_line(stats: dict, elapsed: float, duration: float, start_count: in
             f"{per_s:.2f}/s)  " + "  ".join(parts))
 
 
+def _checkpoint_dir(config: str, overrides: dict, store: str) -> str:
+    """Where the learner's online trainer writes (its checkpoint_dir parameter)."""
+    import yaml
+
+    with open(config) as f:
+        params = (yaml.safe_load(f) or {}).get("/learner", {}).get("ros__parameters", {})
+    params.update(overrides.get("/learner", {}).get("ros__parameters", {}))
+    return params.get("checkpoint_dir") or os.path.join(os.path.dirname(store), "checkpoints")
+
+
+def _model_line(folder: str) -> str:
+    from curious_robot.learning.status import read_status
+
+    st = read_status(folder)
+    if not st:
+        return ""
+    losses = " ".join(f"{k} {v:.3f}" for k, v in st.get("losses", {}).items())
+    return f"  | model step {st['step']} ({losses})"
+
+
 def _read_stats(store_path: str) -> dict | None:
     if not os.path.exists(store_path):
         return None
@@ -202,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
 
     before = _read_stats(store) or {}
     start_count = sum(before.get("tasks", {}).values())
+    ckpt_dir = _checkpoint_dir(config, overrides, store)
     graph = Graph(specs, config, str(override_file), log_dir)
     print(f"collect: {args.robots} {'drone' if drone else 'robot'}(s), "
           f"tasks {'crash' if drone else args.tasks}, {len(specs)} nodes, "
@@ -226,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
                 stats = _read_stats(store)
                 if stats is not None:
                     line = _progress_line(stats, elapsed, args.duration, start_count)
+                    line += _model_line(ckpt_dir)
                     print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n",
                           file=sys.stderr, flush=True)
                 last_print = elapsed
@@ -238,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
         graph.stop()
     stats = _read_stats(store) or {}
     elapsed = time.monotonic() - t0
-    print("\n" + _progress_line(stats, elapsed, args.duration, start_count), file=sys.stderr)
+    print("\n" + _progress_line(stats, elapsed, args.duration, start_count)
+          + _model_line(ckpt_dir), file=sys.stderr)
     print(yaml.safe_dump({"store": store, "tasks": stats.get("tasks", {}),
                           "success_rate": stats.get("success_rate", {}),
                           "new_interactions": sum(stats.get("tasks", {}).values()) - start_count,

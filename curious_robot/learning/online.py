@@ -32,6 +32,7 @@ import traceback
 from pathlib import Path
 
 from curious_robot.learning.checkpoint import CHECKPOINT_NAME, CheckpointError
+from curious_robot.learning.status import write_status
 from curious_robot.nodes.common import ParameterError, param
 
 #: Seconds between looks at a store that has too little data.
@@ -210,6 +211,7 @@ class OnlineTrainer:
             return
         t.save(self.path)
         self.saved_step = t.step
+        write_status(self.checkpoint_dir, t.step, t.position, dict(t.last_losses))
         if self.announce is not None:
             try:
                 self.announce(str(self.path), t.step, t.position, dict(t.last_losses))
@@ -277,3 +279,4 @@ class OnlineTrainer:
                 self.state = "stopped"
             if store is not None:
                 store.close()
+
