@@ -148,6 +148,8 @@ def test_all_four_tasks_reach_the_store_through_the_hardware_path(tmp_path):
     overrides = {s.fqn: {"ros__parameters": dict(s.parameters)} for s in specs}
     manager = overrides["/robot0/interaction_manager"]["ros__parameters"]
     manager.update(weight_grasp=1.0, weight_push=1.0, weight_poke=1.0, weight_inspect=1.0)
+    if "/learner" in overrides:  # storing is what is under test here, not training
+        overrides["/learner"]["ros__parameters"]["train"] = False
     path = tmp_path / "overrides.yaml"
     path.write_text(yaml.safe_dump(overrides))
     config = str(ROOT / "config" / "collect.yaml")
