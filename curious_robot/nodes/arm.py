@@ -14,7 +14,6 @@ release_stop. Hardware only: ~/planned_trajectory, ~/planned_path (dry run).
 
 from __future__ import annotations
 
-import math
 import threading
 import uuid
 
@@ -28,18 +27,6 @@ from curious_robot.nodes.common import LATCHED, RELIABLE, SENSOR, ParameterError
 
 ACTIONS = ("grasp", "push", "poke", "inspect")
 TACTILE_CHUNK = 256  # readings per TactileReadings message
-
-
-def _quat_from_matrix(r: np.ndarray) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation matrix."""
-    w = math.sqrt(max(0.0, 1.0 + r[0, 0] + r[1, 1] + r[2, 2])) / 2.0
-    x = math.copysign(math.sqrt(max(0.0, 1.0 + r[0, 0] - r[1, 1] - r[2, 2])) / 2.0,
-                      r[2, 1] - r[1, 2])
-    y = math.copysign(math.sqrt(max(0.0, 1.0 - r[0, 0] + r[1, 1] - r[2, 2])) / 2.0,
-                      r[0, 2] - r[2, 0])
-    z = math.copysign(math.sqrt(max(0.0, 1.0 - r[0, 0] - r[1, 1] + r[2, 2])) / 2.0,
-                      r[1, 0] - r[0, 1])
-    return x, y, z, w
 
 
 class RefusedToStart(ParameterError):
@@ -186,6 +173,8 @@ class ArmNode(Node):
         msg.header.stamp = self._stamp()
         msg.header.frame_id = "table"
         msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = map(float, pose[:3, 3])
+        from curious_robot.world.world import _quat_from_matrix
+
         q = _quat_from_matrix(pose[:3, :3])
         (msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z,
          msg.pose.orientation.w) = q
