@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from curious_robot.world.config import ArmConfig, resolve_path
-from curious_robot.world.world import _quat_from_matrix, _rot_about
+from curious_robot.world.world import grasp_orientation
 
 
 class Kinematics:
@@ -92,18 +92,7 @@ class Kinematics:
     # ------------------------------------------------------------ orientations
     def grasp_orientation(self, angle: float, tilt: tuple[float, float] = (0.0, 0.0)):
         """Quaternion of the ee pointing down, fingers closing along ``angle`` (as World)."""
-        a = self.config
-        f_e, z_e = np.array(a.finger_axis), np.array(a.approach_axis)
-        f_t = np.array([math.cos(angle), math.sin(angle), 0.0])
-        z_t = np.array([0.0, 0.0, -1.0])
-        b_e = np.stack([f_e, z_e, np.cross(f_e, z_e)], axis=1)
-        b_t = np.stack([f_t, z_t, np.cross(f_t, z_t)], axis=1)
-        r = b_t @ b_e.T
-        if tilt[0]:
-            r = _rot_about(f_t, tilt[0]) @ r
-        if tilt[1]:
-            r = _rot_about(np.cross(f_t, z_t), tilt[1]) @ r
-        return _quat_from_matrix(r)
+        return grasp_orientation(self.config, angle, tilt)
 
     def wrist_angle(self, angle: float) -> float:
         """The grasp angle equivalent to ``angle`` (mod pi) that turns the wrist least."""

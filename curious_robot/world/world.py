@@ -63,6 +63,23 @@ def _rot_about(axis, angle: float) -> np.ndarray:
     return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k
 
 
+def grasp_orientation(arm, angle: float, tilt: tuple[float, float] = (0.0, 0.0)):
+    """Quaternion (x, y, z, w) of an ``ArmConfig``'s ee frame pointing down with the fingers
+    closing along ``angle`` (table frame). ``tilt`` = (about the finger axis, about the
+    other horizontal axis), radians. Shared by the world and the hardware kinematics."""
+    f_e, z_e = np.array(arm.finger_axis), np.array(arm.approach_axis)
+    f_t = np.array([math.cos(angle), math.sin(angle), 0.0])
+    z_t = np.array([0.0, 0.0, -1.0])
+    b_e = np.stack([f_e, z_e, np.cross(f_e, z_e)], axis=1)
+    b_t = np.stack([f_t, z_t, np.cross(f_t, z_t)], axis=1)
+    r = b_t @ b_e.T
+    if tilt[0]:
+        r = _rot_about(f_t, tilt[0]) @ r
+    if tilt[1]:
+        r = _rot_about(np.cross(f_t, z_t), tilt[1]) @ r
+    return _quat_from_matrix(r)
+
+
 class World:
     """One simulated table-top world; see the module docstring.
 
@@ -478,22 +495,8 @@ class World:
         return np.asarray(st[4])
 
     def grasp_orientation(self, angle: float, tilt: tuple[float, float] = (0.0, 0.0)):
-        """Quaternion of the ee frame pointing down with fingers closing along ``angle``.
-
-        ``tilt`` = (about the finger axis, about the other horizontal axis), radians.
-        """
-        a = self.config.arm
-        f_e, z_e = np.array(a.finger_axis), np.array(a.approach_axis)
-        f_t = np.array([math.cos(angle), math.sin(angle), 0.0])
-        z_t = np.array([0.0, 0.0, -1.0])
-        b_e = np.stack([f_e, z_e, np.cross(f_e, z_e)], axis=1)
-        b_t = np.stack([f_t, z_t, np.cross(f_t, z_t)], axis=1)
-        r = b_t @ b_e.T
-        if tilt[0]:
-            r = _rot_about(f_t, tilt[0]) @ r
-        if tilt[1]:
-            r = _rot_about(np.cross(f_t, z_t), tilt[1]) @ r
-        return _quat_from_matrix(r)
+        """Quaternion of the ee frame pointing down with fingers closing along ``angle``."""
+        return grasp_orientation(self.config.arm, angle, tilt)
 
     def wrist_angle(self, angle: float) -> float:
         """The grasp angle equivalent to ``angle`` (mod pi) that turns the wrist least."""
