@@ -87,7 +87,21 @@ CLIENT = textwrap.dedent("""
             f = estop.call_async(Trigger.Request())
             ev = threading.Event(); f.add_done_callback(lambda _f: ev.set()); ev.wait(5)
             stopped["answered"] = time.monotonic()
-    res = run(Grasp.Goal(x=0.1, y=-0.1, angle=0.3), on_fb)
+    # a busy machine can starve the control loop into a (correct) safety stop before the
+    # motion gets going; such a try says why and the motion is tried again
+    for attempt in range(3):
+        res = run(Grasp.Goal(x=0.1, y=-0.1, angle=0.3), on_fb)
+        deadline = time.monotonic() + 10
+        while stopped and "answered" not in stopped and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if "answered" in stopped:
+            break
+        print("RETRY", res.status, res.result.message.replace(" ", "_"), flush=True)
+        stopped.clear()
+        time.sleep(1.0)
+    else:
+        print("ESTOP never reached the moving arm", flush=True)
+        raise SystemExit(1)
     time.sleep(1.5)
     t = stopped["answered"]
     before = [q for s, q in states if s <= stopped["t"]]
