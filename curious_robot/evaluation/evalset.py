@@ -6,7 +6,8 @@ uses: an oblique camera (elevation 35-85 deg, any azimuth) instead of the overhe
 object at any yaw and upright or upside down, its apparent size varied (it spans 45-85 %
 of the image), and varied lighting (direction over the upper hemisphere, ambient 0.5-0.7,
 diffuse 0.35-0.6, specular 0-0.2, light colour 0.9-1 per channel, shadows on or off;
-ER_TINY_RENDERER). Training images have one fixed light and no shadows.
+ER_TINY_RENDERER). Training images have one fixed light and no shadows. Each object keeps
+one material and colour (:func:`instance_look`) in all its views, as a real object does.
 
 Output::
 
@@ -101,14 +102,17 @@ class Renderer:
     def close(self) -> None:
         self.world.close()
 
-    def render(self, model, rng: np.random.Generator) -> np.ndarray:
-        """(size, size, 3) uint8: ``model`` alone under one random view condition."""
+    def render(self, model, rng: np.random.Generator, rgb=None) -> np.ndarray:
+        """(size, size, 3) uint8: ``model`` alone under one random view condition, in
+        colour ``rgb`` (0-1; the world's draw when ``None``)."""
         from curious_robot.world.objects import mesh_vertices
 
         w = self.world
         p = w.p
         info = w.spawn_object(model.id)
         try:
+            if rgb is not None:
+                p.changeVisualShape(info.body, -1, rgbaColor=[*map(float, rgb), 1.0])
             rot = _rotation(float(rng.uniform(-math.pi, math.pi)), bool(rng.random() < 0.5))
             v = mesh_vertices(model.mesh) * np.asarray(model.scale)
             v = (v - 0.5 * (v.max(0) + v.min(0))) @ rot.T  # about the inertial frame
@@ -142,6 +146,18 @@ class Renderer:
             return np.ascontiguousarray(img)
         finally:
             w.remove_object(info.object_id)
+
+
+def instance_look(seed: int, model_id: int) -> tuple[str, tuple[float, float, float]]:
+    """The material and colour of one held-out object, drawn once (seeded by ``seed`` and
+    the model) the way the world draws them, so every view of an instance shows the same
+    object: only pose, scale and light change between views."""
+    from curious_robot.world.objects import MATERIALS
+
+    rng = np.random.default_rng([seed, model_id])
+    material = MATERIALS[int(rng.integers(len(MATERIALS)))]
+    rgb = np.clip(np.asarray(material.rgb) + rng.uniform(-0.06, 0.06, 3), 0.0, 1.0)
+    return material.name, tuple(float(c) for c in rgb)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -182,6 +198,7 @@ def generate(out: str | os.PathLike, n_objects: int | None = None, views: int = 
         if (out / sub).exists():
             shutil.rmtree(out / sub)
     renderer = Renderer(seed)
+    looks: dict[int, str] = {}
     try:
         for n, m in enumerate(models):
             obj_dir = out / "retrieval" / f"obj_{m.id:03d}"
@@ -189,8 +206,10 @@ def generate(out: str | os.PathLike, n_objects: int | None = None, views: int = 
             part = "test" if m.id in test_ids else "train"
             cls_dir = out / "classify" / part / classes[m.id]
             cls_dir.mkdir(parents=True, exist_ok=True)
+            material, rgb = instance_look(seed, m.id)
+            looks[m.id] = material
             for k in range(views):
-                img = renderer.render(m, rng)
+                img = renderer.render(m, rng, rgb)
                 path = obj_dir / f"view_{k:02d}.png"
                 if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
                     raise OSError(f"cannot write {path}")
@@ -205,7 +224,8 @@ def generate(out: str | os.PathLike, n_objects: int | None = None, views: int = 
         "classes": sorted(set(labels)), "thresholds": thresholds,
         "class_counts": {c: labels.count(c) for c in sorted(set(labels))},
         "objects": [{"id": m.id, "model": m.name, "class": classes[m.id],
-                     "part": "test" if m.id in test_ids else "train"} for m in models],
+                     "part": "test" if m.id in test_ids else "train",
+                     "material": looks.get(m.id, "")} for m in models],
     }
     (out / META_NAME).write_text(json.dumps(meta, indent=1))
     log.info("evaluation set %s: %d held-out objects x %d views, %d classes", out,

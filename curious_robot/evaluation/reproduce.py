@@ -14,11 +14,11 @@ checkpoint, collection from its last finished chunk):
              (WORK/eval/<name>.json, OUT/neighbours/<name>.png).
 5. report    OUT/table.md, OUT/chart.png, OUT/results.json (always rewritten).
 
-The default scale (1.0) is budgeted for about 60 minutes on two CPU cores: ~20 minutes of
-collection (~1,500-2,000 interactions at ~1.5 per second), 10 trained variants of
-``STEPS`` steps each (the three pretext variants of issue 9 included; they add to the
-budget), a few minutes of evaluation. ``--scale`` multiplies the collection time and the
-training steps.
+The default scale (1.0) is budgeted for about 60 minutes on two CPU cores: 10 minutes of
+collection by two robots (the learner stores without training), 9 trained variants of
+``STEPS`` steps each (the three pretext variants of issue 9 included), about a minute of
+evaluation per variant. ``--scale`` multiplies the collection time and the training
+steps.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-COLLECT_S = 1200.0  # seconds of collection at scale 1
+COLLECT_S = 600.0  # seconds of collection at scale 1 (two robots)
 CHUNK_S = 300.0
-STEPS = 1000  # training steps (cycles) per variant at scale 1
+STEPS = 600  # training steps (cycles) per variant at scale 1
 MIN_STEPS = 20
 ALL_TASKS = ("grasp", "push", "poke", "inspect")
 TASK_NAMES = {"grasp": "grasp", "push": "push", "poke": "poke", "inspect": "identity"}
@@ -88,7 +88,8 @@ def add_arguments(p) -> None:
                         "(default WORK/replay.db)")
     p.add_argument("--steps", type=int, default=None,
                    help=f"training steps per variant (default {STEPS} x scale)")
-    p.add_argument("--robots", type=int, default=1, help="simulated robots while collecting")
+    p.add_argument("--robots", type=int, default=2,
+                   help="simulated robots while collecting (default 2)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads for training and evaluation (default: torch's)")
     p.add_argument("--variants", default=None,
@@ -131,8 +132,10 @@ def stage_collect(store: Path, work: Path, seconds: float, robots: int) -> None:
             log.info("collect chunk %d/%d: done earlier", i + 1, chunks)
             continue
         log.info("collect chunk %d/%d: %.0f s into %s", i + 1, chunks, length, store)
+        # the learner only stores: every variant trains afterwards, on the whole store
         proc = _run(_cli() + ["collect", "--duration", f"{length:.0f}", "--robots",
-                              str(robots), "--store", str(store), "--seed", str(i)],
+                              str(robots), "--store", str(store), "--seed", str(i),
+                              "--set", "learner.train=false"],
                     f"collect {i + 1}/{chunks}")
         if proc.returncode != 0:
             raise RuntimeError(f"collect chunk {i + 1} failed (exit {proc.returncode})")

@@ -40,6 +40,8 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-4)")
     p.add_argument("--optimizer", choices=("adam", "rmsprop"), default=None,
                    help="default adam")
+    p.add_argument("--color-jitter", type=float, default=None,
+                   help="photometric jitter of training images (default 0.3; 0 = off)")
     p.add_argument("--min-records", type=int, default=None,
                    help="training records a task needs to join the cycle (default 8)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
@@ -142,6 +144,7 @@ def run_train(args) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     overrides = {"tasks": args.tasks, "batch_size": args.batch_size, "lr": args.lr,
+                 "color_jitter": args.color_jitter,
                  "optimizer": args.optimizer, "min_records": args.min_records}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

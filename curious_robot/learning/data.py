@@ -71,6 +71,44 @@ def stack(images: list[np.ndarray], size: int) -> np.ndarray:
         np.zeros((0, size, size, 3), np.uint8)
 
 
+def jitter_params(n: int, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """(n, 5) draws for :func:`jitter_colors`: brightness, contrast, three channel gains."""
+    s = float(strength)
+    return np.concatenate([rng.uniform(1 - s, 1 + s, (n, 2)),
+                           rng.uniform(1 - s / 4, 1 + s / 4, (n, 3))], axis=1)
+
+
+def jitter_colors(images: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """Photometric augmentation of (N, H, W, 3) uint8 ``images`` (one row of ``params``
+    from :func:`jitter_params` per image): contrast about the image's mean grey, then
+    brightness and a per-channel gain, as a change of light does. Shapes and colour order
+    are kept (a red object stays the reddest thing), so material cues survive."""
+    x = images.astype(np.float32)
+    p = params.astype(np.float32)
+    grey = x.mean(axis=(1, 2, 3), keepdims=True)
+    x = (x - grey) * p[:, 1, None, None, None] + grey
+    x = x * p[:, 0, None, None, None] * p[:, None, None, 2:5]
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+def augment_batch(task: str, batch: dict, rng: np.random.Generator, strength: float) -> dict:
+    """Photometric jitter of a task batch's images: independent per image, except the
+    before / after pair of a push, which share one light (the push moves the object, not
+    the lamp)."""
+    if strength <= 0 or batch is None:
+        return batch
+    out = dict(batch)
+    if task == "push":
+        params = jitter_params(len(batch["before"]), rng, strength)
+        out["before"] = jitter_colors(batch["before"], params)
+        out["after"] = jitter_colors(batch["after"], params)
+        return out
+    for key, value in batch.items():
+        if isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 4:
+            out[key] = jitter_colors(value, jitter_params(len(value), rng, strength))
+    return out
+
+
 def to_tensors(batch: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
     """Move a batch to ``device``; uint8 image stacks become normalised float NCHW."""
     out = {}
@@ -189,28 +227,53 @@ def inspect_images(rec: Interaction) -> list[np.ndarray]:
     return [rec.before] + list(rec.views)
 
 
+def _identity(rec: Interaction) -> str:
+    """What makes two records the same object: its model where the record names one
+    (object ids count spawns per world, so two robots' ``obj0003`` differ)."""
+    return rec.object_model or rec.object_id
+
+
 def identity_batch(records: list[Interaction], size: int,
-                   rng: np.random.Generator) -> dict | None:
+                   rng: np.random.Generator, turn: bool = False) -> dict | None:
     """One positive pair (two images of the record's object) and one negative pair (an
-    image of another object_id) per record; ``None`` when no pair can be made."""
+    image of another object) per record; ``None`` when no pair can be made. ``group_a``
+    / ``group_b`` number the objects within the batch, so the loss can also use every
+    other pairing of the batch (:func:`~curious_robot.learning.networks.identity_loss`).
+    ``turn``: each image is turned by a random multiple of 90 degrees and maybe mirrored
+    (an object's identity does not depend on how it lies)."""
     usable = [r for r in records if len(inspect_images(r)) >= 2]
-    a, b, same = [], [], []
+    groups = {key: i for i, key in enumerate(dict.fromkeys(_identity(r) for r in usable))}
+    a, b, same, ga, gb = [], [], [], [], []
     for r in usable:
         imgs = inspect_images(r)
+        g = groups[_identity(r)]
         j, k = rng.choice(len(imgs), size=2, replace=False)
         a.append(imgs[j])
         b.append(imgs[k])
         same.append(1.0)
-        others = [o for o in usable if o.object_id != r.object_id]
+        ga.append(g)
+        gb.append(g)
+        others = [o for o in usable if _identity(o) != _identity(r)]
         if others:
             o = others[int(rng.integers(len(others)))]
             oi = inspect_images(o)
             a.append(imgs[int(rng.integers(len(imgs)))])
             b.append(oi[int(rng.integers(len(oi)))])
             same.append(0.0)
+            ga.append(g)
+            gb.append(groups[_identity(o)])
     if not a:
         return None
-    return {"a": stack(a, size), "b": stack(b, size), "same": np.array(same, np.float32)}
+    if turn:
+        a = [_turn(img, rng) for img in a]
+        b = [_turn(img, rng) for img in b]
+    return {"a": stack(a, size), "b": stack(b, size), "same": np.array(same, np.float32),
+            "group_a": np.array(ga, np.int64), "group_b": np.array(gb, np.int64)}
+
+
+def _turn(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    img = np.rot90(img, int(rng.integers(4)))
+    return np.ascontiguousarray(img[:, ::-1] if rng.random() < 0.5 else img)
 
 
 # -- synthetic interactions (benchmarks and tests) ----------------------------------------

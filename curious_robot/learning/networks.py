@@ -232,9 +232,24 @@ def regression_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def identity_loss(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor,
-                  margin: float = 0.5) -> torch.Tensor:
-    """Cosine embedding loss: 1 - cos for pairs of one object, max(0, cos - margin) else."""
-    return F.cosine_embedding_loss(a, b, same.float() * 2.0 - 1.0, margin=margin)
+                  margin: float = 0.5, group_a: torch.Tensor | None = None,
+                  group_b: torch.Tensor | None = None) -> torch.Tensor:
+    """Cosine embedding loss: 1 - cos for pairs of one object, max(0, cos - margin) else.
+
+    Without groups only the given pairs count (row i of ``a`` with row i of ``b``). With
+    ``group_a`` / ``group_b`` (object numbers) every pairing of the batch counts, each
+    labelled by whether the groups match: N x N pairs for the cost of 2N embeddings, so
+    each image meets many other objects per step instead of one. Positive and negative
+    pairs are averaged separately and added, so the many negatives do not drown the few
+    positives."""
+    if group_a is None or group_b is None:
+        return F.cosine_embedding_loss(a, b, same.float() * 2.0 - 1.0, margin=margin)
+    cos = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T
+    pos = group_a[:, None] == group_b[None, :]
+    loss = (1.0 - cos[pos]).mean()
+    if (~pos).any():
+        loss = loss + (cos[~pos] - margin).clamp(min=0.0).mean()
+    return loss
 
 
 def crash_loss(logits: torch.Tensor, safe: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,14 @@ class TrainConfig:
     #: training (not held-out) records a task needs before it joins the cycle
     min_records: int = 8
     rotate_grasp: bool = True  # random k*10 degree patch rotation, label bin shifted by k
-    identity_margin: float = 0.5  # cosine embedding loss margin for negative pairs
+    #: photometric jitter of training images (brightness / contrast +-this, channel gains
+    #: +-this/4); 0 turns it off
+    color_jitter: float = 0.3
+    identity_margin: float = 0.5
+    #: identity loss over every pairing of the batch (N x N), not only the drawn pairs
+    identity_in_batch: bool = True
+    #: identity images turned by random multiples of 90 degrees and mirrored
+    identity_turn: bool = True  # cosine embedding loss margin for negative pairs
     crash_horizon_s: float = 1.0  # frames further than this from a collision are "safe"
     loss_weights: dict[str, float] = field(default_factory=dict)  # task -> weight (1.0)
     #: normalisation stats are refitted when a task's training data doubles, until this many
@@ -71,6 +78,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.color_jitter < 1.0:
+            raise ValueError(f"color_jitter must be in [0, 1), got {self.color_jitter}")
         if self.min_records < 1:
             raise ValueError(f"min_records must be >= 1, got {self.min_records}")
 
@@ -104,6 +113,9 @@ def task_loss(model: CuriousNet, task: str, b: dict[str, torch.Tensor],
     if task == "inspect":
         n = b["a"].shape[0]
         e = model.embed(torch.cat([b["a"], b["b"]]))  # both towers in one pass of the root
+        if cfg.identity_in_batch and "group_a" in b:
+            return identity_loss(e[:n], e[n:], b["same"], cfg.identity_margin,
+                                 b["group_a"], b["group_b"])
         return identity_loss(e[:n], e[n:], b["same"], cfg.identity_margin)
     if task == "crash":
         return crash_loss(model.crash(b["crop"]), b["safe"])
@@ -177,14 +189,16 @@ class Trainer:
         records = self.store.sample(task, bs, self.rng, held_out=False,
                                     success=data.success_filter(task))
         if task == "grasp":
-            return data.grasp_batch(records, size, self.rng, rotate=self.cfg.rotate_grasp)
-        if task == "push":
-            return data.push_batch(records, size, stats)
-        if task == "poke":
-            return data.poke_batch(records, size, stats)
-        if task == "inspect":
-            return data.identity_batch(records, size, self.rng)
-        return data.crash_batch(records, size, self.cfg.crash_horizon_s)
+            b = data.grasp_batch(records, size, self.rng, rotate=self.cfg.rotate_grasp)
+        elif task == "push":
+            b = data.push_batch(records, size, stats)
+        elif task == "poke":
+            b = data.poke_batch(records, size, stats)
+        elif task == "inspect":
+            b = data.identity_batch(records, size, self.rng, turn=self.cfg.identity_turn)
+        else:
+            b = data.crash_batch(records, size, self.cfg.crash_horizon_s)
+        return data.augment_batch(task, b, self.rng, self.cfg.color_jitter)
 
     # -- training -------------------------------------------------------------------------
 
