@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -39,6 +40,19 @@ def test_evalset_renders_held_out_objects_into_both_layouts(tmp_path):
     root = random_root(64, 0.125)
     r = evaluate.retrieval(root, tmp_path / "es" / "retrieval", ("pool5",))["pool5"]
     assert r["n_instances"] == 6 and 0.0 <= r["recall_at_1"] <= r["recall_at_5"] <= 1.0
+    # an instance keeps its material and colour in every view: only pose and light change
+    from curious_robot.evaluation.evalset import instance_look
+
+    for o in meta["objects"]:
+        assert o["material"] == instance_look(1, o["id"])[0]
+        hues = []
+        for k in range(2):
+            img = folders.read_image(tmp_path / "es" / "retrieval" / f"obj_{o['id']:03d}"
+                                     / f"view_{k:02d}.png")
+            hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3).astype(float)
+            vivid = hsv[hsv[:, 1] >= np.quantile(hsv[:, 1], 0.97)]  # the object, not the table
+            hues.append(np.angle(np.exp(2j * np.pi * vivid[:, 0] / 256).mean()))
+        assert abs(np.angle(np.exp(1j * (hues[0] - hues[1])))) < 0.4, o
     with pytest.raises(ValueError, match="views"):
         generate(tmp_path / "x", n_objects=3, views=1)
 

@@ -175,6 +175,54 @@ def test_identity_pairs(records):
     assert only_pos["same"].all()
 
 
+def test_identity_groups_label_every_pairing(records):
+    recs = [r for r in records if r.task == "inspect"]
+    batch = data.identity_batch(recs, SIZE, np.random.default_rng(0), turn=True)
+    ga, gb = batch["group_a"], batch["group_b"]
+    assert ga.shape == gb.shape == batch["same"].shape
+    np.testing.assert_array_equal(ga == gb, batch["same"] == 1)  # drawn pairs agree
+    assert batch["a"].shape == (len(ga), SIZE, SIZE, 3)
+    # two robots' "obj0003" are different objects when their models differ
+    a, b = recs[0], recs[1]
+    twin = [Interaction(**{**a.__dict__, "object_id": "obj9", "object_model": "m/1"}),
+            Interaction(**{**b.__dict__, "object_id": "obj9", "object_model": "m/2"})]
+    pairs = data.identity_batch(twin, SIZE, np.random.default_rng(0))
+    assert (pairs["same"] == 0).sum() == 2
+
+
+def test_identity_loss_over_the_batch():
+    from curious_robot.learning.networks import identity_loss
+
+    e = torch.eye(4)  # four objects, orthogonal embeddings
+    groups = torch.arange(4)
+    same = torch.ones(4)
+    assert float(identity_loss(e, e, same, 0.5, groups, groups)) == pytest.approx(0.0)
+    # everything on one direction: positives fine, each of the 12 negatives costs 1 - 0.5
+    flat = torch.ones(4, 3)
+    assert float(identity_loss(flat, flat, same, 0.5, groups, groups)) == pytest.approx(0.5)
+    # without groups only the drawn pairs count (the paper's cosine embedding loss)
+    assert float(identity_loss(flat, flat, same, 0.5)) == pytest.approx(0.0)
+
+
+def test_color_jitter():
+    rng = np.random.default_rng(0)
+    img = rng.integers(20, 200, (3, 16, 16, 3)).astype(np.uint8)
+    same = data.jitter_colors(img, np.ones((3, 5)))
+    assert np.abs(same.astype(int) - img).max() <= 1
+    brighter = data.jitter_colors(img, np.array([[1.3, 1, 1, 1, 1]] * 3))
+    assert brighter.mean() > img.mean() + 10
+    p = data.jitter_params(1000, rng, 0.3)
+    assert p.shape == (1000, 5) and 0.7 <= p[:, :2].min() and p[:, :2].max() <= 1.3
+    assert 0.925 <= p[:, 2:].min() and p[:, 2:].max() <= 1.075
+    # a push's before / after share one light; other images get one each
+    push = data.augment_batch("push", {"before": img, "after": img.copy(),
+                                       "target": np.zeros((3, 4))}, rng, 0.3)
+    np.testing.assert_array_equal(push["before"], push["after"])
+    poke = data.augment_batch("poke", {"patch": np.repeat(img[:1], 3, 0)}, rng, 0.3)
+    assert not np.array_equal(poke["patch"][0], poke["patch"][1])
+    assert data.augment_batch("poke", {"patch": img}, rng, 0.0)["patch"] is img
+
+
 def test_norm_stats_round_trip():
     values = np.array([[100.0, 1.0], [300.0, 1.0], [500.0, 1.0]])
     s = data.NormStats.fit(values)
