@@ -99,10 +99,18 @@ def test_finished_stages_are_skipped(tmp_path, monkeypatch):
     reproduce.stage_collect(tmp_path / "s.db", tmp_path, 60.0, 1)
     out_json, png = tmp_path / "eval" / "all.json", tmp_path / "nn.png"
     out_json.parent.mkdir()
-    out_json.write_text(json.dumps(_fake_result("all", 0.5)))
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(b"weights")
+    out_json.write_text(json.dumps({**_fake_result("all", 0.5),
+                                    "checkpoint_key": reproduce._checkpoint_key(str(ckpt))}))
     png.write_bytes(b"png")
-    got = reproduce.stage_eval("all", "missing.pt", tmp_path, out_json, png, "conv3", 64, 0.125)
+    got = reproduce.stage_eval("all", str(ckpt), tmp_path, out_json, png, "conv3", 64, 0.125)
     assert got["classification"]["conv3"]["nn_accuracy"] == 0.5
+    # weights trained further since: the old numbers are not reused (this file is no
+    # checkpoint, so evaluating it again fails loudly)
+    ckpt.write_bytes(b"weights, trained further")
+    with pytest.raises(Exception, match="checkpoint"):
+        reproduce.stage_eval("all", str(ckpt), tmp_path, out_json, png, "conv3", 64, 0.125)
     # a different step count retrains (the train command resumes from its checkpoint)
     with pytest.raises(AssertionError, match="ran again"):
         reproduce.stage_train("all", "grasp", tmp_path / "s.db", folder, 40, 0)

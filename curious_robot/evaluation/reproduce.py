@@ -189,11 +189,24 @@ def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
     return info
 
 
+def _checkpoint_key(checkpoint: str) -> str:
+    """What identifies the weights an evaluation saw: a retrained or resumed variant
+    (more steps) has another checkpoint file, so its old numbers are not reused."""
+    if checkpoint == "random":
+        return "random"
+    st = os.stat(checkpoint)
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png: Path,
                layer: str, input_size: int, width: float) -> dict:
+    key = _checkpoint_key(checkpoint)
     if out_json.is_file() and nn_png.is_file():
-        log.info("eval %s: done earlier", name)
-        return json.loads(out_json.read_text())
+        earlier = json.loads(out_json.read_text())
+        if earlier.get("checkpoint_key") == key:
+            log.info("eval %s: done earlier", name)
+            return earlier
+        log.info("eval %s: the checkpoint changed since it was evaluated; again", name)
     from curious_robot.evaluation import evaluate
     from curious_robot.evaluation.features import load_root
     from curious_robot.learning.networks import LAYERS
@@ -206,6 +219,7 @@ def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png
     evaluate.neighbour_figure(root, evalset / "retrieval", nn_png, layer,
                               title=f"{name} ({layer}): query and top-5 (green: same object)")
     result["seconds"] = round(time.monotonic() - t0, 1)
+    result["checkpoint_key"] = key
     _write_json(out_json, result)
     log.info("eval %s: %s nn %.3f, linear %.3f, R@1 %.3f (%.0f s)", name, layer,
              result["classification"][layer]["nn_accuracy"],
