@@ -203,6 +203,20 @@ def test_split_brain_assembly_concatenates_the_halves():
         sb.SplitBrainNet(ModelConfig(input_size=SIZE, width=0.25, norm="lrn"))
 
 
+def test_table_lookup_targets_match_the_exact_ones():
+    rng = np.random.default_rng(0)
+    ab = rng.uniform(-100, 100, (4, 6, 6, 2)).astype(np.float32)
+    fast, exact = col.soft_encode_fast(ab), col.soft_encode(ab)
+    assert fast.shape == exact.shape
+    np.testing.assert_allclose(fast.sum(-1), 1.0, atol=1e-5)
+    assert np.abs(fast - exact).max() < 0.1
+    assert (col.nearest_bin_fast(ab) == col.nearest_bin(ab)).mean() > 0.9
+    on_grid = np.array([[[0.0, 0.0], [20.5, -37.0], [-128.0, 127.5]]], np.float32)
+    np.testing.assert_allclose(col.soft_encode_fast(on_grid), col.soft_encode(on_grid),
+                               atol=1e-5)
+    np.testing.assert_array_equal(col.nearest_bin_fast(on_grid), col.nearest_bin(on_grid))
+
+
 def test_l_bins():
     assert sb.l_bins(np.array([0.0, 1.99, 2.0, 99.9, 100.0])).tolist() == [0, 0, 1, 49, 49]
 

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 COLLECT_S = 600.0  # seconds of collection at scale 1 (two robots)
 CHUNK_S = 300.0
-STEPS = 600  # training steps (cycles) per variant at scale 1
+STEPS = 1200  # training steps (cycles) per variant at scale 1
 MIN_STEPS = 20
 ALL_TASKS = ("grasp", "push", "poke", "inspect")
 TASK_NAMES = {"grasp": "grasp", "push": "push", "poke": "poke", "inspect": "identity"}

@@ -138,8 +138,9 @@ class PretextTrainer:
 
     def _ab_loss(self, logits: torch.Tensor, lab: np.ndarray) -> torch.Tensor:
         ab = lab[..., 1:]
-        target = torch.from_numpy(col.soft_encode(ab)).permute(0, 3, 1, 2).to(self.device)
-        w = self.rebalance[torch.from_numpy(col.nearest_bin(ab))].to(self.device)
+        target = torch.from_numpy(col.soft_encode_fast(ab)).permute(0, 3, 1, 2).to(
+            self.device)
+        w = self.rebalance[torch.from_numpy(col.nearest_bin_fast(ab))].to(self.device)
         return col.rebalanced_ce(logits, target, w)
 
     def losses(self, images: np.ndarray) -> dict[str, torch.Tensor]:
