@@ -180,6 +180,20 @@ def test_nn_accuracy_and_recall_known_answers():
     assert nb[0].tolist() == [1, 4]
 
 
+def test_nn_across_objects_and_standard_errors_known_answers():
+    x = np.array([[1, 0], [1, 0], [1, 0.1], [0, 1]], np.float32)
+    hits = metrics.nn_hits_across_groups(x, ["a", "a", "a", "b"], [0, 0, 1, 1])
+    # item 1's twin (its own object) does not count; item 3 only finds object 0's "a"
+    assert hits.tolist() == [True, True, True, False]
+    assert metrics.group_standard_error([1, 1, 0, 0], [0, 0, 1, 1]) == pytest.approx(0.5)
+    assert metrics.group_standard_error([1, 0, 1, 0], [0, 0, 1, 1]) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="two groups"):
+        metrics.nn_hits_across_groups(x, [0, 0, 1, 1], [5, 5, 5, 5])
+    y = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 1]], np.float32)
+    hits = metrics.recall_hits(y, [0, 1, 0, 1, 2], 3)
+    assert hits[:4].mean() == metrics.recall_at_k(y, [0, 1, 0, 1, 2], (3,))[3]
+
+
 def test_linear_probe_separable_and_deterministic():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 5)).astype(np.float32)

@@ -61,7 +61,8 @@ def _fake_result(name: str, v: float) -> dict:
     c = {L: {"nn_accuracy": v, "linear_accuracy": v + 0.01, "n_train": 10, "n_test": 5,
              "layer": L} for L in LAYERS}
     r = {L: {"recall_at_1": v / 2, "recall_at_5": v, "n_images": 15, "n_instances": 5,
-             "layer": L} for L in LAYERS}
+             "layer": L, "recall_at_1_se": 0.01, "nn_accuracy_all": v - 0.05,
+             "nn_accuracy_all_se": 0.02} for L in LAYERS}
     return {"name": name, "classification": c, "retrieval": r}
 
 
@@ -75,8 +76,8 @@ def test_report_has_both_tables_and_interactions(tmp_path):
                "evalset": {"n_objects": 5, "views": 3, "classes": ["a", "b", "c"]}}
     text = reproduce.render_table(summary, results, "conv3")
     assert "Table 1" in text and "Table 2" in text
-    assert "| root network, random init | 0.250 | 0.468 | 0.242 | 0.300 | 0.310 | 0.150 |" \
-        in text
+    assert ("| root network, random init | 0.250 | 0.468 | 0.242 | 0.250 ± 0.020 | 0.300 | "
+            "0.310 | 0.150 ± 0.010 | 0.300 |") in text
     assert "| all tasks except grasp | 0.309 | 0.632 | 0.263 |" in text
     assert "| identity (inspect) | 40 | 0 |" in text and "| total | 100 | 0 |" in text
     assert "not run here" in text  # the ImageNet row has the paper's numbers only

@@ -59,16 +59,34 @@ def load_instances(folder: str | os.PathLike, size: int,
     return paths, read_images(paths, size, threads), labels, names
 
 
-def retrieval(root, folder: str | os.PathLike, layers, threads: int = 2) -> dict:
-    """``{layer: {recall_at_1, recall_at_5, n_images, n_instances, layer}}``."""
+def retrieval(root, folder: str | os.PathLike, layers, threads: int = 2,
+              classes: dict[str, str] | None = None) -> dict:
+    """``{layer: {recall_at_1, recall_at_5, recall_at_1_se, n_images, n_instances,
+    layer}}``; ``recall_at_1_se`` is its standard error over instances.
+
+    ``classes`` (instance folder name -> class) adds ``nn_accuracy_all`` and its standard
+    error: 1-NN class accuracy with every image a query and only other instances as
+    neighbours, so all objects count instead of one split's test part."""
     t0 = time.monotonic()
     _, images, labels, names = load_instances(folder, root.cfg.input_size, threads)
     feats = extract(root, images, layers)
+    class_of = None
+    if classes is not None:
+        missing = [n for n in names if n not in classes]
+        if missing:
+            raise ValueError(f"no class for instance(s) {', '.join(missing[:5])}")
+        class_of = np.array([classes[names[i]] for i in labels])
     out = {}
     for layer in layers:
         r = metrics.recall_at_k(feats[layer], labels, (1, 5))
-        out[layer] = {"recall_at_1": r[1], "recall_at_5": r[5], "n_images": len(labels),
-                      "n_instances": len(names), "layer": layer}
+        hits = metrics.recall_hits(feats[layer], labels, 1)
+        out[layer] = {"recall_at_1": r[1], "recall_at_5": r[5],
+                      "recall_at_1_se": metrics.group_standard_error(hits, labels),
+                      "n_images": len(labels), "n_instances": len(names), "layer": layer}
+        if class_of is not None:
+            nn = metrics.nn_hits_across_groups(feats[layer], class_of, labels)
+            out[layer].update(nn_accuracy_all=float(nn.mean()),
+                              nn_accuracy_all_se=metrics.group_standard_error(nn, labels))
     log.info("retrieval on %s: %d images of %d instances (%.1f s)", folder, len(labels),
              len(names), time.monotonic() - t0)
     return out

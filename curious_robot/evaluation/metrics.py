@@ -120,3 +120,47 @@ def recall_at_k(x, labels, ks=(1, 5)) -> dict[int, float]:
         for k in ks:
             hits[k] += int(same[:, :k].any(axis=1).sum())
     return {k: hits[k] / len(queries) for k in ks}
+
+
+def group_standard_error(correct, groups) -> float:
+    """Standard error of a mean of per-item 0/1 ``correct`` whose items come in correlated
+    ``groups`` (the views of one object): the spread of per-group means over sqrt(number
+    of groups). Eight views of one object are not eight independent tests."""
+    correct, groups = np.asarray(correct, np.float64), np.asarray(groups)
+    _, inverse = np.unique(groups, return_inverse=True)
+    means = np.bincount(inverse, correct) / np.bincount(inverse)
+    if len(means) < 2:
+        return float("nan")
+    return float(means.std(ddof=1) / np.sqrt(len(means)))
+
+
+def nn_hits_across_groups(x, labels, groups) -> np.ndarray:
+    """Per item: does its most cosine-similar item *of another group* (another object)
+    have its label? Every item is a test item, and none is matched to a view of itself:
+    a 1-NN accuracy over all objects instead of one object-disjoint split."""
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    if len(np.unique(groups)) < 2:
+        raise ValueError("nearest neighbours across groups need at least two groups")
+    x = l2_normalize(x)
+    hits = np.zeros(len(labels), bool)
+    for start in range(0, len(labels), 512):
+        sl = slice(start, start + 512)
+        sim = x[sl] @ x.T
+        sim[groups[sl][:, None] == groups[None, :]] = -np.inf
+        hits[sl] = labels[np.argmax(sim, axis=1)] == labels[sl]
+    return hits
+
+
+def recall_hits(x, labels, k: int = 1) -> np.ndarray:
+    """Per item: is another item of its label among its ``k`` nearest (cosine)? As
+    :func:`recall_at_k`, for items whose label has another item."""
+    labels = np.asarray(labels)
+    x = l2_normalize(x)
+    hits = np.zeros(len(labels), bool)
+    for start in range(0, len(labels), 512):
+        sl = slice(start, start + 512)
+        sim = x[sl] @ x.T
+        sim[np.arange(sim.shape[0]), np.arange(start, start + sim.shape[0])] = -np.inf
+        top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+        hits[sl] = (labels[top] == labels[sl][:, None]).any(axis=1)
+    return hits
