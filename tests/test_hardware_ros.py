@@ -68,7 +68,7 @@ CLIENT = textwrap.dedent("""
         done = threading.Event()
         fut = grasp.send_goal_async(goal, feedback_callback=on_feedback)
         fut.add_done_callback(lambda f: done.set())
-        done.wait(10); h = fut.result()
+        done.wait(30); h = fut.result()
         done2 = threading.Event(); r = h.get_result_async()
         r.add_done_callback(lambda f: done2.set()); done2.wait(60)
         return r.result()
