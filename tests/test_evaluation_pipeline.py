@@ -81,6 +81,10 @@ def test_report_has_both_tables_and_interactions(tmp_path):
     assert "| all tasks except grasp | 0.309 | 0.632 | 0.263 |" in text
     assert "| identity (inspect) | 40 | 0 |" in text and "| total | 100 | 0 |" in text
     assert "not run here" in text  # the ImageNet row has the paper's numbers only
+    assert "continued an earlier one" not in text
+    resumed = reproduce.render_table({**summary, "reused": ["collect chunk 1"]}, results,
+                                     "conv3")
+    assert "continued an earlier one" in resumed and "collect chunk 1" in resumed
     reproduce.render_chart(results, "conv3", tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
 

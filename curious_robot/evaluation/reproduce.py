@@ -38,6 +38,8 @@ CHUNK_S = 300.0
 STEPS = 1200  # training steps (cycles) per variant at scale 1
 MIN_STEPS = 20
 ALL_TASKS = ("grasp", "push", "poke", "inspect")
+#: Stages this invocation found done (or half done) by an earlier one, for the report.
+REUSED: list[str] = []
 TASK_NAMES = {"grasp": "grasp", "push": "push", "poke": "poke", "inspect": "identity"}
 
 #: name -> (row label, tasks for ``train``, or "autoencoder" / "pretext:KIND" / None for
@@ -130,6 +132,7 @@ def stage_collect(store: Path, work: Path, seconds: float, robots: int) -> None:
         done = marks / f"chunk_{i}.done"
         if done.exists():
             log.info("collect chunk %d/%d: done earlier", i + 1, chunks)
+            REUSED.append(f"collect chunk {i + 1}")
             continue
         log.info("collect chunk %d/%d: %.0f s into %s", i + 1, chunks, length, store)
         # the learner only stores: every variant trains afterwards, on the whole store
@@ -148,6 +151,7 @@ def stage_evalset(folder: Path) -> dict:
     meta_path = folder / META_NAME
     if meta_path.is_file():
         log.info("evalset: %s rendered earlier", folder)
+        REUSED.append("evaluation set")
         return json.loads(meta_path.read_text())
 
     def progress(done, total):
@@ -164,7 +168,10 @@ def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
         info = json.loads(done.read_text())
         if info.get("steps") == steps:
             log.info("train %s: done earlier", name)
+            REUSED.append(f"training of {name}")
             return info
+    if (folder / "checkpoint.pt").is_file():
+        REUSED.append(f"training of {name} up to its last checkpoint")
     if tasks.startswith("pretext:"):
         cmd = _cli() + ["pretext", "--kind", tasks.split(":", 1)[1], "--store", str(store),
                         "--steps", str(steps), "--out", str(folder), "--json", "--threads",
@@ -205,6 +212,7 @@ def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png
         earlier = json.loads(out_json.read_text())
         if earlier.get("checkpoint_key") == key:
             log.info("eval %s: done earlier", name)
+            REUSED.append(f"evaluation of {name}")
             return earlier
         log.info("eval %s: the checkpoint changed since it was evaluated; again", name)
     from curious_robot.evaluation import evaluate
@@ -288,6 +296,9 @@ def render_table(summary: dict, results: dict, layer: str) -> str:
         f"({time.strftime('%Y-%m-%d %H:%M', time.localtime(summary['finished']))}, "
         f"{summary['minutes']:.0f} min in all). Paper numbers: classification accuracy from "
         "`../shared/METHOD.md` (Pinto et al., ECCV 2016).",
+        *([] if not summary.get("reused") else [
+            "", f"This run continued an earlier one: its {summary['minutes']:.0f} min do not "
+            "include what it reused (" + "; ".join(summary["reused"]) + ")."]),
         "",
         "Ours: features of the frozen root network, layer "
         f"`{layer}`, on renders of **{ev['n_objects']} held-out objects** (never touched in "
@@ -407,6 +418,7 @@ def run(args) -> int:
 
         torch.set_num_threads(args.threads)
     t_start = time.time()
+    REUSED.clear()
     work = Path(args.work or f"runs/reproduce/scale-{args.scale:g}")
     out = Path(args.out)
     store = Path(args.store) if args.store else work / "replay.db"
@@ -458,6 +470,7 @@ def run(args) -> int:
     log.info("[5/%d] report", n_stages)
     summary["finished"] = time.time()
     summary["minutes"] = (time.time() - t_start) / 60.0
+    summary["reused"] = list(REUSED)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(render_table(summary, results, layer))
     render_chart(results, layer, out / "chart.png")
