@@ -244,16 +244,17 @@ def test_sampling_is_the_same_for_the_same_seed(store):
 
 
 def test_objects_stats_and_check_on_a_healthy_store(store, path, capsys):
-    for s in range(6):
-        store.add(make("grasp", seq=s, object_id=f"o{s % 2}", held_out=s % 2 == 1))
-    store.add(make("inspect", seq=6, object_id="o2", views=[rgb(1), rgb(2)]))
-    store.add(make("poke", seq=7, object_id="o2", depth_before=depth(1)))
-    assert store.objects() == [("o0", "cube.urdf", False, 3), ("o1", "cube.urdf", True, 3),
-                               ("o2", "cube.urdf", False, 2)]
+    for s in range(6):  # the cube spawned twice (ids o0, o2), the mug once (o1)
+        store.add(make("grasp", seq=s, object_id=f"o{s % 3}", held_out=s % 3 == 1,
+                       object_model="mug.urdf" if s % 3 == 1 else "cube.urdf"))
+    store.add(make("inspect", seq=6, object_id="o4", object_model="", views=[rgb(1), rgb(2)]))
+    store.add(make("poke", seq=7, object_id="o4", object_model="", depth_before=depth(1)))
+    assert store.objects() == [("cube.urdf", 2, False, 4), ("mug.urdf", 1, True, 2),
+                               ("o4", 1, False, 2)]
     stats = store.stats()
     assert stats["tasks"] == {"grasp": 6, "push": 0, "poke": 1, "inspect": 1, "crash": 0}
     assert stats["success_rate"]["grasp"] == 0.5 and stats["success_rate"]["push"] is None
-    assert stats["objects"] == 3 and stats["held_out_share"] == 3 / 8
+    assert stats["objects"] == 3 and stats["held_out_share"] == 2 / 8
     assert stats["robots"]["r0"]["count"] == 8 and stats["file_bytes"] > 0
     assert store.check() == []
 

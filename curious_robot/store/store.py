@@ -396,11 +396,16 @@ class ReplayStore:
                 gaps.extend(range(first, min(last, first + GAP_CAP - len(gaps) - 1) + 1))
         return out
 
-    def objects(self) -> list[tuple[str, str, bool, int]]:
-        """(object_id, model, held_out, n_interactions) of every object, by id."""
-        return [(oid, model, bool(h), int(n)) for oid, model, h, n in self._query(
-            "SELECT object_id, max(object_model), max(held_out), count(*) FROM interactions "
-            "WHERE object_id != '' GROUP BY object_id ORDER BY object_id")]
+    def objects(self) -> list[tuple[str, int, bool, int]]:
+        """(object, n_ids, held_out, n_interactions) of every distinct object, sorted.
+
+        An object is its model where records name one, else its id: ids count spawns per
+        world, so two robots' (or two resets') ``obj0003`` are different objects, and one
+        model respawned gets new ids. ``n_ids`` is how many ids it had."""
+        return [(key, int(ids), bool(h), int(n)) for key, ids, h, n in self._query(
+            "SELECT coalesce(nullif(object_model, ''), object_id) AS k, "
+            "count(DISTINCT object_id), max(held_out), count(*) FROM interactions "
+            "WHERE k != '' GROUP BY k ORDER BY k")]
 
     # -- reading: records ---------------------------------------------------------------
 
