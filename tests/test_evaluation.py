@@ -190,8 +190,10 @@ def test_nn_across_objects_and_standard_errors_known_answers():
     with pytest.raises(ValueError, match="two groups"):
         metrics.nn_hits_across_groups(x, [0, 0, 1, 1], [5, 5, 5, 5])
     y = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 1]], np.float32)
-    hits = metrics.recall_hits(y, [0, 1, 0, 1, 2], 3)
-    assert hits[:4].mean() == metrics.recall_at_k(y, [0, 1, 0, 1, 2], (3,))[3]
+    queries, hits = metrics.recall_hits(y, [0, 1, 0, 1, 2], (1, 3))
+    assert queries.tolist() == [0, 1, 2, 3]  # item 4's label has no other item
+    assert hits[3].mean() == metrics.recall_at_k(y, [0, 1, 0, 1, 2], (3,))[3]
+    assert (hits[1] <= hits[3]).all()
 
 
 def test_linear_probe_separable_and_deterministic():

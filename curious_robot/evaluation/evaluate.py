@@ -78,10 +78,11 @@ def retrieval(root, folder: str | os.PathLike, layers, threads: int = 2,
         class_of = np.array([classes[names[i]] for i in labels])
     out = {}
     for layer in layers:
-        r = metrics.recall_at_k(feats[layer], labels, (1, 5))
-        hits = metrics.recall_hits(feats[layer], labels, 1)
-        out[layer] = {"recall_at_1": r[1], "recall_at_5": r[5],
-                      "recall_at_1_se": metrics.group_standard_error(hits, labels),
+        queries, hits = metrics.recall_hits(feats[layer], labels, (1, 5))
+        out[layer] = {"recall_at_1": float(hits[1].mean()),
+                      "recall_at_5": float(hits[5].mean()),
+                      "recall_at_1_se": metrics.group_standard_error(hits[1],
+                                                                     labels[queries]),
                       "n_images": len(labels), "n_instances": len(names), "layer": layer}
         if class_of is not None:
             nn = metrics.nn_hits_across_groups(feats[layer], class_of, labels)

@@ -97,10 +97,11 @@ def linear_probe(train_x, train_y, test_x, test_y, weight_decays=PROBE_WEIGHT_DE
     return float(np.mean(pred == test_y)), float(decays[0])
 
 
-def recall_at_k(x, labels, ks=(1, 5)) -> dict[int, float]:
-    """Instance retrieval: each item queries all the others (cosine); recall@k is the share
-    of queries with at least one item of their own label among the k nearest. Items whose
-    label has no other item are not queries (nothing to find)."""
+def recall_hits(x, labels, ks=(1, 5)) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Instance retrieval, per query: each item queries all the others (cosine); a hit at
+    k is an item of its own label among its k nearest. Items whose label has no other
+    item are not queries (nothing to find). Returns the query indices and, per k, one
+    bool per query (one ranking serves every k)."""
     labels = np.asarray(labels)
     if len(labels) < 2:
         raise ValueError("retrieval needs at least two items")
@@ -110,7 +111,7 @@ def recall_at_k(x, labels, ks=(1, 5)) -> dict[int, float]:
         raise ValueError("retrieval needs a label with at least two items")
     kmax = max(ks)
     x = l2_normalize(x)
-    hits = {k: 0 for k in ks}
+    hits = {k: np.zeros(len(queries), bool) for k in ks}
     for start in range(0, len(queries), 512):  # bounded memory for big galleries
         q = queries[start:start + 512]
         sim = x[q] @ x.T
@@ -118,8 +119,14 @@ def recall_at_k(x, labels, ks=(1, 5)) -> dict[int, float]:
         top = np.argsort(-sim, axis=1, kind="stable")[:, :kmax]
         same = labels[top] == labels[q][:, None]
         for k in ks:
-            hits[k] += int(same[:, :k].any(axis=1).sum())
-    return {k: hits[k] / len(queries) for k in ks}
+            hits[k][start:start + len(q)] = same[:, :k].any(axis=1)
+    return queries, hits
+
+
+def recall_at_k(x, labels, ks=(1, 5)) -> dict[int, float]:
+    """recall@k: the share of queries with a hit at k (:func:`recall_hits`)."""
+    _, hits = recall_hits(x, labels, ks)
+    return {k: float(h.mean()) for k, h in hits.items()}
 
 
 def group_standard_error(correct, groups) -> float:
@@ -148,19 +155,4 @@ def nn_hits_across_groups(x, labels, groups) -> np.ndarray:
         sim = x[sl] @ x.T
         sim[groups[sl][:, None] == groups[None, :]] = -np.inf
         hits[sl] = labels[np.argmax(sim, axis=1)] == labels[sl]
-    return hits
-
-
-def recall_hits(x, labels, k: int = 1) -> np.ndarray:
-    """Per item: is another item of its label among its ``k`` nearest (cosine)? As
-    :func:`recall_at_k`, for items whose label has another item."""
-    labels = np.asarray(labels)
-    x = l2_normalize(x)
-    hits = np.zeros(len(labels), bool)
-    for start in range(0, len(labels), 512):
-        sl = slice(start, start + 512)
-        sim = x[sl] @ x.T
-        sim[np.arange(sim.shape[0]), np.arange(start, start + sim.shape[0])] = -np.inf
-        top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
-        hits[sl] = (labels[top] == labels[sl][:, None]).any(axis=1)
     return hits
