@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from curious_robot.world.config import ArmConfig, resolve_path
+from curious_robot.world.ik import IKChain
 from curious_robot.world.world import grasp_orientation
 
 
@@ -39,17 +40,12 @@ class Kinematics:
         except KeyError as exc:
             raise ValueError(f"arm {a.name}: no joint or link named {exc.args[0]!r} in "
                              f"{a.urdf}") from None
-        movable = [j for j in range(p.getNumJoints(self.body))
-                   if p.getJointInfo(self.body, j)[2] != p.JOINT_FIXED]
-        self._dof = {j: i for i, j in enumerate(movable)}
         self.lower = np.array([limits[j][0] for j in self._arm_j])
         self.upper = np.array([limits[j][1] for j in self._arm_j])
         #: URDF velocity limits (rad/s; 2.0 where the URDF gives none)
         self.velocity_limits = np.array([limits[j][2] or 2.0 for j in self._arm_j])
-        self._ik_lo = [limits[j][0] for j in movable]
-        self._ik_hi = [limits[j][1] for j in movable]
-        self._ik_range = [h - lo for lo, h in zip(self._ik_lo, self._ik_hi)]
         self.home = np.array(a.home)
+        self._chain = IKChain(p, self.body, self._ee, self._arm_j, self.home)
         self._set(self.home, a.finger_open)
         # how far the closed fingertips reach beyond the ee point along the approach axis
         self._set(self.ik((0.0, 0.0, 0.3), self.grasp_orientation(0.0)), 0.0)
@@ -102,38 +98,10 @@ class Kinematics:
     # ------------------------------------------------------------ inverse kinematics
     def ik(self, pos, orn, q_seed=None, tol: float = 5e-4, rounds: int = 3) -> np.ndarray:
         """Joint positions placing the ee at ``pos`` / ``orn`` within the joint limits
-        (null-space IK towards home, then refined); ValueError if out of reach (> 5 mm)."""
-        p = self.p
-        q = np.array(q_seed if q_seed is not None else self.home, float)
-        rest = [0.0] * len(self._dof)
-        for j, v in zip(self._arm_j, self.home):
-            rest[self._dof[j]] = float(v)
-        err, best = math.inf, q
-        seeds = [q] if np.allclose(q, self.home) else [q, self.home.copy()]
-        for q in seeds:
-            for _ in range(rounds):
-                self._set(q)
-                sol = p.calculateInverseKinematics(
-                    self.body, self._ee, pos, orn, lowerLimits=self._ik_lo,
-                    upperLimits=self._ik_hi, jointRanges=self._ik_range, restPoses=rest,
-                    maxNumIterations=100, residualThreshold=1e-5)
-                q = np.clip([sol[self._dof[j]] for j in self._arm_j], self.lower, self.upper)
-                self._set(q)
-                sol = p.calculateInverseKinematics(self.body, self._ee, pos, orn,
-                                                   maxNumIterations=100,
-                                                   residualThreshold=1e-6)
-                q = np.clip([sol[self._dof[j]] for j in self._arm_j], self.lower, self.upper)
-                e = float(np.linalg.norm(self.ee_pose(q)[0] - np.asarray(pos)))
-                if e < err:
-                    err, best = e, q
-                if err < tol:
-                    break
-            if err < tol:
-                break
-        if err > max(5 * tol, 0.005):
-            raise ValueError(f"pose {tuple(round(float(v), 3) for v in pos)} is out of the "
-                             f"arm's reach (IK error {err * 1000:.1f} mm)")
-        return best
+        (:meth:`IKChain.solve`, seeded by ``q_seed`` or home); ValueError if out of reach
+        (> 5 mm)."""
+        return self._chain.solve(pos, orn, q_seed if q_seed is not None else self.home,
+                                 tol, rounds)
 
     def line(self, q_start, p1, orn, waypoint_m: float = 0.01) -> list[np.ndarray]:
         """Joint positions moving the ee in a straight line from where it is at ``q_start``

@@ -16,6 +16,7 @@ import numpy as np
 
 from .camera import Camera
 from .config import WorldConfig, resolve_path
+from .ik import IKChain
 from .objects import (MATERIALS, ObjectInfo, footprint_widths, load_manifest, mesh_vertices,
                       select_models)
 
@@ -171,16 +172,10 @@ class World:
         except KeyError as exc:
             raise ValueError(f"arm {a.name}: no joint or link named {exc.args[0]!r} in "
                              f"{a.urdf}") from None
-        movable = [j for j in range(p.getNumJoints(self.arm))
-                   if p.getJointInfo(self.arm, j)[2] != p.JOINT_FIXED]
-        self._dof = {j: i for i, j in enumerate(movable)}
         self._lo = np.array([self._limits[j][0] for j in self._arm_j])
         self._hi = np.array([self._limits[j][1] for j in self._arm_j])
         vmax = np.array([self._limits[j][2] or 2.0 for j in self._arm_j])
         self._vmax = vmax * a.joint_speed_scale
-        self._ik_lo = [self._limits[j][0] for j in movable]
-        self._ik_hi = [self._limits[j][1] for j in movable]
-        self._ik_range = [h - lo for lo, h in zip(self._ik_lo, self._ik_hi)]
         self.finger_links = list(self._finger_j)
         self._arm_links = set(range(-1, p.getNumJoints(self.arm)))
         for j in self._finger_j:
@@ -192,6 +187,7 @@ class World:
             p.setCollisionFilterPair(self.arm, self.table, link, -1, 0)
         self._set_arm(np.array(a.home), a.finger_open)
         self._home = np.array(a.home)
+        self._chain = IKChain(p, self.arm, self._ee, self._arm_j, self._home)
         # how far the fingertips reach beyond the ee point along the approach axis
         q_save = self.arm_q()
         self._set_arm(self.ik((0.0, 0.0, 0.3), self.grasp_orientation(0.0)), 0.0)
@@ -504,54 +500,19 @@ class World:
         return self._home_finger_yaw + d
 
     def ik(self, pos, orn, q_seed=None, tol: float = 5e-4, rounds: int = 3) -> np.ndarray:
-        """Joint positions placing the ee at ``pos`` / ``orn``, within the joint limits.
-
-        Each round runs PyBullet's null-space IK (joint limits, rest pose = home) and then
-        refines it with plain IK from that solution (up to 100 iterations each), clipped to
-        the limits, until the position error is below ``tol`` metres; if the seed does not
-        get there, it starts again from the home pose. Leaves the arm where it was.
-        Raises ValueError if the pose is unreachable (error above 5 mm).
-        """
+        """Joint positions placing the ee at ``pos`` / ``orn``, within the joint limits
+        (:meth:`IKChain.solve`; seeded by ``q_seed`` or the arm's joints). Leaves the arm
+        where it was. Raises ValueError if the pose is unreachable (error above 5 mm)."""
         p = self.p
         q_now = self.arm_q()
         fingers = [s[0] for s in p.getJointStates(self.arm, self._finger_j)]
-        q = np.array(q_seed if q_seed is not None else q_now)
-        rest = [0.0] * len(self._dof)
-        for j, v in zip(self._arm_j, self._home):
-            rest[self._dof[j]] = float(v)
-        err, best = math.inf, q
-        seeds = [q] if np.allclose(q, self._home) else [q, self._home.copy()]
         try:
-            for q in seeds:
-                for _ in range(rounds):
-                    self._set_arm(q)
-                    sol = p.calculateInverseKinematics(
-                        self.arm, self._ee, pos, orn, lowerLimits=self._ik_lo,
-                        upperLimits=self._ik_hi, jointRanges=self._ik_range, restPoses=rest,
-                        maxNumIterations=100, residualThreshold=1e-5)
-                    q = np.clip([sol[self._dof[j]] for j in self._arm_j], self._lo, self._hi)
-                    self._set_arm(q)
-                    # the null-space solve leaves millimetres of error: refine without it
-                    sol = p.calculateInverseKinematics(self.arm, self._ee, pos, orn,
-                                                       maxNumIterations=100,
-                                                       residualThreshold=1e-6)
-                    q = np.clip([sol[self._dof[j]] for j in self._arm_j], self._lo, self._hi)
-                    self._set_arm(q)
-                    e = float(np.linalg.norm(self.ee_position() - np.asarray(pos)))
-                    if e < err:
-                        err, best = e, q
-                    if err < tol:
-                        break
-                if err < tol:
-                    break
+            return self._chain.solve(pos, orn, q_seed if q_seed is not None else q_now,
+                                     tol, rounds)
         finally:
             self._set_arm(q_now)
             for j, v in zip(self._finger_j, fingers):
                 p.resetJointState(self.arm, j, v)
-        if err > max(5 * tol, 0.005):
-            raise ValueError(f"pose {tuple(round(v, 3) for v in pos)} is out of the arm's "
-                             f"reach (IK error {err * 1000:.1f} mm)")
-        return best
 
     def _steps_for(self, q0, q1) -> int:
         dt = self.config.time_step
