@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections.abc import Callable
 
 import rclpy
@@ -33,6 +35,55 @@ def param(node: Node, name: str, default, check: Callable | None = None, why: st
     if check is not None and not check(value):
         raise ParameterError(f"parameter '{name}' = {value!r} is invalid: {why}")
     return value
+
+
+class Outbox:
+    """Interactions published to the learner and not yet acknowledged (at-least-once
+    delivery; the store's UNIQUE(robot, seq) makes it exactly once).
+
+    :meth:`send` publishes and keeps a message; :meth:`on_ack` (the /interaction_acks
+    callback) forgets it; :meth:`resend` publishes again what has waited longer than
+    ``resend_after`` seconds. An ack for a later seq means the learner is (back) up, so
+    anything older still unacknowledged was lost on the way and is due at once.
+    Thread-safe."""
+
+    def __init__(self, robot: str, publish: Callable[[object], None], logger,
+                 resend_after: float):
+        self.robot, self._publish, self._log = robot, publish, logger
+        self.resend_after = resend_after
+        self._lock = threading.Lock()
+        self._pending: dict[int, tuple[float, object]] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def send(self, seq: int, msg) -> None:
+        with self._lock:
+            self._pending[int(seq)] = (time.monotonic(), msg)
+        self._publish(msg)
+
+    def on_ack(self, ack) -> None:
+        if ack.robot != self.robot:
+            return
+        with self._lock:
+            self._pending.pop(int(ack.seq), None)
+            for s, (_t, m) in list(self._pending.items()):
+                if s < ack.seq:
+                    self._pending[s] = (float("-inf"), m)
+        if ack.status == "rejected":
+            self._log.error(f"learner rejected seq {ack.seq}: {ack.reason}")
+
+    def resend(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            late = [(s, m) for s, (t, m) in self._pending.items()
+                    if now - t > self.resend_after]
+            for s, m in late:
+                self._pending[s] = (now, m)
+        for s, m in late:
+            self._log.warn(f"no ack for seq {s}; resending")
+            self._publish(m)
 
 
 def run(node_factory: Callable[[], Node], threads: int = 4) -> int:

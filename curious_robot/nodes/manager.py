@@ -21,7 +21,8 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import RELIABLE, SENSOR, ParameterError, param, run
+from curious_robot.nodes.common import (RELIABLE, SENSOR, Outbox, ParameterError, param,
+                                         run)
 from curious_robot.record import Interaction
 
 TASKS = ("grasp", "push", "poke", "inspect")
@@ -87,16 +88,17 @@ class ManagerNode(Node):
         self.robot_status = self.create_client(RobotStatus, "/robot_status",
                                                callback_group=group)
         self.pub = self.create_publisher(InteractionMsg, "/interactions", RELIABLE)
+        self.outbox = Outbox(self.robot, self.pub.publish, self.get_logger(), self.resend_after)
         self.create_subscription(DetectedObjects, "objects", self._on_objects, SENSOR,
                                  callback_group=group)
         self.create_subscription(TactileResponse, "tactile/response", self._on_tactile,
                                  RELIABLE, callback_group=group)
-        self.create_subscription(IngestAck, "/interaction_acks", self._on_ack, RELIABLE,
+        self.create_subscription(IngestAck, "/interaction_acks",
+                                 lambda m: self.outbox.on_ack(m), RELIABLE,
                                  callback_group=group)
         self.cond = threading.Condition()
         self.objects = None
         self.tactile: dict[str, object] = {}
-        self.unacked: dict[int, tuple[float, object]] = {}
         self.seq = 0
         self.done = 0
         self.stop = threading.Event()
@@ -118,19 +120,6 @@ class ManagerNode(Node):
             while len(self.tactile) > 32:
                 self.tactile.pop(next(iter(self.tactile)))
             self.cond.notify_all()
-
-    def _on_ack(self, msg) -> None:
-        if msg.robot != self.robot:
-            return
-        with self.cond:
-            self.unacked.pop(int(msg.seq), None)
-            # an answer to a later seq means the learner is (back) up: anything older still
-            # unacknowledged was lost on the way, so resend it at the next chance
-            for s, (_t, m) in list(self.unacked.items()):
-                if s < msg.seq:
-                    self.unacked[s] = (float("-inf"), m)
-        if msg.status == "rejected":
-            self.get_logger().error(f"learner rejected seq {msg.seq}: {msg.reason}")
 
     # ----------------------------------------------------------------- helpers
     def _call(self, client, request, timeout: float = 10.0):
@@ -164,16 +153,6 @@ class ManagerNode(Node):
                 self.cond.wait(min(left, 0.5))
             return self.tactile.pop(poke_id, None)
 
-    def _resend(self) -> None:
-        now = time.monotonic()
-        with self.cond:
-            late = [(s, m) for s, (t, m) in self.unacked.items() if now - t > self.resend_after]
-            for s, m in late:
-                self.unacked[s] = (now, m)
-        for s, m in late:
-            self.get_logger().warn(f"no ack for seq {s}; resending")
-            self.pub.publish(m)
-
     def _start_seq(self) -> int:
         from curious_robot_interfaces.srv import RobotStatus
 
@@ -206,7 +185,7 @@ class ManagerNode(Node):
                     self._drain()
                     self.get_logger().info(f"done: {self.done} interactions")
                     return
-                self._resend()
+                self.outbox.resend()
                 objects = self._wait_objects(last_motion)
                 if objects is None:
                     continue
@@ -238,8 +217,8 @@ class ManagerNode(Node):
 
     def _drain(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
-        while self.unacked and time.monotonic() < deadline and not self.stop.is_set():
-            self._resend()
+        while len(self.outbox) and time.monotonic() < deadline and not self.stop.is_set():
+            self.outbox.resend()
             time.sleep(0.1)
 
     def _reset(self) -> None:
@@ -251,9 +230,7 @@ class ManagerNode(Node):
     def _publish(self, rec: Interaction) -> None:
         rec.robot, rec.seq = self.robot, self.seq
         msg = record_to_msg(rec)
-        with self.cond:
-            self.unacked[self.seq] = (time.monotonic(), msg)
-        self.pub.publish(msg)
+        self.outbox.send(self.seq, msg)
         self.seq += 1
         self.done += 1
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import RELIABLE, SENSOR, ParameterError, param, run
+from curious_robot.nodes.common import (RELIABLE, SENSOR, Outbox, ParameterError, param,
+                                         run)
 
 
 class PilotNode(Node):
@@ -74,6 +74,7 @@ class PilotNode(Node):
         other = ReentrantCallbackGroup()
         self.pub_cmd = self.create_publisher(Twist, "cmd_vel", SENSOR)
         self.pub = self.create_publisher(InteractionMsg, "/interactions", RELIABLE)
+        self.outbox = Outbox(self.robot, self.pub.publish, self.get_logger(), self.resend_after)
         self.create_subscription(Imu, "imu", self._on_imu, SENSOR, callback_group=flight)
         self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR,
                                  callback_group=flight)
@@ -82,7 +83,8 @@ class PilotNode(Node):
         self.create_subscription(Bool, "contact", self._on_contact, SENSOR,
                                  callback_group=flight)
         self.create_subscription(String, "room", self._on_room, LATCHED, callback_group=flight)
-        self.create_subscription(IngestAck, "/interaction_acks", self._on_ack, RELIABLE,
+        self.create_subscription(IngestAck, "/interaction_acks",
+                                 lambda m: self.outbox.on_ack(m), RELIABLE,
                                  callback_group=other)
         self.robot_status = self.create_client(RobotStatus, "/robot_status",
                                                callback_group=other)
@@ -98,11 +100,9 @@ class PilotNode(Node):
         self.seq: int | None = None
         self.done = 0
         self.room_crashes = 0
-        self.lock = threading.Lock()
-        self.unacked: dict[int, tuple[float, object]] = {}
         self.stop = threading.Event()
         threading.Thread(target=self._start_seq, name="pilot-seq", daemon=True).start()
-        self.create_timer(1.0, self._resend, callback_group=other)
+        self.create_timer(1.0, self.outbox.resend, callback_group=other)
 
     def close(self) -> None:
         self.stop.set()
@@ -123,24 +123,6 @@ class PilotNode(Node):
                 self.seq = int(future.result().last_seq) + 1
                 self.get_logger().info(f"robot '{self.robot}' starts at seq {self.seq}")
                 return
-
-    def _on_ack(self, msg) -> None:
-        if msg.robot != self.robot:
-            return
-        with self.lock:
-            self.unacked.pop(int(msg.seq), None)
-        if msg.status == "rejected":
-            self.get_logger().error(f"learner rejected seq {msg.seq}: {msg.reason}")
-
-    def _resend(self) -> None:
-        now = time.monotonic()
-        with self.lock:
-            late = [(s, m) for s, (t, m) in self.unacked.items() if now - t > self.resend_after]
-            for s, m in late:
-                self.unacked[s] = (now, m)
-        for s, m in late:
-            self.get_logger().warn(f"no ack for seq {s}; resending")
-            self.pub.publish(m)
 
     # ----------------------------------------------------------------- sensors
     def _on_room(self, msg) -> None:
@@ -229,9 +211,7 @@ class PilotNode(Node):
             return
         rec = to_interaction(frame, self.robot, self.seq, self.layout_seed, self.held_out)
         msg = record_to_msg(rec)
-        with self.lock:
-            self.unacked[self.seq] = (time.monotonic(), msg)
-        self.pub.publish(msg)
+        self.outbox.send(self.seq, msg)
         self.seq += 1
         self.done += 1
         if self._finished():
