@@ -67,6 +67,27 @@ def test_spatial_sizes_match_alexnet_at_227():
         ModelConfig(input_size=32)
 
 
+@pytest.mark.parametrize("bad, match", [
+    ({"identity_loss": "triplet"}, "identity_loss"),
+    ({"identity_temperature": 0.0}, "identity_temperature"),
+    ({"color_scramble": 1.5}, "color_scramble"),
+    ({"color_jitter": -0.1}, "color_jitter"),
+    ({"tasks": "grasp,fly"}, "tasks"),
+])
+def test_train_config_names_the_bad_value(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**bad)
+
+
+def test_a_config_saved_before_a_field_existed_keeps_its_recipe():
+    saved = TrainConfig().to_dict()
+    assert TrainConfig.from_dict(saved) == TrainConfig()
+    for key in ("color_scramble", "identity_loss", "loss_weights"):
+        saved.pop(key)
+    old = TrainConfig.from_dict(saved)
+    assert (old.color_scramble, old.identity_loss, old.loss_weights) == (0.0, "cosine", {})
+
+
 def test_head_shapes_and_root_features():
     model = CuriousNet(ModelConfig(**TINY)).eval()
     x = torch.randn(3, 3, SIZE, SIZE)
@@ -204,6 +225,40 @@ def test_identity_loss_over_the_batch():
     assert float(identity_loss(flat, flat, same, 0.5)) == pytest.approx(0.0)
 
 
+def test_identity_hard_and_nce_losses_known_answers():
+    import math
+
+    from curious_robot.learning.networks import identity_loss, identity_nce_loss
+
+    groups = torch.arange(4)
+    same = torch.ones(4)
+    # one negative pair inside the margin (cos 0.8), eleven far outside (cos 0)
+    a = torch.eye(4)
+    b = torch.eye(4)
+    a[1] = torch.tensor([0.8, 0.6, 0.0, 0.0])
+    b[1] = a[1]
+    plain = float(identity_loss(a, b, same, 0.5, groups, groups))
+    hard = float(identity_loss(a, b, same, 0.5, groups, groups, hard=True))
+    assert plain == pytest.approx(2 * 0.3 / 12)  # (0,1) and (1,0) at cos 0.8, averaged
+    assert hard == pytest.approx(0.3)  # averaged over the two that cost anything
+    # InfoNCE: orthogonal objects, temperature t: -log(e^(1/t) / (e^(1/t) + 3))
+    t = 0.5
+    want = -math.log(math.exp(1 / t) / (math.exp(1 / t) + 3))
+    e = torch.eye(4)
+    assert float(identity_nce_loss(e, e, groups, groups, t)) == pytest.approx(want, rel=1e-5)
+    # all on one direction: each row's softmax is uniform over 4, one of them right
+    flat = torch.ones(4, 3)
+    assert float(identity_nce_loss(flat, flat, groups, groups, t)) == pytest.approx(
+        math.log(4), rel=1e-5)
+    # two images of one object on each side count as two positives
+    g2 = torch.tensor([0, 0, 1, 1])
+    two = torch.tensor([[1.0, 0], [1.0, 0], [0, 1.0], [0, 1.0]])
+    assert float(identity_nce_loss(two, two, g2, g2, 0.1)) == pytest.approx(0.0, abs=1e-3)
+    # a row whose object is missing from the other tower is skipped, not NaN
+    lone = identity_nce_loss(e, e, groups, torch.tensor([0, 1, 2, 2]), t)
+    assert torch.isfinite(lone)
+
+
 def test_color_jitter():
     rng = np.random.default_rng(0)
     img = rng.integers(20, 200, (3, 16, 16, 3)).astype(np.uint8)
@@ -221,6 +276,30 @@ def test_color_jitter():
     poke = data.augment_batch("poke", {"patch": np.repeat(img[:1], 3, 0)}, rng, 0.3)
     assert not np.array_equal(poke["patch"][0], poke["patch"][1])
     assert data.augment_batch("poke", {"patch": img}, rng, 0.0)["patch"] is img
+
+
+def test_color_scramble():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (400, 4, 4, 3)).astype(np.uint8)
+    p = data.scramble_params(len(img), rng, 0.8)
+    out = data.scramble_colors(img, p)
+    grey = p[:, 1].astype(bool)
+    kept = (p[:, 0] == 0) & ~grey
+    assert 0.72 <= 1 - kept.mean() <= 0.88 and 0.3 <= grey.mean() <= 0.5
+    np.testing.assert_array_equal(out[kept], img[kept])
+    assert (out[grey][..., 0] == out[grey][..., 2]).all()  # grey: all channels equal
+    for i in np.flatnonzero(~kept & ~grey)[:20]:  # reordered: the same values, moved
+        order = data.CHANNEL_ORDERS[p[i, 0]]
+        np.testing.assert_array_equal(out[i], img[i][..., order])
+        assert tuple(order) != (0, 1, 2)
+    # a push's pair shares one scramble; poke (colour shows stiffness) is never scrambled
+    push = data.augment_batch("push", {"before": img[:50], "after": img[:50].copy()}, rng,
+                              0.0, 1.0)
+    np.testing.assert_array_equal(push["before"], push["after"])
+    assert not np.array_equal(push["before"], img[:50])
+    assert data.augment_batch("poke", {"patch": img}, rng, 0.0, 1.0)["patch"] is img
+    grasp = data.augment_batch("grasp", {"patch": img}, rng, 0.0, 1.0)["patch"]
+    assert (grasp != img).any(axis=(1, 2, 3)).mean() > 0.9
 
 
 def test_norm_stats_round_trip():

@@ -23,6 +23,24 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def parse_weights(text: str) -> dict[str, float]:
+    """``"inspect=0.5,poke=2"`` -> ``{"inspect": 0.5, "poke": 2.0}`` (argparse type)."""
+    import argparse
+
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        task, sep, value = item.partition("=")
+        try:
+            w = float(value)
+        except ValueError:
+            w = float("nan")
+        if not sep or not task.strip() or not w >= 0:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not TASK=WEIGHT with a weight >= 0")
+        out[task.strip()] = w
+    return out
+
+
 def register(sub) -> None:
     p = sub.add_parser("train", help="train the root network and task heads from a store")
     p.add_argument("--store", required=True, help="replay store file (opened read-only)")
@@ -42,6 +60,17 @@ def register(sub) -> None:
                    help="default adam")
     p.add_argument("--color-jitter", type=float, default=None,
                    help="photometric jitter of training images (default 0.3; 0 = off)")
+    p.add_argument("--color-scramble", type=float, default=None,
+                   help="probability that a grasp / push / identity training image gets "
+                        "its colour channels reordered or turned grey (default 0.5)")
+    p.add_argument("--identity-loss", choices=("cosine", "hard", "nce"), default=None,
+                   help="identity loss over the batch: InfoNCE (default), the cosine margin "
+                        "loss, or that over the negatives inside the margin only")
+    p.add_argument("--loss-weights", type=parse_weights, default=None, metavar="TASK=W,...",
+                   help="per-task loss weights (default inspect=0.5, the rest 1; "
+                        "naming any replaces that default)")
+    p.add_argument("--identity-temperature", type=float, default=None,
+                   help="InfoNCE temperature (default 0.1)")
     p.add_argument("--min-records", type=int, default=None,
                    help="training records a task needs to join the cycle (default 8)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
@@ -144,7 +173,10 @@ def run_train(args) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     overrides = {"tasks": args.tasks, "batch_size": args.batch_size, "lr": args.lr,
-                 "color_jitter": args.color_jitter,
+                 "color_jitter": args.color_jitter, "color_scramble": args.color_scramble,
+                 "identity_loss": args.identity_loss,
+                 "identity_temperature": args.identity_temperature,
+                 "loss_weights": args.loss_weights,
                  "optimizer": args.optimizer, "min_records": args.min_records}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -91,21 +91,63 @@ def jitter_colors(images: np.ndarray, params: np.ndarray) -> np.ndarray:
     return np.clip(x + 0.5, 0, 255).astype(np.uint8)
 
 
-def augment_batch(task: str, batch: dict, rng: np.random.Generator, strength: float) -> dict:
-    """Photometric jitter of a task batch's images: independent per image, except the
-    before / after pair of a push, which share one light (the push moves the object, not
-    the lamp)."""
-    if strength <= 0 or batch is None:
+#: the six orders of the colour channels (:func:`scramble_colors`)
+CHANNEL_ORDERS = np.array([(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
+
+#: tasks whose outcome a colour says nothing about: their images may be scrambled. A
+#: poke's stiffness follows the material, which the colour shows, so poke keeps colour.
+SCRAMBLE_TASKS = ("grasp", "push", "inspect")
+
+
+def scramble_params(n: int, rng: np.random.Generator, p: float) -> np.ndarray:
+    """(n, 2) draws for :func:`scramble_colors`: a channel order (index into
+    :data:`CHANNEL_ORDERS`; 0 keeps the image) and a grey flag. With probability ``p`` an
+    image is scrambled: half of those lose their colour, the rest get a random channel
+    order."""
+    hit = rng.random(n) < p
+    grey = hit & (rng.random(n) < 0.5)
+    order = np.where(hit & ~grey, rng.integers(1, len(CHANNEL_ORDERS), n), 0)
+    return np.stack([order, grey.astype(np.int64)], axis=1)
+
+
+def scramble_colors(images: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """Colour scrambling of (N, H, W, 3) uint8 ``images`` (one row of ``params`` from
+    :func:`scramble_params` per image): reorder the channels or turn the image grey. A
+    feature that must survive this cannot be the colour alone, so the tasks that do not
+    depend on colour teach shape instead of matching hues."""
+    out = np.take_along_axis(images, CHANNEL_ORDERS[params[:, 0]][:, None, None, :], axis=3)
+    grey = params[:, 1].astype(bool)
+    if grey.any():
+        g = images[grey].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+        out[grey] = np.clip(g + 0.5, 0, 255).astype(np.uint8)[..., None]
+    return out
+
+
+def augment_batch(task: str, batch: dict, rng: np.random.Generator, strength: float,
+                  scramble: float = 0.0) -> dict:
+    """Photometric jitter (``strength``) and colour scrambling (probability ``scramble``,
+    tasks in :data:`SCRAMBLE_TASKS` only) of a task batch's images: independent per image,
+    except the before / after pair of a push, which share one light and one scramble (the
+    push moves the object, not the lamp)."""
+    scramble = scramble if task in SCRAMBLE_TASKS else 0.0
+    if batch is None or (strength <= 0 and scramble <= 0):
         return batch
     out = dict(batch)
-    if task == "push":
-        params = jitter_params(len(batch["before"]), rng, strength)
-        out["before"] = jitter_colors(batch["before"], params)
-        out["after"] = jitter_colors(batch["after"], params)
-        return out
-    for key, value in batch.items():
-        if isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 4:
-            out[key] = jitter_colors(value, jitter_params(len(value), rng, strength))
+    keys = [k for k, v in batch.items()
+            if isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.ndim == 4]
+    shared = task == "push"
+    n = len(batch[keys[0]]) if keys else 0
+    jit = jitter_params(n, rng, strength) if strength > 0 and shared else None
+    scr = scramble_params(n, rng, scramble) if scramble > 0 and shared else None
+    for key in keys:
+        value = out[key]
+        if strength > 0:
+            value = jitter_colors(value, jit if shared else
+                                  jitter_params(len(value), rng, strength))
+        if scramble > 0:
+            value = scramble_colors(value, scr if shared else
+                                    scramble_params(len(value), rng, scramble))
+        out[key] = value
     return out
 
 

@@ -233,7 +233,7 @@ def regression_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def identity_loss(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor,
                   margin: float = 0.5, group_a: torch.Tensor | None = None,
-                  group_b: torch.Tensor | None = None) -> torch.Tensor:
+                  group_b: torch.Tensor | None = None, hard: bool = False) -> torch.Tensor:
     """Cosine embedding loss: 1 - cos for pairs of one object, max(0, cos - margin) else.
 
     Without groups only the given pairs count (row i of ``a`` with row i of ``b``). With
@@ -248,8 +248,31 @@ def identity_loss(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor,
     pos = group_a[:, None] == group_b[None, :]
     loss = (1.0 - cos[pos]).mean()
     if (~pos).any():
-        loss = loss + (cos[~pos] - margin).clamp(min=0.0).mean()
+        neg = (cos[~pos] - margin).clamp(min=0.0)
+        if hard:
+            loss = loss + neg.sum() / (neg > 0).sum().clamp(min=1)
+        else:
+            loss = loss + neg.mean()
     return loss
+
+
+def identity_nce_loss(a: torch.Tensor, b: torch.Tensor, group_a: torch.Tensor,
+                      group_b: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Contrastive (InfoNCE) identity loss over every pairing of the batch: each image's
+    softmax over the other tower's images (cosine / ``temperature``) should put its mass
+    on images of its own object. The softmax weighs the negatives most alike first, so
+    objects told apart by colour alone stop costing, and the ones that share a colour
+    must be told apart by shape. Symmetric in ``a`` and ``b``."""
+    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
+    pos = group_a[:, None] == group_b[None, :]
+
+    def one_side(lg: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        keep = p.any(dim=1)
+        lse_all = torch.logsumexp(lg, dim=1)
+        lse_pos = torch.logsumexp(lg.masked_fill(~p, float("-inf")), dim=1)
+        return (lse_all - lse_pos)[keep].mean()
+
+    return 0.5 * (one_side(logits, pos) + one_side(logits.T, pos.T))
 
 
 def crash_loss(logits: torch.Tensor, safe: torch.Tensor) -> torch.Tensor:

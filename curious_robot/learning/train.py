@@ -30,7 +30,7 @@ import torch
 from curious_robot.learning import data
 from curious_robot.learning.checkpoint import load_checkpoint, save_checkpoint
 from curious_robot.learning.networks import (CuriousNet, ModelConfig, crash_loss, grasp_loss,
-                                             identity_loss, regression_loss)
+                                             identity_loss, identity_nce_loss, regression_loss)
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,22 @@ class TrainConfig:
     #: photometric jitter of training images (brightness / contrast +-this, channel gains
     #: +-this/4); 0 turns it off
     color_jitter: float = 0.3
-    identity_margin: float = 0.5
+    #: probability that a grasp / push / identity image has its colour channels reordered
+    #: or its colour removed (:func:`~curious_robot.learning.data.scramble_colors`)
+    color_scramble: float = 0.5
+    identity_margin: float = 0.5  # cosine embedding loss margin for negative pairs
+    #: identity loss over the batch's pairings: "cosine" (margin loss, negatives averaged),
+    #: "hard" (averaged over the negatives inside the margin only) or "nce" (InfoNCE)
+    identity_loss: str = "nce"
+    identity_temperature: float = 0.1  # InfoNCE softmax temperature
     #: identity loss over every pairing of the batch (N x N), not only the drawn pairs
     identity_in_batch: bool = True
     #: identity images turned by random multiples of 90 degrees and mirrored
-    identity_turn: bool = True  # cosine embedding loss margin for negative pairs
+    identity_turn: bool = True
     crash_horizon_s: float = 1.0  # frames further than this from a collision are "safe"
-    loss_weights: dict[str, float] = field(default_factory=dict)  # task -> weight (1.0)
+    #: task -> loss weight (1.0 where not named); InfoNCE's gradients are larger than the
+    #: other heads', and at full weight it took the poke head below predict-the-mean
+    loss_weights: dict[str, float] = field(default_factory=lambda: {"inspect": 0.5})
     #: normalisation stats are refitted when a task's training data doubles, until this many
     stats_freeze: int = 2000
     eval_max_records: int = 512  # held-out records per task that evaluate() reads
@@ -80,6 +89,19 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.color_jitter < 1.0:
             raise ValueError(f"color_jitter must be in [0, 1), got {self.color_jitter}")
+        if not 0.0 <= self.color_scramble <= 1.0:
+            raise ValueError(f"color_scramble must be in [0, 1], got {self.color_scramble}")
+        bad = {t: w for t, w in self.loss_weights.items()
+               if t not in TRAIN_TASKS or not float(w) >= 0}
+        if bad:
+            raise ValueError(f"loss_weights must map tasks of {', '.join(TRAIN_TASKS)} to "
+                             f"weights >= 0, got {bad}")
+        if self.identity_loss not in ("cosine", "hard", "nce"):
+            raise ValueError("identity_loss must be 'cosine', 'hard' or 'nce', got "
+                             f"{self.identity_loss!r}")
+        if not self.identity_temperature > 0:
+            raise ValueError(f"identity_temperature must be > 0, got "
+                             f"{self.identity_temperature}")
         if self.min_records < 1:
             raise ValueError(f"min_records must be >= 1, got {self.min_records}")
 
@@ -90,8 +112,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """A saved config; one saved before a field existed keeps that field's earlier
+        behaviour (:data:`BEFORE_FIELD`), so resuming an old run does not change its
+        recipe."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        old = {k: v for k, v in BEFORE_FIELD.items() if k not in d}
+        return cls(**old, **{k: v for k, v in d.items() if k in known})
+
+
+#: What a config saved before these fields existed meant by leaving them out.
+BEFORE_FIELD = {"color_scramble": 0.0, "identity_loss": "cosine", "loss_weights": {}}
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -114,8 +144,11 @@ def task_loss(model: CuriousNet, task: str, b: dict[str, torch.Tensor],
         n = b["a"].shape[0]
         e = model.embed(torch.cat([b["a"], b["b"]]))  # both towers in one pass of the root
         if cfg.identity_in_batch and "group_a" in b:
+            if cfg.identity_loss == "nce":
+                return identity_nce_loss(e[:n], e[n:], b["group_a"], b["group_b"],
+                                         cfg.identity_temperature)
             return identity_loss(e[:n], e[n:], b["same"], cfg.identity_margin,
-                                 b["group_a"], b["group_b"])
+                                 b["group_a"], b["group_b"], hard=cfg.identity_loss == "hard")
         return identity_loss(e[:n], e[n:], b["same"], cfg.identity_margin)
     if task == "crash":
         return crash_loss(model.crash(b["crop"]), b["safe"])
@@ -198,7 +231,8 @@ class Trainer:
             b = data.identity_batch(records, size, self.rng, turn=self.cfg.identity_turn)
         else:
             b = data.crash_batch(records, size, self.cfg.crash_horizon_s)
-        return data.augment_batch(task, b, self.rng, self.cfg.color_jitter)
+        return data.augment_batch(task, b, self.rng, self.cfg.color_jitter,
+                                  self.cfg.color_scramble)
 
     # -- training -------------------------------------------------------------------------
 
