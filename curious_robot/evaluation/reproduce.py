@@ -330,7 +330,10 @@ def render_table(summary: dict, results: dict, layer: str) -> str:
     lines.append(f"| total | {sum(tasks[t]['train'] for t in ALL_TASKS)} | "
                  f"{sum(tasks[t]['held_out'] for t in ALL_TASKS)} |")
     lines += ["", f"Training: {summary['steps']} steps per variant (one batch of 32 per task "
-              "per step; auto-encoder and the pretext variants: 64 images per step).", ""]
+              "per step; auto-encoder and the pretext variants: 64 images per step). The "
+              "robot-task variants train with `train`'s defaults: photometric jitter, half "
+              "of the grasp / push / identity images colour-scrambled (channels reordered "
+              "or grey), InfoNCE identity loss at weight 0.5.", ""]
 
     head = ("| features | " + " | ".join(PAPER_DATASETS)
             + " | shape NN, all objects | shape NN, split | shape linear, split | R@1 | R@5 |")
