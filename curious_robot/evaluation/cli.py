@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from curious_robot.commands import image_training
+
 log = logging.getLogger(__name__)
 
 #: The layer ``eval`` reads when ``--layer`` is not given: best of the layers on held-out
@@ -65,18 +67,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("autoencoder", help="train the auto-encoder baseline (same root) on "
                        "every stored training image")
-    p.add_argument("--store", required=True, help="replay store file (opened read-only)")
-    p.add_argument("--steps", type=int, required=True,
-                   help="train until this step (a rerun resumes from OUT/checkpoint.pt)")
-    p.add_argument("--out", required=True, help="folder for checkpoint.pt")
-    p.add_argument("--input-size", type=int, default=96, help="network input px (default 96)")
-    p.add_argument("--width", type=float, default=0.5, help="width multiplier (default 0.5)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
-    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (default 3e-4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of a new run (default 0)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (default 0: torch's own choice)")
-    p.add_argument("--json", action="store_true", help="end with one JSON object")
+    image_training.add_arguments(p)
     p.set_defaults(func=run_autoencoder)
 
     from curious_robot.evaluation.reproduce import add_arguments
@@ -175,33 +166,17 @@ def run_evalset(args) -> int:
 
 
 def run_autoencoder(args) -> int:
-    if not Path(args.store).is_file():
-        print(f"curious-robot autoencoder: {args.store}: no such file", file=sys.stderr)
-        return 2
-    import torch
+    def train(progress):
+        from curious_robot.evaluation.baselines import AutoencoderConfig, train_autoencoder
 
-    from curious_robot.evaluation.baselines import AutoencoderConfig, train_autoencoder
-    from curious_robot.learning.checkpoint import CheckpointError
-    from curious_robot.store import StoreError
-
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    every = max(1, args.steps // 10)
-
-    def progress(step, total, loss):
-        if step % every == 0 or step == total:
-            log.info("auto-encoder step %d/%d loss %.4f", step, total, loss)
-
-    try:
         cfg = AutoencoderConfig(batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-        summary = train_autoencoder(args.store, args.out, args.steps, args.input_size,
-                                    args.width, cfg, progress=progress)
-    except (ValueError, CheckpointError, StoreError) as exc:
-        print(f"curious-robot autoencoder: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary) if args.json else
-          f"step {summary['step']}, loss {summary['loss']:.4f}, {summary['checkpoint']}")
-    return 0
+        return train_autoencoder(args.store, args.out, args.steps, args.input_size,
+                                 args.width, cfg, progress=progress)
+
+    return image_training.run(
+        "autoencoder", args, train,
+        lambda s: f"step {s['step']}, loss {s['loss']:.4f}, {s['checkpoint']}",
+        lambda loss: f"loss {loss:.4f}")
 
 
 def run_reproduce(args) -> int:
