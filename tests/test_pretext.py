@@ -3,6 +3,8 @@ the exactness of the input folding / half assembly, and the checkpoint path to e
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -248,6 +250,24 @@ def test_pretext_checkpoint_loads_as_a_root_and_resumes(tmp_path, store_path, ki
     assert feats["fc6"].shape == (2, root.fc6_dim)
     s = train_pretext(store_path, tmp_path / kind, kind, 3, SIZE, 0.25, cfg)
     assert s["step"] == 3
+
+
+@pytest.mark.parametrize("command", [["pretext", "--kind", "context"], ["autoencoder"]])
+def test_image_training_commands_print_json_resume_and_refuse_a_missing_store(
+        tmp_path, store_path, command, capsys):
+    from curious_robot.cli import main
+
+    out = tmp_path / "run"
+    args = command + ["--store", str(store_path), "--out", str(out), "--input-size", str(SIZE),
+                      "--width", "0.25", "--batch-size", "4", "--json"]
+    assert main(args + ["--steps", "2"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["step"] == 2 and (out / "checkpoint.pt").is_file()
+    assert main(args + ["--steps", "3"]) == 0  # resumes
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 3
+    missing = [a if a != str(store_path) else str(tmp_path / "none.db") for a in args]
+    assert main(missing + ["--steps", "1"]) == 2
+    assert "none.db: no such file" in capsys.readouterr().err
 
 
 def test_colorize_command_writes_input_grey_colour(tmp_path, store_path):
