@@ -241,7 +241,8 @@ def identity_loss(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor,
     labelled by whether the groups match: N x N pairs for the cost of 2N embeddings, so
     each image meets many other objects per step instead of one. Positive and negative
     pairs are averaged separately and added, so the many negatives do not drown the few
-    positives."""
+    positives; ``hard`` averages only the negatives inside the margin (the ones that
+    cost anything), so easy negatives do not dilute them."""
     if group_a is None or group_b is None:
         return F.cosine_embedding_loss(a, b, same.float() * 2.0 - 1.0, margin=margin)
     cos = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T
