@@ -94,7 +94,7 @@ class ManagerNode(Node):
         self.create_subscription(TactileResponse, "tactile/response", self._on_tactile,
                                  RELIABLE, callback_group=group)
         self.create_subscription(IngestAck, "/interaction_acks",
-                                 lambda m: self.outbox.on_ack(m), RELIABLE,
+                                 self.outbox.on_ack, RELIABLE,
                                  callback_group=group)
         self.cond = threading.Condition()
         self.objects = None

@@ -84,7 +84,7 @@ class PilotNode(Node):
                                  callback_group=flight)
         self.create_subscription(String, "room", self._on_room, LATCHED, callback_group=flight)
         self.create_subscription(IngestAck, "/interaction_acks",
-                                 lambda m: self.outbox.on_ack(m), RELIABLE,
+                                 self.outbox.on_ack, RELIABLE,
                                  callback_group=other)
         self.robot_status = self.create_client(RobotStatus, "/robot_status",
                                                callback_group=other)
