@@ -207,6 +207,9 @@ class LocalIO(RobotIO):
     def hold(self, q) -> None:
         self.fake.hold()
 
+    def stop(self) -> None:
+        self.fake.hold()
+
     def send_gripper(self, values) -> None:
         self.fake.gripper(values)
 

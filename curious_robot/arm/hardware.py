@@ -82,6 +82,14 @@ class RobotIO(ABC):
     def hold(self, q: np.ndarray) -> None:
         """Stop: a trajectory holding ``q`` (the present position), at once."""
 
+    def stop(self) -> None:
+        """Stop where the controller is now (e-stop, cancel). On ros2_control an empty
+        trajectory: the controller drops the running one and holds its own present state,
+        so a joint reading that lags a fast motion cannot pull the arm back to it."""
+        s = self.state()
+        if s is not None:
+            self.hold(s.q)
+
     @abstractmethod
     def send_gripper(self, values: list[float]) -> None:
         ...
@@ -244,9 +252,8 @@ class HardwareBackend(ArmBackend):
     # ------------------------------------------------------------ e-stop
     def emergency_stop(self) -> None:
         self.estop.set()
-        s = self.io.state()
-        if s is not None and self._dry_q is None:
-            self.io.hold(s.q)
+        if self._dry_q is None:
+            self.io.stop()
 
     def release_stop(self) -> None:
         self.estop.clear()
@@ -268,9 +275,8 @@ class HardwareBackend(ArmBackend):
 
     def _check_stop(self, should_stop) -> None:
         if self.estop.is_set() or (should_stop is not None and should_stop()):
-            s = self.io.state()
-            if s is not None and self._dry_q is None:
-                self.io.hold(s.q)
+            if self._dry_q is None:
+                self.io.stop()
             raise Aborted()
 
     def plan(self, qs, min_durations=None, q_from=None, check_box: bool = True):

@@ -202,6 +202,9 @@ class RosRobotIO(RobotIO):
     def hold(self, q) -> None:
         self.send_trajectory([0.05], [np.asarray(q, float)])
 
+    def stop(self) -> None:
+        self.pub_traj.publish(self._trajectory([], []))  # no points: hold where it is
+
     def send_gripper(self, values) -> None:
         from std_msgs.msg import Float64MultiArray
 
