@@ -196,6 +196,18 @@ def test_nn_across_objects_and_standard_errors_known_answers():
     assert (hits[1] <= hits[3]).all()
 
 
+def test_paired_differences_known_answers():
+    ids, means = metrics.group_means([1, 0, 1, 1, 0, 0], [7, 7, 3, 3, 9, 9])
+    assert ids.tolist() == [3, 7, 9] and means.tolist() == [1.0, 0.5, 0.0]
+    # a constant difference has no spread, however far apart the objects are
+    assert metrics.paired_difference([0.9, 0.2, 0.5], [0.8, 0.1, 0.4]) == \
+        pytest.approx((0.1, 0.0))
+    d, se = metrics.paired_difference([1, 0, 1, 0], [0, 0, 0, 0])
+    assert d == 0.5 and se == pytest.approx(np.std([1, 0, 1, 0], ddof=1) / 2)
+    with pytest.raises(ValueError, match="equal-length"):
+        metrics.paired_difference([1, 0], [1, 0, 1])
+
+
 def test_linear_probe_separable_and_deterministic():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 5)).astype(np.float32)
@@ -219,6 +231,18 @@ def test_retrieval_and_neighbour_picture(colour_folder, tmp_path):
     r = evaluate.retrieval(root, colour_folder, ("conv1",))["conv1"]
     assert r["recall_at_1"] == 1.0 and r["recall_at_5"] == 1.0
     assert (r["n_images"], r["n_instances"]) == (18, 3)
+    assert "per_instance" not in r
+    classes = {n: n for n in ("blue", "green", "red")}
+    both = evaluate.retrieval(root, colour_folder, ("conv1", "pool5"), classes=classes,
+                              per_instance=("pool5",))
+    assert "per_instance" not in both["conv1"]
+    per = both["pool5"]["per_instance"]
+    assert sorted(per["recall_at_1"]) == sorted(per["nn_accuracy_all"]) == sorted(classes)
+    assert np.mean(list(per["recall_at_1"].values())) == \
+        pytest.approx(both["pool5"]["recall_at_1"])  # every object has 6 views
+    # each colour is its own class here: no *other* object shares it
+    assert both["pool5"]["nn_accuracy_all"] == 0.0 and set(per["nn_accuracy_all"].values()) \
+        == {0.0}
     png = evaluate.neighbour_figure(root, colour_folder, tmp_path / "nn.png", "conv1",
                                     n_queries=3)
     assert cv2.imread(str(png)) is not None

@@ -66,6 +66,13 @@ def _fake_result(name: str, v: float) -> dict:
     return {"name": name, "classification": c, "retrieval": r}
 
 
+def _with_objects(result: dict, layer: str, r1: list[float], nn: list[float]) -> dict:
+    names = [f"obj_{i:03d}" for i in range(len(r1))]
+    result["retrieval"][layer]["per_instance"] = {"recall_at_1": dict(zip(names, r1)),
+                                                  "nn_accuracy_all": dict(zip(names, nn))}
+    return result
+
+
 @pytest.mark.unit
 def test_report_has_both_tables_and_interactions(tmp_path):
     results = {n: _fake_result(n, 0.3 + 0.01 * i) for i, n in enumerate(reproduce.VARIANTS)}
@@ -82,11 +89,36 @@ def test_report_has_both_tables_and_interactions(tmp_path):
     assert "| identity (inspect) | 40 | 0 |" in text and "| total | 100 | 0 |" in text
     assert "not run here" in text  # the ImageNet row has the paper's numbers only
     assert "continued an earlier one" not in text
+    assert "paired over the held-out objects" not in text  # no per-object scores: no table
     resumed = reproduce.render_table({**summary, "reused": ["collect chunk 1"]}, results,
                                      "conv3")
     assert "continued an earlier one" in resumed and "collect chunk 1" in resumed
     reproduce.render_chart(results, "conv3", tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
+
+
+@pytest.mark.unit
+def test_report_differences_are_paired_over_objects(tmp_path):
+    results = {"random": _with_objects(_fake_result("random", 0.3), "pool5",
+                                       [0.0, 0.5, 1.0, 0.25], [0.5, 0.5, 0.0, 1.0]),
+               "all": _with_objects(_fake_result("all", 0.4), "pool5",
+                                    [0.25, 0.75, 1.0, 0.5], [1.0, 0.5, 0.5, 1.0]),
+               "autoencoder": _fake_result("autoencoder", 0.35)}  # an older evaluation
+    paired = reproduce.paired_differences(results, "pool5")
+    assert set(paired) == {"all"} and set(paired["all"]) == {"random"}
+    d, se, n = paired["all"]["random"]["recall_at_1"]
+    assert (d, n) == (pytest.approx(0.1875), 4)
+    assert se == pytest.approx(np.std([0.25, 0.25, 0.0, 0.25], ddof=1) / 2)
+    d, se, n = paired["all"]["random"]["nn_accuracy_all"]
+    assert d == pytest.approx(0.25) and se == pytest.approx(0.1443376)
+    summary = {"scale": 1, "steps": 20, "finished": 0.0, "minutes": 3.0,
+               "store": {"tasks": {t: {"train": 1, "held_out": 0}
+                                   for t in ("grasp", "push", "poke", "inspect")}},
+               "evalset": {"n_objects": 4, "views": 3, "classes": ["a", "b", "c"]}}
+    text = reproduce.render_table(summary, results, "pool5")
+    assert "same 4 objects" in text
+    assert "| root network trained on robot tasks | +25.0 ± 14.4 | +18.8 ± 6.2 | - | - |" \
+        in text
 
 
 @pytest.mark.unit
@@ -106,11 +138,18 @@ def test_finished_stages_are_skipped(tmp_path, monkeypatch):
     out_json.parent.mkdir()
     ckpt = tmp_path / "checkpoint.pt"
     ckpt.write_bytes(b"weights")
-    out_json.write_text(json.dumps({**_fake_result("all", 0.5),
-                                    "checkpoint_key": reproduce._checkpoint_key(str(ckpt))}))
+    done = {**_with_objects(_fake_result("all", 0.5), "conv3", [1.0, 0.0], [0.5, 0.5]),
+            "checkpoint_key": reproduce._checkpoint_key(str(ckpt)),
+            "eval_version": reproduce.EVAL_VERSION}
+    out_json.write_text(json.dumps(done))
     png.write_bytes(b"png")
     got = reproduce.stage_eval("all", str(ckpt), tmp_path, out_json, png, "conv3", 64, 0.125)
     assert got["classification"]["conv3"]["nn_accuracy"] == 0.5
+    # an evaluation from before per-object scores is done again (here it fails loudly)
+    out_json.write_text(json.dumps({**done, "eval_version": 1}))
+    with pytest.raises(Exception, match="checkpoint"):
+        reproduce.stage_eval("all", str(ckpt), tmp_path, out_json, png, "conv3", 64, 0.125)
+    out_json.write_text(json.dumps(done))
     # weights trained further since: the old numbers are not reused (this file is no
     # checkpoint, so evaluating it again fails loudly)
     ckpt.write_bytes(b"weights, trained further")

@@ -60,13 +60,17 @@ def load_instances(folder: str | os.PathLike, size: int,
 
 
 def retrieval(root, folder: str | os.PathLike, layers, threads: int = 2,
-              classes: dict[str, str] | None = None) -> dict:
+              classes: dict[str, str] | None = None, per_instance=()) -> dict:
     """``{layer: {recall_at_1, recall_at_5, recall_at_1_se, n_images, n_instances,
     layer}}``; ``recall_at_1_se`` is its standard error over instances.
 
     ``classes`` (instance folder name -> class) adds ``nn_accuracy_all`` and its standard
     error: 1-NN class accuracy with every image a query and only other instances as
-    neighbours, so all objects count instead of one split's test part."""
+    neighbours, so all objects count instead of one split's test part.
+
+    ``per_instance`` (layer names) adds to those layers ``per_instance``:
+    ``{"recall_at_1": {instance: mean over its views}, "nn_accuracy_all": {...}}``, for
+    differences between networks paired by object (:func:`metrics.paired_difference`)."""
     t0 = time.monotonic()
     _, images, labels, names = load_instances(folder, root.cfg.input_size, threads)
     feats = extract(root, images, layers)
@@ -84,13 +88,24 @@ def retrieval(root, folder: str | os.PathLike, layers, threads: int = 2,
                       "recall_at_1_se": metrics.group_standard_error(hits[1],
                                                                      labels[queries]),
                       "n_images": len(labels), "n_instances": len(names), "layer": layer}
+        if layer in per_instance:
+            out[layer]["per_instance"] = {
+                "recall_at_1": _by_name(*metrics.group_means(hits[1], labels[queries]),
+                                        names)}
         if class_of is not None:
             nn = metrics.nn_hits_across_groups(feats[layer], class_of, labels)
             out[layer].update(nn_accuracy_all=float(nn.mean()),
                               nn_accuracy_all_se=metrics.group_standard_error(nn, labels))
+            if layer in per_instance:
+                out[layer]["per_instance"]["nn_accuracy_all"] = _by_name(
+                    *metrics.group_means(nn, labels), names)
     log.info("retrieval on %s: %d images of %d instances (%.1f s)", folder, len(labels),
              len(names), time.monotonic() - t0)
     return out
+
+
+def _by_name(ids, means, names) -> dict[str, float]:
+    return {names[int(i)]: round(float(m), 5) for i, m in zip(ids, means)}
 
 
 def query_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

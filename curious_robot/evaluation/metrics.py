@@ -129,16 +129,36 @@ def recall_at_k(x, labels, ks=(1, 5)) -> dict[int, float]:
     return {k: float(h.mean()) for k, h in hits.items()}
 
 
+def group_means(values, groups) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted group ids, the mean of ``values`` over each group's items)."""
+    values, groups = np.asarray(values, np.float64), np.asarray(groups)
+    ids, inverse = np.unique(groups, return_inverse=True)
+    return ids, np.bincount(inverse, values) / np.bincount(inverse)
+
+
 def group_standard_error(correct, groups) -> float:
     """Standard error of a mean of per-item 0/1 ``correct`` whose items come in correlated
     ``groups`` (the views of one object): the spread of per-group means over sqrt(number
     of groups). Eight views of one object are not eight independent tests."""
-    correct, groups = np.asarray(correct, np.float64), np.asarray(groups)
-    _, inverse = np.unique(groups, return_inverse=True)
-    means = np.bincount(inverse, correct) / np.bincount(inverse)
+    _, means = group_means(correct, groups)
     if len(means) < 2:
         return float("nan")
     return float(means.std(ddof=1) / np.sqrt(len(means)))
+
+
+def paired_difference(a, b) -> tuple[float, float]:
+    """Mean of ``a - b`` over paired units (per-object scores of two networks on the same
+    objects) and its standard error. Pairing removes what the objects share (an object
+    that is hard for one network tends to be hard for the other), so a difference is
+    judged against its own spread, not against the two scores' separate errors."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired scores need two equal-length vectors, got {a.shape} and "
+                         f"{b.shape}")
+    d = a - b
+    if len(d) < 2:
+        return float(d.mean()) if len(d) else float("nan"), float("nan")
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def nn_hits_across_groups(x, labels, groups) -> np.ndarray:

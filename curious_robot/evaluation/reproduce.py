@@ -40,6 +40,9 @@ MIN_STEPS = 20
 ALL_TASKS = ("grasp", "push", "poke", "inspect")
 #: Stages this invocation found done (or half done) by an earlier one, for the report.
 REUSED: list[str] = []
+#: What an evaluation JSON holds; an earlier version is evaluated again (2: per-object
+#: scores of the report layer, for paired differences).
+EVAL_VERSION = 2
 TASK_NAMES = {"grasp": "grasp", "push": "push", "poke": "poke", "inspect": "identity"}
 
 #: name -> (row label, tasks for ``train``, or "autoencoder" / "pretext:KIND" / None for
@@ -210,11 +213,13 @@ def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png
     key = _checkpoint_key(checkpoint)
     if out_json.is_file() and nn_png.is_file():
         earlier = json.loads(out_json.read_text())
-        if earlier.get("checkpoint_key") == key:
+        if earlier.get("checkpoint_key") == key and \
+                earlier.get("eval_version") == EVAL_VERSION and layer in earlier["retrieval"] \
+                and "per_instance" in earlier["retrieval"][layer]:
             log.info("eval %s: done earlier", name)
             REUSED.append(f"evaluation of {name}")
             return earlier
-        log.info("eval %s: the checkpoint changed since it was evaluated; again", name)
+        log.info("eval %s: the checkpoint or the evaluation changed since; again", name)
     from curious_robot.evaluation import evaluate
     from curious_robot.evaluation.features import load_root
     from curious_robot.learning.networks import LAYERS
@@ -226,11 +231,12 @@ def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png
     result = {"name": name, "checkpoint": checkpoint,
               "classification": evaluate.classification(root, evalset / "classify", LAYERS),
               "retrieval": evaluate.retrieval(root, evalset / "retrieval", LAYERS,
-                                              classes=classes)}
+                                              classes=classes, per_instance=(layer,))}
     evaluate.neighbour_figure(root, evalset / "retrieval", nn_png, layer,
                               title=f"{name} ({layer}): query and top-5 (green: same object)")
     result["seconds"] = round(time.monotonic() - t0, 1)
     result["checkpoint_key"] = key
+    result["eval_version"] = EVAL_VERSION
     _write_json(out_json, result)
     log.info("eval %s: %s nn %.3f, linear %.3f, R@1 %.3f (%.0f s)", name, layer,
              result["classification"][layer]["nn_accuracy"],
@@ -284,6 +290,69 @@ def _ours_cells(results: dict, name: str, layer: str) -> str:
                        _f(c["nn_accuracy"]), _f(c["linear_accuracy"]),
                        _pm(q["recall_at_1"], q.get("recall_at_1_se")),
                        _f(q["recall_at_5"])])
+
+
+#: (variant, baseline) pairs of the paired-difference table.
+PAIRED_BASELINES = {"random": "random init", "autoencoder": "auto-encoder"}
+PAIRED_METRICS = (("nn_accuracy_all", "shape NN, all objects"), ("recall_at_1", "R@1"))
+
+
+def paired_differences(results: dict, layer: str) -> dict:
+    """``{variant: {baseline: {metric: (difference, standard error, n objects)}}}``: a
+    variant's score minus a baseline's, paired over the held-out objects both saw.
+    Variants without per-object scores (an older evaluation) are left out."""
+    from curious_robot.evaluation.metrics import paired_difference
+
+    def scores(name, metric):
+        r = results.get(name, {}).get("retrieval", {}).get(layer, {})
+        return r.get("per_instance", {}).get(metric)
+
+    out: dict = {}
+    for base in PAIRED_BASELINES:
+        for name in results:
+            if name == base:
+                continue
+            for metric, _ in PAIRED_METRICS:
+                a, b = scores(name, metric), scores(base, metric)
+                if not a or not b:
+                    continue
+                common = sorted(set(a) & set(b))
+                if len(common) < 2:
+                    continue
+                d, se = paired_difference([a[k] for k in common], [b[k] for k in common])
+                out.setdefault(name, {}).setdefault(base, {})[metric] = (d, se, len(common))
+    return out
+
+
+def _signed(d, se) -> str:
+    return f"{100 * d:+.1f} ± {100 * se:.1f}"
+
+
+def render_paired(results: dict, layer: str) -> list[str]:
+    """The table of differences against random init and the auto-encoder, in points."""
+    paired = paired_differences(results, layer)
+    if not paired:
+        return []
+    cols = [(base, metric, f"{label} vs {short}")
+            for base, short in PAIRED_BASELINES.items() for metric, label in PAIRED_METRICS]
+    n = max(v[2] for per in paired.values() for m in per.values() for v in m.values())
+    lines = ["## Differences, paired over the held-out objects (points)", "",
+             f"Each variant's per-object score minus the baseline's on the same {n} objects "
+             "(an object's score: the mean over its views), ± one standard error of that "
+             "difference. Pairing cancels how hard each object is for every network, so "
+             "these errors are smaller than the tables' separate ones; a difference under "
+             "about two of them is noise.", "",
+             "| features | " + " | ".join(c[2] for c in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for name in results:
+        if name not in paired:
+            continue
+        cells = []
+        for base, metric, _ in cols:
+            v = paired[name].get(base, {}).get(metric)
+            cells.append("-" if v is None else _signed(v[0], v[1]))
+        lines.append(f"| {VARIANTS[name][0]} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def render_table(summary: dict, results: dict, layer: str) -> str:
@@ -356,9 +425,11 @@ def render_table(summary: dict, results: dict, layer: str) -> str:
         paper = " | ".join(_f(v) for v in PAPER.get(name, (None,) * len(PAPER_DATASETS)))
         lines.append(f"| {VARIANTS[name][0]} | {paper} | {_ours_cells(results, name, layer)} |")
 
+    lines += [""] + render_paired(results, layer)
+
     from curious_robot.learning.networks import LAYERS
 
-    lines += ["", "## Every layer (shape NN, all objects / R@1)", "",
+    lines += ["## Every layer (shape NN, all objects / R@1)", "",
               "| variant | " + " | ".join(LAYERS) + " |", "|---|" + "---:|" * len(LAYERS)]
     for name, r in results.items():
         cells = [f"{_f(r['retrieval'][L].get('nn_accuracy_all'))} / "
@@ -477,7 +548,15 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(render_table(summary, results, layer))
     render_chart(results, layer, out / "chart.png")
-    _write_json(out / "results.json", {"summary": summary, "results": results})
+    # per-object scores stay in the work folder's eval/*.json; the differences come here
+    lean = {name: {**r, "retrieval": {L: {k: v for k, v in q.items() if k != "per_instance"}
+                                      for L, q in r["retrieval"].items()}}
+            for name, r in results.items()}
+    paired = {name: {base: {m: dict(zip(("difference", "se", "n_objects"), v))
+                            for m, v in per.items()} for base, per in d.items()}
+              for name, d in paired_differences(results, layer).items()}
+    _write_json(out / "results.json", {"summary": summary, "results": lean,
+                                       "paired_differences": paired})
     log.info("wrote %s, %s, %s", out / "table.md", out / "chart.png", out / "results.json")
     print((out / "table.md").read_text())
     return 0
