@@ -93,6 +93,14 @@ def test_report_has_both_tables_and_interactions(tmp_path):
     resumed = reproduce.render_table({**summary, "reused": ["collect chunk 1"]}, results,
                                      "conv3")
     assert "continued an earlier one" in resumed and "collect chunk 1" in resumed
+    assert "3 min in all" in text
+    again = reproduce.render_table({**summary, "invocations": [
+        {"finished": 0.0, "minutes": 50.0}, {"finished": 1.0, "minutes": 3.0}]}, results,
+        "conv3")
+    assert "53 min of work over 2 invocations, this one 3 min" in again
+    (tmp_path / "runs.json").write_text("{half written")
+    assert reproduce._ledger(tmp_path, 5.0, 1.234) == [{"finished": 5.0, "minutes": 1.23}]
+    assert len(reproduce._ledger(tmp_path, 6.0, 2.0)) == 2
     reproduce.render_chart(results, "conv3", tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
 
