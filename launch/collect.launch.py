@@ -6,47 +6,24 @@ namespace each) feeding one learner that stores every interaction in the replay 
 The node graph comes from curious_robot.graph, shared with `curious-robot collect`.
 """
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch.actions import OpaqueFunction
 
+from curious_robot import launching
 from curious_robot.graph import collect_graph
 
 
 def _nodes(context):
-    config = LaunchConfiguration("config").perform(context)
-    if not os.path.isfile(config):
-        raise RuntimeError(f"launch argument config: no such file {config}")
-    specs = collect_graph(
-        robots=int(LaunchConfiguration("robots").perform(context)),
-        seed=int(LaunchConfiguration("seed").perform(context)),
-        store=LaunchConfiguration("store").perform(context),
-        tasks=LaunchConfiguration("tasks").perform(context))
-    return [
-        Node(package="curious_robot", executable=spec.executable, name=spec.name,
-             namespace=spec.namespace or None, parameters=[config, spec.parameters],
-             output="screen", emulate_tty=True)
-        for spec in specs
-    ]
+    arg = launching.reader(context)
+    launching.require_files(arg, "config")
+    specs = collect_graph(robots=launching.integer(arg, "robots"),
+                          seed=launching.integer(arg, "seed"), store=arg("store"),
+                          tasks=arg("tasks"))
+    return launching.nodes(specs, arg("config"))
 
 
 def generate_launch_description():
-    share = get_package_share_directory("curious_robot")
     return LaunchDescription([
-        DeclareLaunchArgument("config", default_value=os.path.join(share, "config",
-                                                                   "collect.yaml"),
-                              description="parameter file of every node"),
-        DeclareLaunchArgument("robots", default_value="1",
-                              description="number of simulated robots"),
-        DeclareLaunchArgument("tasks", default_value="grasp,push,poke,inspect",
-                              description="comma-separated tasks the robots perform"),
-        DeclareLaunchArgument("store", default_value=os.path.join(os.getcwd(), "data",
-                                                                  "replay.db"),
-                              description="replay store file (its folder must exist)"),
-        DeclareLaunchArgument("seed", default_value="0", description="base random seed"),
+        *launching.arguments("collect.yaml", "number of simulated robots"),
         OpaqueFunction(function=_nodes),
     ])

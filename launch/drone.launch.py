@@ -8,44 +8,23 @@ The node graph comes from curious_robot.graph.drone_graph, shared with
 (camera/image_raw, imu, pose, cmd_vel) replaces the drone node.
 """
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch.actions import OpaqueFunction
 
+from curious_robot import launching
 from curious_robot.graph import drone_graph
 
 
 def _nodes(context):
-    config = LaunchConfiguration("config").perform(context)
-    if not os.path.isfile(config):
-        raise RuntimeError(f"launch argument config: no such file {config}")
-    specs = drone_graph(
-        robots=int(LaunchConfiguration("robots").perform(context)),
-        seed=int(LaunchConfiguration("seed").perform(context)),
-        store=LaunchConfiguration("store").perform(context))
-    return [
-        Node(package="curious_robot", executable=spec.executable, name=spec.name,
-             namespace=spec.namespace or None, parameters=[config, spec.parameters],
-             output="screen", emulate_tty=True)
-        for spec in specs
-    ]
+    arg = launching.reader(context)
+    launching.require_files(arg, "config")
+    specs = drone_graph(robots=launching.integer(arg, "robots"),
+                        seed=launching.integer(arg, "seed"), store=arg("store"))
+    return launching.nodes(specs, arg("config"))
 
 
 def generate_launch_description():
-    share = get_package_share_directory("curious_robot")
     return LaunchDescription([
-        DeclareLaunchArgument("config", default_value=os.path.join(share, "config",
-                                                                   "drone.yaml"),
-                              description="parameter file of every node"),
-        DeclareLaunchArgument("robots", default_value="1",
-                              description="number of simulated drones"),
-        DeclareLaunchArgument("store", default_value=os.path.join(os.getcwd(), "data",
-                                                                  "replay.db"),
-                              description="replay store file (its folder must exist)"),
-        DeclareLaunchArgument("seed", default_value="0", description="base random seed"),
+        *launching.arguments("drone.yaml", "number of simulated drones", tasks=False),
         OpaqueFunction(function=_nodes),
     ])

@@ -1,0 +1,81 @@
+"""What the launch files (``launch/*.launch.py``) share: their common arguments, the
+check of file arguments and the Node actions of a node graph.
+
+``launch``, ``launch_ros`` and ``ament_index_python`` come with a ROS 2 distribution, not
+with the PyPI wheels; they are imported when a launch file calls in here, never when
+this module is imported."""
+
+from __future__ import annotations
+
+import os
+
+TASKS_DEFAULT = "grasp,push,poke,inspect"
+
+
+def share_file(*parts: str) -> str:
+    """A file installed in this package's share folder (config/..., sim/...)."""
+    from ament_index_python.packages import get_package_share_directory
+
+    return os.path.join(get_package_share_directory("curious_robot"), *parts)
+
+
+def flag(text: str) -> bool:
+    """A boolean launch argument: true / false, 1 / 0, yes / no, on / off."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise RuntimeError(f"launch argument: {text!r} is not true or false")
+
+
+def arguments(config: str, robots: str, *, tasks: bool = True, before=(), after=()):
+    """DeclareLaunchArgument actions: ``before``, then config (default: the share
+    folder's ``config/<config>``), robots, tasks (if ``tasks``), store, seed, then
+    ``after``. ``before`` / ``after``: (name, default, description) triples."""
+    from launch.actions import DeclareLaunchArgument
+
+    rows = [*before,
+            ("config", share_file("config", config), "parameter file of every node"),
+            ("robots", "1", robots)]
+    if tasks:
+        rows.append(("tasks", TASKS_DEFAULT, "comma-separated tasks the robots perform"))
+    rows += [("store", os.path.join(os.getcwd(), "data", "replay.db"),
+              "replay store file (its folder must exist)"),
+             ("seed", "0", "base random seed"), *after]
+    return [DeclareLaunchArgument(name, default_value=default, description=text)
+            for name, default, text in rows]
+
+
+def reader(context):
+    """``arg(name)``: a launch argument's value in ``context``."""
+    from launch.substitutions import LaunchConfiguration
+
+    return lambda name: LaunchConfiguration(name).perform(context)
+
+
+def require_files(arg, *names: str) -> None:
+    """Each named argument must be an existing file (a clear error before any node)."""
+    for name in names:
+        path = arg(name)
+        if not os.path.isfile(path):
+            raise RuntimeError(f"launch argument {name}: no such file {path}")
+
+
+def integer(arg, name: str) -> int:
+    try:
+        return int(arg(name))
+    except ValueError:
+        raise RuntimeError(f"launch argument {name}: {arg(name)!r} is not an integer") \
+            from None
+
+
+def nodes(specs, config: str) -> list:
+    """One launch_ros Node per :class:`curious_robot.graph.NodeSpec`: the parameter file
+    first, then the graph's own per-node values (seeds, store path, namespaces)."""
+    from launch_ros.actions import Node
+
+    return [Node(package="curious_robot", executable=spec.executable, name=spec.name,
+                 namespace=spec.namespace or None, parameters=[config, spec.parameters],
+                 output="screen", emulate_tty=True)
+            for spec in specs]
