@@ -200,9 +200,7 @@ def test_fake_arm_follows_trajectories_within_velocity_limits(kin):
     assert math.isfinite(kin.tip_below_ee)
 
 
-def test_deploy_graph_and_launch_file_agree_with_the_nodes():
-    import ast
-
+def test_deploy_graph_agrees_with_the_nodes():
     from curious_robot.arm.deploy import deploy_graph
     from tests.helpers.setup_nodes import node_targets
     from tests.test_launch_config import declared_parameters
@@ -217,9 +215,4 @@ def test_deploy_graph_and_launch_file_agree_with_the_nodes():
         assert set(spec.parameters) <= declared, (spec.fqn, set(spec.parameters) - declared)
     arm = next(s for s in specs if s.name == "arm")
     assert arm.parameters["backend"] == "hardware"
-    text = (ROOT / "launch" / "deploy.launch.py").read_text()
-    tree = ast.parse(text)
-    args = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
-            and getattr(n.func, "id", "") == "DeclareLaunchArgument"}
-    assert {"use_fake_hardware", "hardware_config", "dry_run"} <= args
-    compile(text, "deploy.launch.py", "exec")
+    # the launch file itself: tests/test_launch_files.py

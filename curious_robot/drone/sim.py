@@ -22,6 +22,7 @@ import yaml
 
 from curious_robot.drone.control import (GRAVITY, AttitudeController, QuadParams,
                                          VelocityController)
+from curious_robot.world.session import BulletSession
 
 # -- configuration ------------------------------------------------------------------------
 
@@ -257,7 +258,7 @@ def _rotation(q) -> np.ndarray:
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
-class DroneSim:
+class DroneSim(BulletSession):
     """One room and one quadrotor in a private PyBullet client; see the module docstring.
 
     ``DroneSim(layout, config, seed)`` (``layout`` a :class:`Layout` or a layout seed),
@@ -266,10 +267,6 @@ class DroneSim:
     """
 
     def __init__(self, layout: Layout | int, config: DroneConfig | None = None, seed: int = 0):
-        import pybullet as pb
-        import pybullet_data
-        from pybullet_utils import bullet_client
-
         self.config = cfg = config or DroneConfig()
         self.layout = layout if isinstance(layout, Layout) else generate_layout(
             int(layout), cfg.room, cfg.layouts)
@@ -279,14 +276,7 @@ class DroneSim:
         self.attitude = AttitudeController(self.params)
         self.velocity_ctl = VelocityController(self.params)
         self.step_count = 0
-        self._pb = pb
-        self.p = bullet_client.BulletClient(connection_mode=pb.DIRECT)
-        self._closed = False
-        p = self.p
-        p.setAdditionalSearchPath(pybullet_data.getDataPath())
-        p.setGravity(0, 0, -GRAVITY)
-        p.setPhysicsEngineParameter(fixedTimeStep=self.flight.time_step,
-                                    numSolverIterations=30, deterministicOverlappingPairs=1)
+        p = self._connect(self.flight.time_step, 30, GRAVITY)
         self.floor = p.loadURDF("plane.urdf")
         self.bodies: dict[int, Item] = {}
         for item in self.layout.items:
@@ -301,24 +291,6 @@ class DroneSim:
                                                         0.03, f.camera_far)
         x, y, yaw = self.layout.start_pose(self.rng, f.altitude, cfg.room.clearance)
         self.reset(x, y, yaw)
-
-    # ------------------------------------------------------------------ lifecycle
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self.p.disconnect()
-
-    def __enter__(self) -> DroneSim:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
     # ------------------------------------------------------------------ building
     def _add_item(self, item: Item) -> int:

@@ -19,6 +19,7 @@ from .config import WorldConfig, resolve_path
 from .ik import IKChain
 from .objects import (MATERIALS, ObjectInfo, footprint_widths, load_manifest, mesh_vertices,
                       select_models)
+from .session import BulletSession
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def grasp_orientation(arm, angle: float, tilt: tuple[float, float] = (0.0, 0.0))
     return _quat_from_matrix(r)
 
 
-class World:
+class World(BulletSession):
     """One simulated table-top world; see the module docstring.
 
     ``World(config, seed)`` builds the scene and drops ``config.num_objects`` objects; the
@@ -90,24 +91,13 @@ class World:
     """
 
     def __init__(self, config: WorldConfig | None = None, seed: int = 0):
-        import pybullet as pb
-        import pybullet_data
-        from pybullet_utils import bullet_client
-
         self.config = cfg = config if config is not None else WorldConfig()
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.step_count = 0
         self.recoveries = 0
-        self._pb = pb
-        self.p = bullet_client.BulletClient(connection_mode=pb.DIRECT)
-        self._closed = False
-        p = self.p
-        p.setAdditionalSearchPath(pybullet_data.getDataPath())
-        p.setGravity(0, 0, -9.81)
-        p.setPhysicsEngineParameter(fixedTimeStep=cfg.time_step,
-                                    numSolverIterations=cfg.solver_iterations,
-                                    deterministicOverlappingPairs=1)
+        self._connect(cfg.time_step, cfg.solver_iterations)
+        pb = self._pb
         self._renderer = (pb.ER_TINY_RENDERER if cfg.renderer == "tiny"
                           else pb.ER_BULLET_HARDWARE_OPENGL)
         self._models = select_models(load_manifest(cfg.objects_manifest), cfg.object_split)
@@ -124,24 +114,6 @@ class World:
         self._build_table()
         self._build_arm()
         self.reset()
-
-    # ------------------------------------------------------------------ lifecycle
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self.p.disconnect()
-
-    def __enter__(self) -> World:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
     # ------------------------------------------------------------------ building
     def _build_table(self) -> None:
