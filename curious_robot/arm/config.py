@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curious_robot.world.config import ArmConfig, WorldConfig, _load_yaml
+from curious_robot.world.config import ArmConfig, WorldConfig, _from_dict, _load_yaml
 
 
 def _section(cls, data, where: str):
@@ -24,11 +24,7 @@ def _section(cls, data, where: str):
         return cls()
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(names)}")
-    return cls(**data)
+    return _from_dict(cls, data, where)
 
 
 @dataclass

@@ -273,6 +273,15 @@ class HardwareBackend(ArmBackend):
             raise SafetyStop("no joint states")
         return s
 
+    def _next_state(self, after: float, should_stop) -> State:
+        """The first joint reading newer than ``after``, during a motion: aborts on a stop
+        or cancel first, and stops safely when readings stop coming."""
+        self._check_stop(should_stop)
+        s = self.io.wait_state(after, self.cfg.safety.state_timeout)
+        if s is None:
+            raise SafetyStop(f"no joint states for {self.cfg.safety.state_timeout} s")
+        return s
+
     def _check_stop(self, should_stop) -> None:
         if self.estop.is_set() or (should_stop is not None and should_stop()):
             if self._dry_q is None:
@@ -310,10 +319,7 @@ class HardwareBackend(ArmBackend):
         prev_force = None
         try:
             while True:
-                self._check_stop(should_stop)
-                s = self.io.wait_state(last, self.cfg.safety.state_timeout)
-                if s is None:
-                    raise SafetyStop(f"no joint states for {self.cfg.safety.state_timeout} s")
+                s = self._next_state(last, should_stop)
                 last = s.t
                 el = s.t - t0
                 if guard is not None and guard(s):
@@ -370,10 +376,7 @@ class HardwareBackend(ArmBackend):
         t0 = self.io.now()
         last, hist = t0, []
         while True:
-            self._check_stop(should_stop)
-            s = self.io.wait_state(last, self.cfg.safety.state_timeout)
-            if s is None:
-                raise SafetyStop(f"no joint states for {self.cfg.safety.state_timeout} s")
+            s = self._next_state(last, should_stop)
             last = s.t
             # the arm holds still while the fingers move: a squeeze on a slanted object
             # presses it into the table, bounded by the gripper's own force, not a crash

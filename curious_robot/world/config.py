@@ -55,6 +55,7 @@ def _load_yaml(path: str | Path) -> dict:
 
 
 def _from_dict(cls, data: dict, where: str):
+    """``cls(**data)``, refusing keys ``cls`` has no field for (they name ``where``)."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
