@@ -167,3 +167,34 @@ def test_finished_stages_are_skipped(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="ran again"):
         reproduce.stage_train("all", "grasp", tmp_path / "s.db", folder, 40, 0)
     assert os.path.exists(folder / "done.json")
+
+
+@pytest.mark.unit
+def test_seed_reaches_collection_and_every_training(tmp_path, monkeypatch):
+    import subprocess
+
+    ran = []
+
+    def record(cmd, what):
+        ran.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout='{"step": 20}\n')
+
+    monkeypatch.setattr(reproduce, "_run", record)
+    reproduce.stage_collect(tmp_path / "s.db", tmp_path, 600.0, 2, seed=3)
+    assert [c[c.index("--seed") + 1] for c in ran] == ["3000", "3001"]  # one per chunk
+    for name, tasks in (("all", "grasp,push"), ("autoencoder", "autoencoder"),
+                        ("context", "pretext:context")):
+        ran.clear()
+        info = reproduce.stage_train(name, tasks, tmp_path / "s.db", tmp_path / name, 20, 1,
+                                     seed=3)
+        assert ran[0][ran[0].index("--seed") + 1] == "3" and info["metrics"] == {"step": 20}
+    new = tmp_path / "new"
+    new.mkdir()
+    reproduce._check_seed(new, 3)
+    reproduce._check_seed(new, 3)  # resuming with the same seed is fine
+    with pytest.raises(RuntimeError, match="--seed 3, not 0"):
+        reproduce._check_seed(new, 0)
+    old = tmp_path / "old"
+    (old / "variants").mkdir(parents=True)  # a folder from before seeds were recorded
+    with pytest.raises(RuntimeError, match="--seed 0, not 3"):
+        reproduce._check_seed(old, 3)
