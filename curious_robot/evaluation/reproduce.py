@@ -297,7 +297,7 @@ def _ours_cells(results: dict, name: str, layer: str) -> str:
                        _f(q["recall_at_5"])])
 
 
-#: (variant, baseline) pairs of the paired-difference table.
+#: Baselines of the paired-difference table (name -> column label), and its metrics.
 PAIRED_BASELINES = {"random": "random init", "autoencoder": "auto-encoder"}
 PAIRED_METRICS = (("nn_accuracy_all", "shape NN, all objects"), ("recall_at_1", "R@1"))
 
