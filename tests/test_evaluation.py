@@ -295,3 +295,25 @@ def test_autoencoder_checkpoint_loads_as_a_root_and_resumes(tmp_path):
     assert s["step"] == 3
     feats = extract(root, np.zeros((2, SIZE, SIZE, 3), np.uint8), ("fc6",))["fc6"]
     assert feats.shape == (2, root.fc6_dim)
+
+
+def test_bench_eval_times_a_generated_folder(tmp_path, capfd):
+    from curious_robot.cli import main
+    from curious_robot.evaluation import bench
+
+    folder = bench.write_folder(tmp_path / "images", 61, 3)
+    counts = sorted(len(list(d.glob("*.jpg"))) for d in folder.iterdir())
+    assert counts == [20, 20, 21]
+    assert cv2.imread(str(next(folder.glob("*/0000.jpg")))).shape == (240, 320, 3)
+    assert main(["bench", "eval", "--image-folder", str(folder), "--json"]) == 0
+    result = json.loads(capfd.readouterr().out)
+    assert result["n_train"] + result["n_test"] == 61 and result["n_classes"] == 3
+    assert result["budget_s"] == bench.BUDGET_S
+    for name in ("default_layer", "all_layers"):
+        assert result[name]["seconds"] > 0
+        assert result[name]["nn_accuracy"] > 0.6  # hue and shape per class; chance 1/3
+    assert result["all_layers"]["layers"] == len(LAYERS)
+    assert main(["bench", "eval", "--images", "10", "--classes", "6"]) == 2
+    assert "at least two images" in capfd.readouterr().err
+    assert main(["bench", "eval", "--image-folder", str(tmp_path / "none")]) == 1
+    assert "no such folder" in capfd.readouterr().err
