@@ -127,6 +127,13 @@ def test_report_differences_are_paired_over_objects(tmp_path):
     assert "same 4 objects" in text
     assert "| root network trained on robot tasks | +25.0 ± 14.4 | +18.8 ± 6.2 | - | - |" \
         in text
+    as_json = {name: {base: {m: dict(zip(("difference", "se", "n_objects"), v))
+                             for m, v in per.items()} for base, per in d.items()}
+               for name, d in paired.items()}
+    reproduce.render_chart(results, "pool5", tmp_path / "one.png")
+    reproduce.render_chart(results, "pool5", tmp_path / "two.png", as_json)
+    one, two = (cv2.imread(str(tmp_path / f)) for f in ("one.png", "two.png"))
+    assert two.shape[0] > 1.5 * one.shape[0]  # a second panel: the paired differences
 
 
 @pytest.mark.unit

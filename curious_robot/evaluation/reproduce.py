@@ -471,7 +471,10 @@ def render_table(summary: dict, results: dict, layer: str) -> str:
     return "\n".join(lines)
 
 
-def render_chart(results: dict, layer: str, path: Path) -> None:
+def render_chart(results: dict, layer: str, path: Path, paired: dict | None = None) -> None:
+    """Top: every variant's scores (± one standard error over objects where there is one).
+    Bottom (when ``paired``, as in results.json): each variant minus random init, paired
+    over objects, in points, against the +5-point bar the evaluation issue sets."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -479,21 +482,47 @@ def render_chart(results: dict, layer: str, path: Path) -> None:
     import numpy as np
 
     names = list(results)
-    metrics = (("shape NN, all objects", 0), ("shape linear, split", 2), ("R@1", 3),
-               ("R@5", 4))
+    metrics = (("shape NN, all objects", 0, "nn_accuracy_all_se"),
+               ("shape linear, split", 2, None), ("R@1", 3, "recall_at_1_se"),
+               ("R@5", 4, None))
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 2), 4))
+    diffs = [n for n in names if "random" in (paired or {}).get(n, {})]
+    fig, axes = plt.subplots(2 if diffs else 1, 1, squeeze=False,
+                             figsize=(max(6.0, 1.1 * len(names) + 2), 7 if diffs else 4))
+    ax = axes[0][0]
     w = 0.8 / len(metrics)
-    for j, (label, i) in enumerate(metrics):
+    for j, (label, i, se_key) in enumerate(metrics):
         vals = [_ours(results, n, layer)[i] or 0.0 for n in names]
-        ax.bar(x + (j - (len(metrics) - 1) / 2) * w, vals, w, label=label)
+        err = None
+        if se_key:
+            err = [results[n]["retrieval"][layer].get(se_key) or 0.0 for n in names]
+        ax.bar(x + (j - (len(metrics) - 1) / 2) * w, vals, w, label=label, yerr=err,
+               capsize=2)
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylabel("accuracy / recall")
     ax.set_ylim(0, 1)
-    ax.set_title(f"Held-out renders, frozen root features ({layer})")
+    ax.set_title(f"Held-out renders, frozen root features ({layer}); "
+                 "bars: ± one standard error over objects")
     ax.legend(ncol=4, fontsize=8, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
+    if diffs:
+        ax = axes[1][0]
+        xd = np.arange(len(diffs))
+        for j, (metric, label) in enumerate(PAIRED_METRICS):
+            cells = [paired[n]["random"].get(metric) or {} for n in diffs]
+            ax.bar(xd + (j - 0.5) * 0.35, [100 * c.get("difference", 0.0) for c in cells],
+                   0.35, yerr=[100 * c.get("se", 0.0) for c in cells], capsize=3,
+                   label=label, color=("tab:blue", "tab:green")[j])
+        ax.axhline(0, color="black", lw=0.8)
+        ax.axhline(5, color="tab:red", ls="--", lw=1, label="+5 points")
+        ax.set_xticks(xd)
+        ax.set_xticklabels(diffs, rotation=30, ha="right")
+        ax.set_ylabel("points")
+        ax.set_title("Minus random init, paired over the held-out objects (± one standard "
+                     "error of the difference)")
+        ax.legend(ncol=3, fontsize=8, loc="lower left")
+        ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -605,7 +634,6 @@ def run(args) -> int:
     summary["invocations"] = _ledger(work, summary["finished"], summary["minutes"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(render_table(summary, results, layer))
-    render_chart(results, layer, out / "chart.png")
     # per-object scores stay in the work folder's eval/*.json; the differences come here
     lean = {name: {**r, "retrieval": {L: {k: v for k, v in q.items() if k != "per_instance"}
                                       for L, q in r["retrieval"].items()}}
@@ -613,6 +641,7 @@ def run(args) -> int:
     paired = {name: {base: {m: dict(zip(("difference", "se", "n_objects"), v))
                             for m, v in per.items()} for base, per in d.items()}
               for name, d in paired_differences(results, layer).items()}
+    render_chart(results, layer, out / "chart.png", paired)
     _write_json(out / "results.json", {"summary": summary, "results": lean,
                                        "paired_differences": paired})
     log.info("wrote %s, %s, %s", out / "table.md", out / "chart.png", out / "results.json")
