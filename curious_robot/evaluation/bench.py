@@ -104,8 +104,8 @@ def measure(checkpoint: str, folder: Path) -> dict:
                      "nn_accuracy": round(row["nn_accuracy"], 3),
                      "linear_accuracy": round(row["linear_accuracy"], 3),
                      "share_of_budget": round(seconds / BUDGET_S, 3)}
-        out.update(n_train=row["n_train"], n_test=row["n_test"], n_classes=row["n_classes"])
-    return out
+    return {**out, "n_train": row["n_train"], "n_test": row["n_test"],
+            "n_classes": row["n_classes"]}
 
 
 def run(args) -> int:
