@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from curious_robot import tasks as registry
 from curious_robot.record import Interaction, InvalidInteraction
 
 #: encoding -> (dtype, channels)
@@ -105,8 +106,9 @@ def record_to_msg(rec: Interaction):
     tac = TactileResponse()
     tac.depth = [float(v) for v in rec.tactile_depth]
     tac.force = [float(v) for v in rec.tactile_force]
-    if rec.task == "poke" and len(rec.outcome) >= 4:
-        tac.slope, tac.intercept, tac.onset_depth, tac.max_force = map(float, rec.outcome[:4])
+    fit = registry.get(rec.task).tactile_fields(rec) if registry.known(rec.task) else None
+    if fit is not None:
+        tac.slope, tac.intercept, tac.onset_depth, tac.max_force = fit
         tac.valid = True
     msg.tactile = tac
     msg.truth_keys = list(rec.truth.keys())

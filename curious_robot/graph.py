@@ -8,19 +8,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-PACKAGE = "curious_robot"
-TASKS = ("grasp", "push", "poke", "inspect")
+from curious_robot import tasks as registry
 
-#: executable -> node name, for the nodes of one robot (each robot gets a namespace)
-ROBOT_NODES = {
-    "arm_node": "arm",
-    "sensing_node": "sensing",
-    "tactile_node": "tactile",
-    "grasp_selector": "grasp_selector",
-    "push_selector": "push_selector",
-    "poke_selector": "poke_selector",
-    "interaction_manager": "interaction_manager",
-}
+PACKAGE = "curious_robot"
+
+
+def robot_node_table() -> dict[str, str]:
+    """executable -> node name, for the nodes of one robot (each robot gets a namespace):
+    arm, sensing, tactile, one selector per selector the arm tasks name (executable and
+    node share the name), the interaction manager."""
+    selectors = dict.fromkeys(t.selector for t in registry.all_tasks("arm") if t.selector)
+    return {"arm_node": "arm", "sensing_node": "sensing", "tactile_node": "tactile",
+            **{s: s for s in selectors}, "interaction_manager": "interaction_manager"}
+
+
+ROBOT_NODES = robot_node_table()
 
 
 @dataclass
@@ -44,9 +46,10 @@ def parse_tasks(tasks: str | list[str] | tuple[str, ...]) -> list[str]:
     """'grasp,push' or a list -> validated task list."""
     items = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks)]
     items = [t for t in items if t]
-    bad = [t for t in items if t not in TASKS]
+    known = registry.names("arm")
+    bad = [t for t in items if t not in known]
     if bad or not items:
-        raise ValueError(f"unknown task(s) {bad or tasks!r}; choose from {', '.join(TASKS)}")
+        raise ValueError(f"unknown task(s) {bad or tasks!r}; choose from {', '.join(known)}")
     return items
 
 
@@ -67,14 +70,14 @@ def robot_nodes(index: int, seed: int, tasks: list[str]) -> list[NodeSpec]:
 
 
 def collect_graph(robots: int = 1, seed: int = 0, store: str = "data/replay.db",
-                  tasks: str | list[str] = TASKS, first_robot: int = 0,
+                  tasks: str | list[str] | None = None, first_robot: int = 0,
                   learner: bool = True) -> list[NodeSpec]:
     """All nodes of collect mode: ``robots`` robot groups and one learner."""
     if robots < 0:
         raise ValueError(f"robots must be >= 0, got {robots}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    task_list = parse_tasks(tasks)
+    task_list = parse_tasks(registry.names("arm") if tasks is None else tasks)
     specs = [s for i in range(first_robot, first_robot + robots)
              for s in robot_nodes(i, seed, task_list)]
     if learner:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
-TASKS_DEFAULT = "grasp,push,poke,inspect"
+from curious_robot import tasks as registry
+
+TASKS_DEFAULT = ",".join(registry.names("arm"))
 
 
 def share_file(*parts: str) -> str:

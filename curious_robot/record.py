@@ -10,8 +10,9 @@ Conventions
   depth images of dtype ``float32`` with shape (H, W) in metres. Every image of a record
   has a name in :data:`IMAGE_ROLES` or is one of ``views``.
 - ``action`` and ``outcome`` are flat float vectors whose meaning depends on the task
-  (:data:`ACTION_FIELDS`, :data:`OUTCOME_FIELDS`). Positions are in metres in the table
-  frame (origin at the table centre, z up); angles in radians.
+  (``action_fields`` / ``outcome_fields`` of the task in :mod:`curious_robot.tasks`).
+  Positions are in metres in the table frame (origin at the table centre, z up); angles
+  in radians.
 """
 
 from __future__ import annotations
@@ -21,25 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-TASKS = ("grasp", "push", "poke", "inspect", "crash")
-
-#: Names of the entries of ``Interaction.action`` for each task (table frame, m / rad).
-ACTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "grasp": ("x", "y", "angle"),
-    "push": ("start_x", "start_y", "end_x", "end_y"),
-    "poke": ("x", "y"),
-    "inspect": ("x", "y", "angle"),
-    "crash": ("yaw_rate", "forward_speed"),
-}
-
-#: Names of the entries of ``Interaction.outcome`` for each task.
-OUTCOME_FIELDS: dict[str, tuple[str, ...]] = {
-    "grasp": ("gripper_width",),  # m, final opening after the lift
-    "push": ("dx", "dy", "dyaw"),  # object displacement, m, m, rad
-    "poke": ("slope", "intercept", "onset_depth", "max_force"),  # N/m, N, m, N
-    "inspect": ("n_views",),  # views captured while the object stayed held
-    "crash": ("time_to_collision",),  # s of simulated flight left when the frame was taken
-}
+from curious_robot import tasks as registry
 
 #: Roles of single images in a record (``views`` holds the inspect / multi-view images).
 IMAGE_ROLES = ("before", "after", "depth_before")
@@ -108,22 +91,24 @@ def _check_image(name: str, img) -> None:
 
 def validate(rec: Interaction) -> Interaction:
     """Check a record and return it; raise :class:`InvalidInteraction` naming the problem."""
-    if rec.task not in TASKS:
-        raise InvalidInteraction(f"unknown task {rec.task!r}; known: {', '.join(TASKS)}")
+    if not isinstance(rec.task, str) or not registry.known(rec.task):
+        raise InvalidInteraction(f"unknown task {rec.task!r}; known: "
+                                 f"{', '.join(registry.names())}")
+    spec = registry.get(rec.task)
     if not rec.robot:
         raise InvalidInteraction("robot name is empty")
     if not isinstance(rec.seq, (int, np.integer)) or rec.seq < 0:
         raise InvalidInteraction(f"seq must be a non-negative integer, got {rec.seq!r}")
-    n_act = len(ACTION_FIELDS[rec.task])
+    n_act = len(spec.action_fields)
     if len(rec.action) != n_act:
         raise InvalidInteraction(
-            f"{rec.task} action needs {n_act} values {ACTION_FIELDS[rec.task]}, "
+            f"{rec.task} action needs {n_act} values {spec.action_fields}, "
             f"got {len(rec.action)}")
     _check_finite("action", rec.action)
-    n_out = len(OUTCOME_FIELDS[rec.task])
+    n_out = len(spec.outcome_fields)
     if len(rec.outcome) != n_out:
         raise InvalidInteraction(
-            f"{rec.task} outcome needs {n_out} values {OUTCOME_FIELDS[rec.task]}, "
+            f"{rec.task} outcome needs {n_out} values {spec.outcome_fields}, "
             f"got {len(rec.outcome)}")
     _check_finite("outcome", rec.outcome)
     if len(rec.tactile_depth) != len(rec.tactile_force):

@@ -1,13 +1,12 @@
 """Action selection for each task, without ROS: random exploration now, model-guided
 policies plug in through :class:`Policy` subclasses.
 
-Every selector returns action parameters in the task's layout
-(:data:`curious_robot.record.ACTION_FIELDS`), in the table frame, clipped to the workspace.
+Every selector returns action parameters in the task's layout (``action_fields`` of the
+task in :mod:`curious_robot.tasks`), in the table frame, clipped to the workspace.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,43 +43,12 @@ class Selection:
     policy: str = "random"
 
 
-def random_grasp(t: Target, rng: np.random.Generator, ws: Workspace,
-                 jitter: float = 0.01) -> Selection:
-    """The paper's exploration: a random angle at (about) the object's centre."""
-    x, y = ws.clip(t.x + rng.uniform(-jitter, jitter), t.y + rng.uniform(-jitter, jitter))
-    return Selection([x, y, float(rng.uniform(0.0, math.pi))])
-
-
-def random_push(t: Target, rng: np.random.Generator, ws: Workspace,
-                length: tuple[float, float] = (0.08, 0.14)) -> Selection:
-    """Start beside the object from a random direction and push through its centre."""
-    direction = rng.uniform(0.0, 2.0 * math.pi)
-    ux, uy = math.cos(direction), math.sin(direction)
-    back = 0.5 * max(t.length, t.width) + 0.035
-    stroke = rng.uniform(*length)
-    sx, sy = ws.clip(t.x - ux * back, t.y - uy * back)
-    ex, ey = ws.clip(sx + ux * (back + stroke), sy + uy * (back + stroke))
-    return Selection([sx, sy, ex, ey])
-
-
-def random_poke(t: Target, rng: np.random.Generator, ws: Workspace,
-                jitter: float = 0.004) -> Selection:
-    x, y = ws.clip(t.x + rng.uniform(-jitter, jitter), t.y + rng.uniform(-jitter, jitter))
-    return Selection([x, y])
-
-
-def inspect_grasp(t: Target, rng: np.random.Generator, ws: Workspace) -> Selection:
-    """Inspect needs the object in hand: close across the narrow side of the footprint."""
-    x, y = ws.clip(t.x, t.y)
-    return Selection([x, y, (t.yaw + math.pi / 2.0) % math.pi])
-
-
-RANDOM = {"grasp": random_grasp, "push": random_push, "poke": random_poke,
-          "inspect": inspect_grasp}
-
-
 def select_random(task: str, target: Target, rng: np.random.Generator,
                   ws: Workspace | None = None) -> Selection:
-    if task not in RANDOM:
-        raise ValueError(f"no selector for task {task!r}; known: {', '.join(RANDOM)}")
-    return RANDOM[task](target, rng, ws or Workspace())
+    """Random exploration: the task's ``random_action`` hook (:mod:`curious_robot.tasks`)."""
+    from curious_robot import tasks as registry
+
+    names = [t.name for t in registry.all_tasks("arm")]
+    if task not in names:
+        raise ValueError(f"no selector for task {task!r}; known: {', '.join(names)}")
+    return registry.get(task).random_action(target, rng, ws or Workspace())

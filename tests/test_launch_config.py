@@ -11,6 +11,7 @@ import pathlib
 import pytest
 import yaml
 
+from curious_robot import tasks as registry
 from curious_robot.graph import ROBOT_NODES, collect_graph
 from tests.helpers.setup_nodes import node_targets
 
@@ -57,6 +58,8 @@ def test_yaml_parameters_are_declared_by_their_nodes():
         declared = declared_parameters(node_module(exe_of[name]))
         if name == "learner":  # the online trainer declares its own on the learner node
             declared |= declared_parameters("curious_robot.learning.online")
+        if name == "interaction_manager":  # one share parameter per arm task
+            declared |= {f"weight_{t}" for t in registry.names("arm")}
         assert params <= declared, f"{key}: not declared: {params - declared}"
 
 

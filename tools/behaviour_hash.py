@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     from curious_robot.arm.sim import SimBackend
-    from curious_robot.selection import RANDOM, Target, Workspace
+    from curious_robot.selection import Target, Workspace, select_random
     from curious_robot.world import World, WorldConfig
 
     backend = SimBackend(World(WorldConfig(), seed=args.seed))
@@ -69,7 +69,7 @@ def main() -> None:
         pos = obj.position if hasattr(obj, "position") else backend.world.object(
             obj.object_id).position
         target = Target(float(pos[0]), float(pos[1]), float(rng.uniform(0, np.pi)))
-        a = RANDOM[task](target, rng, ws).action
+        a = select_random(task, target, rng, ws).action
         try:
             if task == "grasp":
                 res = backend.grasp(*a)

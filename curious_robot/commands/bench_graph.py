@@ -12,7 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-TASKS = ("grasp", "push", "poke", "inspect")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +35,8 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
     capture -> detect -> patch -> select -> act."""
     import numpy as np
 
+    from curious_robot import tasks as registry
+    from curious_robot.arm.sim import SimBackend
     from curious_robot.perception import detect_objects
     from curious_robot.selection import Target, select_random
     from curious_robot.tactile import fit_tactile
@@ -43,7 +44,10 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
 
     cfg = _collect_config()
     manager, arm = cfg["/**/interaction_manager"], cfg["/**/arm"]
-    weights = np.array([manager.get(f"weight_{t}", 1.0) for t in TASKS], float)
+    tasks = registry.all_tasks("arm")
+    names = [t.name for t in tasks]
+    weights = np.array([manager.get(f"weight_{t.name}", t.default_weight) for t in tasks],
+                       float)
     weights /= weights.sum()
     world_cfg = WorldConfig(num_objects=arm.get("n_objects") or WorldConfig().num_objects,
                             object_split=arm.get("object_split", "all"))
@@ -51,6 +55,7 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
     rng = np.random.default_rng([seed, 7919])
     n = 0
     with World(world_cfg, seed=seed) as world:
+        backend = SimBackend(world)
         t0 = time.perf_counter()
         since_reset = 0
         while time.perf_counter() - t0 < seconds:
@@ -62,23 +67,14 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
                 since_reset = 0
                 continue
             d = dets[int(rng.integers(len(dets)))]
-            task = str(rng.choice(TASKS, p=weights))
+            task = registry.get(str(rng.choice(names, p=weights)))
             world.patch(float(d.centroid[0]), float(d.centroid[1]))
-            a = select_random(task, Target(float(d.centroid[0]), float(d.centroid[1]), d.yaw,
+            a = select_random(task.name, Target(float(d.centroid[0]), float(d.centroid[1]), d.yaw,
                                            float(d.size[0]), float(d.size[1])), rng).action
             try:
-                if task == "grasp":
-                    world.grasp(*a)
-                elif task == "push":
-                    world.push(a[:2], a[2:])
-                elif task == "poke":
-                    r = world.poke(*a)
+                r = task.execute(backend, a)
+                if task.tactile:
                     fit_tactile(r.depth, r.force)
-                else:
-                    near = world.object_at(a[0], a[1])
-                    if near is None:
-                        continue
-                    world.inspect(near.object_id)
             except ValueError:
                 continue
             finally:

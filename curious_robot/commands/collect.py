@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from curious_robot import tasks as registry
+
 
 def register(sub) -> None:
     p = sub.add_parser("collect", help="run the collect-mode node graph (simulated robots "
@@ -29,8 +31,8 @@ def register(sub) -> None:
     p.add_argument("--store", default="data/replay.db",
                    help="replay store file; its folder must exist (default data/replay.db)")
     p.add_argument("--seed", type=int, default=0, help="base random seed")
-    p.add_argument("--tasks", default="grasp,push,poke,inspect",
-                   help="comma-separated tasks (default: all four)")
+    p.add_argument("--tasks", default=",".join(registry.names("arm")),
+                   help="comma-separated tasks (default: every arm task: %(default)s)")
     p.add_argument("--config", default=None,
                    help="parameter file (default: the package's config/collect.yaml)")
     p.add_argument("--mode", choices=["arm", "drone"], default="arm",
@@ -140,7 +142,7 @@ def _progress_line(stats: dict, elapsed: float, duration: float, start_count: in
     rates = stats.get("success_rate", {})
     total = sum(tasks.values())
     parts = []
-    for t in ("grasp", "push", "poke", "inspect", "crash"):
+    for t in registry.names():
         if tasks.get(t):
             rate = rates.get(t)
             parts.append(f"{t} {tasks[t]}" + (f" ({100 * rate:.0f}% ok)" if rate is not None
@@ -224,8 +226,9 @@ def run(args: argparse.Namespace) -> int:
     start_count = sum(before.get("tasks", {}).values())
     ckpt_dir = _checkpoint_dir(config, overrides, store)
     graph = Graph(specs, config, str(override_file), log_dir)
+    tasks = ",".join(registry.names("drone")) if drone else args.tasks
     print(f"collect: {args.robots} {'drone' if drone else 'robot'}(s), "
-          f"tasks {'crash' if drone else args.tasks}, {len(specs)} nodes, "
+          f"tasks {tasks}, {len(specs)} nodes, "
           f"store {store} ({start_count} interactions already), logs in {log_dir}",
           file=sys.stderr)
     graph.start()

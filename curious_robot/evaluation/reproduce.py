@@ -31,19 +31,22 @@ import sys
 import time
 from pathlib import Path
 
+from curious_robot import tasks as registry
+
 log = logging.getLogger(__name__)
 
 COLLECT_S = 600.0  # seconds of collection at scale 1 (two robots)
 CHUNK_S = 300.0
 STEPS = 1200  # training steps (cycles) per variant at scale 1
 MIN_STEPS = 20
-ALL_TASKS = ("grasp", "push", "poke", "inspect")
+#: the robot tasks of the comparison: every arm task of the registry
+ALL_TASKS = registry.names("arm")
 #: Stages this invocation found done (or half done) by an earlier one, for the report.
 REUSED: list[str] = []
 #: What an evaluation JSON holds; an earlier version is evaluated again (2: per-object
 #: scores of the report layer, for paired differences).
 EVAL_VERSION = 2
-TASK_NAMES = {"grasp": "grasp", "push": "push", "poke": "poke", "inspect": "identity"}
+TASK_NAMES = {t: registry.label(t) for t in ALL_TASKS}
 
 #: name -> (row label, tasks for ``train``, or "autoencoder" / "pretext:KIND" / None for
 #: random init)
@@ -59,7 +62,7 @@ VARIANTS: dict[str, tuple[str, str | None]] = {
                                ",".join(x for x in ALL_TASKS if x != t)) for t in ALL_TASKS},
 }
 MAIN_ROWS = ("random", "all", "identity", "autoencoder")
-ABLATION_ROWS = ("all", "no-grasp", "no-push", "no-poke", "no-identity")
+ABLATION_ROWS = ("all", *(f"no-{TASK_NAMES[t]}" for t in ALL_TASKS))
 #: The other self-supervised signals of the lecture (issue 9), on the same stored images.
 PRETEXT_ROWS = ("all", "autoencoder", "context", "colorization", "splitbrain")
 
@@ -260,7 +263,7 @@ def store_summary(store_path: Path) -> dict:
         stats = store.stats()
         tasks = {t: {"train": store.count(t, held_out=False),
                      "held_out": store.count(t, held_out=True)}
-                 for t in (*ALL_TASKS, "crash")}
+                 for t in registry.names()}
     return {"path": str(store_path), "stats": stats, "tasks": tasks}
 
 

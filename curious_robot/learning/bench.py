@@ -42,23 +42,23 @@ def measure(size: int, device, width: float, batch_size: int, cycles: int) -> di
     import numpy as np
     import torch
 
+    from curious_robot import tasks as registry
     from curious_robot.learning import data
     from curious_robot.learning.networks import ModelConfig
     from curious_robot.learning.train import TrainConfig, Trainer
 
     rng = np.random.default_rng(0)
     records = data.synthetic_interactions(batch_size, rng, size=128, held_out_share=0)
-    by_task = {t: [r for r in records if r.task == t] for t in ("grasp", "push", "poke",
-                                                                  "inspect")}
-    stats = {k: data.NormStats.fit(data.target_values(k, by_task[k])) for k in ("push", "poke")}
+    specs = [registry.get(t) for t in registry.trained_by_default()]
+    by_task = {t.name: [r for r in records if r.task == t.name] for t in specs}
+    stats = {t.name: data.NormStats.fit(data.target_values(t.name, by_task[t.name]))
+             for t in specs if t.target is not None}
     trainer = Trainer(None, ModelConfig(input_size=size, width=width),
                       TrainConfig(batch_size=batch_size), device)
 
     def batches():
-        return {"grasp": data.grasp_batch(by_task["grasp"], size, rng),
-                "push": data.push_batch(by_task["push"], size, stats["push"]),
-                "poke": data.poke_batch(by_task["poke"], size, stats["poke"]),
-                "inspect": data.identity_batch(by_task["inspect"], size, rng)}
+        return {t.name: t.batch(by_task[t.name], size, rng, stats.get(t.name), trainer.cfg)
+                for t in specs}
 
     trainer.cycle(batches())  # warm-up (allocator, cuDNN autotuning)
     _sync(device)
@@ -81,7 +81,34 @@ def measure(size: int, device, width: float, batch_size: int, cycles: int) -> di
     return {"samples_per_s": cycles * 4 * batch_size / elapsed,
             "cycle_s": elapsed / cycles,
             "grasp_forward_ms": 1000.0 * float(np.median(times)),
+            "select_ms": select_ms(model, trainer.stats or stats, rng),
             "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def select_ms(model, stats, rng) -> float:
+    """Median ms of one model-guided selection (the slowest of every arm task's selectors
+    under the "model" and "curious" policies), as a selector node answers it."""
+    import numpy as np
+
+    from curious_robot import tasks as registry
+    from curious_robot.learning.policy import Policy
+    from curious_robot.learning.predict import Predictor
+    from curious_robot.selection import Target, Workspace
+
+    patch = np.full((120, 120, 3), 90, np.uint8)
+    target, ws = Target(0.0, 0.0, 0.2, 0.08, 0.04), Workspace()
+    worst = 0.0
+    for task in registry.names("arm"):
+        for policy in ("model", "curious"):
+            pol = Policy(task, Predictor(model, stats), policy, reload=False)
+            pol.select(target, patch, 0.12, rng, ws)
+            times = []
+            for _ in range(7):
+                t = time.perf_counter()
+                pol.select(target, patch, 0.12, rng, ws)
+                times.append(time.perf_counter() - t)
+            worst = max(worst, 1000.0 * float(np.median(times)))
+    return worst
 
 
 def run(args) -> int:
@@ -104,9 +131,10 @@ def run(args) -> int:
         return 0
     print(f"learner on {device} (width {args.width}, batch {args.batch_size} per task, "
           f"{result['threads']} threads)")
-    print(f"{'input':>6} {'samples/s':>10} {'cycle s':>8} {'grasp fwd ms':>13} {'params':>10}")
+    print(f"{'input':>6} {'samples/s':>10} {'cycle s':>8} {'grasp fwd ms':>13} "
+          f"{'select ms':>10} {'params':>10}")
     for size in SIZES:
         print(f"{size:>6} {result[f'samples_per_s_{size}']:>10.1f} "
               f"{result[f'cycle_s_{size}']:>8.2f} {result[f'grasp_forward_ms_{size}']:>13.2f} "
-              f"{result[f'parameters_{size}']:>10d}")
+              f"{result[f'select_ms_{size}']:>10.2f} {result[f'parameters_{size}']:>10d}")
     return 0

@@ -158,7 +158,7 @@ def run_train(args) -> int:
     import torch
 
     from curious_robot.learning.checkpoint import CheckpointError, checkpoint_path
-    from curious_robot.learning.metrics import CRASH_KEYS, METRIC_KEYS
+    from curious_robot.learning.metrics import metric_keys
     from curious_robot.learning.networks import ModelConfig
     from curious_robot.learning.train import TrainConfig, Trainer
     from curious_robot.store import ReplayStore, StoreError
@@ -235,7 +235,7 @@ def run_train(args) -> int:
         log.info("interrupted at step %d; checkpoint %s", trainer.step, ckpt)
         raise
     progress.close()
-    keys = METRIC_KEYS + (CRASH_KEYS if "crash" in trainer.cfg.tasks else ())
+    keys = metric_keys(trainer.cfg.tasks)
     metrics = {k: trainer.evaluate().get(k) for k in keys}
     if trainer.step != saved_step or (code == 0 and not ckpt.exists()):
         trainer.save(ckpt)

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import torch
 
+from curious_robot import tasks as registry
 from curious_robot.learning.networks import N_ANGLE_BINS
 from curious_robot.record import Interaction
 
@@ -94,11 +95,6 @@ def jitter_colors(images: np.ndarray, params: np.ndarray) -> np.ndarray:
 #: the six orders of the colour channels (:func:`scramble_colors`)
 CHANNEL_ORDERS = np.array([(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
 
-#: tasks whose outcome a colour says nothing about: their images may be scrambled. A
-#: poke's stiffness follows the material, which the colour shows, so poke keeps colour.
-SCRAMBLE_TASKS = ("grasp", "push", "inspect")
-
-
 def scramble_params(n: int, rng: np.random.Generator, p: float) -> np.ndarray:
     """(n, 2) draws for :func:`scramble_colors`: a channel order (index into
     :data:`CHANNEL_ORDERS`; 0 keeps the image) and a grey flag. With probability ``p`` an
@@ -126,16 +122,18 @@ def scramble_colors(images: np.ndarray, params: np.ndarray) -> np.ndarray:
 def augment_batch(task: str, batch: dict, rng: np.random.Generator, strength: float,
                   scramble: float = 0.0) -> dict:
     """Photometric jitter (``strength``) and colour scrambling (probability ``scramble``,
-    tasks in :data:`SCRAMBLE_TASKS` only) of a task batch's images: independent per image,
-    except the before / after pair of a push, which share one light and one scramble (the
-    push moves the object, not the lamp)."""
-    scramble = scramble if task in SCRAMBLE_TASKS else 0.0
+    only for tasks whose outcome a colour says nothing about: ``Task.scramble``) of a task
+    batch's images: independent per image, except where the task's images share one draw
+    (``Task.shared_augment``: the before / after pair of a push share one light and one
+    scramble, as the push moves the object, not the lamp)."""
+    spec = registry.get(task)
+    scramble = scramble if spec.scramble else 0.0
     if batch is None or (strength <= 0 and scramble <= 0):
         return batch
     out = dict(batch)
     keys = [k for k, v in batch.items()
             if isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.ndim == 4]
-    shared = task == "push"
+    shared = spec.shared_augment
     n = len(batch[keys[0]]) if keys else 0
     jit = jitter_params(n, rng, strength) if strength > 0 and shared else None
     scr = scramble_params(n, rng, scramble) if scramble > 0 and shared else None
@@ -206,19 +204,15 @@ class NormStats:
         return cls([float(v) for v in d["mean"]], [float(v) for v in d["std"]], int(d["count"]))
 
 
-#: What each normalised target is made of: stats key -> (task, function of a record).
-TARGETS = {
-    "push": ("push", lambda r: r.action[:4]),  # start_x, start_y, end_x, end_y (m)
-    "poke": ("poke", lambda r: r.outcome[:2]),  # slope (N/m), intercept (N)
-}
-
-
-def target_values(key: str, records: list[Interaction]) -> np.ndarray:
-    fn = TARGETS[key][1]
+def target_values(task: str, records: list[Interaction]) -> np.ndarray:
+    """The normalised regression target (``Task.target``) of ``task``'s records."""
+    fn = registry.get(task).target
+    if fn is None:
+        raise ValueError(f"task {task!r} has no regression target")
     return np.array([fn(r) for r in records], np.float64)
 
 
-# -- batches, one builder per task --------------------------------------------------------
+# -- batch builders (each task's ``batch`` hook picks its own) ------------------------------
 
 
 def grasp_batch(records: list[Interaction], size: int, rng: np.random.Generator | None = None,
@@ -241,16 +235,6 @@ def push_batch(records: list[Interaction], size: int, stats: NormStats) -> dict:
             "after": stack([r.after if r.after is not None else r.before for r in records],
                            size),
             "target": stats.normalize(target_values("push", records))}
-
-
-#: Tasks trained only on successful interactions: a poke whose tactile fit failed (too
-#: few contact samples) has no slope / intercept to regress.
-ONLY_SUCCESS = {"poke": True}
-
-
-def success_filter(task: str) -> bool | None:
-    """The ``success`` argument of the store queries for ``task``'s training data."""
-    return ONLY_SUCCESS.get(task)
 
 
 def poke_batch(records: list[Interaction], size: int, stats: NormStats) -> dict:
@@ -321,12 +305,6 @@ def _turn(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # -- synthetic interactions (benchmarks and tests) ----------------------------------------
 
 
-def _table_to_pixel(x: float, y: float, size: int, half: float = 0.3) -> tuple[int, int]:
-    """Table (x, y) in metres -> (col, row) of a top-down scene image of the table."""
-    return (int(round((x + half) / (2 * half) * (size - 1))),
-            int(round((half - y) / (2 * half) * (size - 1))))
-
-
 def bar_image(size: int, angle: float, length: float = 0.7, thickness: int = 0,
               color=(230, 230, 230), background=(40, 40, 40)) -> np.ndarray:
     """A bar through the centre along table angle ``angle`` (rad) in the grasp-patch
@@ -343,59 +321,22 @@ def bar_image(size: int, angle: float, length: float = 0.7, thickness: int = 0,
 
 def synthetic_interactions(n_per_task: int, rng: np.random.Generator, size: int = 64,
                            n_objects: int = 6, held_out_share: float = 0.25,
-                           tasks=("grasp", "push", "poke", "inspect"),
+                           tasks: tuple[str, ...] | None = None,
                            robot: str = "synthetic") -> list[Interaction]:
-    """Valid records with learnable structure: grasps succeed when closing across the bar,
-    pushes move a blob, poke slope grows with brightness, objects differ in colour."""
+    """Valid records with learnable structure (each task's ``synthetic`` hook: grasps
+    succeed when closing across a bar, pushes move a blob, poke slope grows with
+    brightness, objects differ in colour); ``tasks`` defaults to the trained tasks."""
     objects = [(f"obj{i}", rng.integers(40, 255, size=3).tolist(), i % 4 == 3)
                for i in range(n_objects)]
     out: list[Interaction] = []
-
-    def add(task, obj, **kw):
-        oid, _, held = obj
-        held = held if held_out_share > 0 else False
-        out.append(Interaction(task=task, robot=robot, seq=len(out), object_id=oid,
-                               object_model=oid, held_out=held, **kw))
-
-    for task in tasks:
+    for name in tasks or registry.trained_by_default():
+        spec = registry.get(name)
         for _ in range(n_per_task):
-            obj = objects[int(rng.integers(n_objects))]
-            color = tuple(int(c) for c in obj[1])
-            if task == "grasp":
-                bar = float(rng.uniform(0, math.pi))
-                angle = float(rng.uniform(0, math.pi))
-                d = (angle - bar - math.pi / 2) % math.pi  # from "across the bar"
-                diff = min(d, math.pi - d)
-                add("grasp", obj, before=bar_image(size, bar, color=color),
-                    action=[0.0, 0.0, angle], success=bool(diff < math.radians(30)),
-                    outcome=[0.02])
-            elif task == "push":
-                x, y = rng.uniform(-0.2, 0.2, size=2)
-                d = rng.uniform(-0.08, 0.08, size=2)
-                imgs = []
-                for px, py in ((x, y), (x + d[0], y + d[1])):
-                    img = np.full((size, size, 3), 40, np.uint8)
-                    cv2.circle(img, _table_to_pixel(px, py, size), max(2, size // 12), color,
-                               -1)
-                    imgs.append(img)
-                add("push", obj, before=imgs[0], after=imgs[1],
-                    action=[x - d[0], y - d[1], x + d[0], y + d[1]],
-                    outcome=[float(d[0]), float(d[1]), 0.0], success=True)
-            elif task == "poke":
-                bright = float(np.mean(color)) / 255.0
-                patch = np.full((size, size, 3), 40, np.uint8)
-                cv2.circle(patch, (size // 2, size // 2), size // 3, color, -1)
-                add("poke", obj, before=patch, action=[0.0, 0.0],
-                    outcome=[200.0 + 800.0 * bright, 0.5 * bright, 0.001, 5.0], success=True)
-            elif task == "inspect":
-                def view(c=color):
-                    img = np.full((size, size, 3), 40, np.uint8)
-                    center = (size // 2 + int(rng.integers(-3, 4)),
-                              size // 2 + int(rng.integers(-3, 4)))
-                    cv2.circle(img, center, size // 4 + int(rng.integers(-2, 3)), c, -1)
-                    return img
-                add("inspect", obj, before=view(), views=[view(), view()],
-                    action=[0.0, 0.0, 0.0], outcome=[2.0], success=True)
-            else:
-                raise ValueError(f"no synthetic data for task {task!r}")
+            oid, color, held = objects[int(rng.integers(n_objects))]
+            fields = spec.synthetic(tuple(int(c) for c in color), rng, size)
+            if fields is None:
+                raise ValueError(f"no synthetic data for task {name!r}")
+            out.append(Interaction(task=name, robot=robot, seq=len(out), object_id=oid,
+                                   object_model=oid, held_out=held if held_out_share > 0
+                                   else False, **fields))
     return out

@@ -11,21 +11,29 @@ poke 2 (slope, intercept).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from curious_robot import tasks as registry
 from curious_robot.learning import data
 
 log = logging.getLogger(__name__)
 
-#: Keys of :func:`evaluate`'s result (``train --json`` prints these).
-METRIC_KEYS = ("grasp_bin_accuracy", "grasp_majority_accuracy", "push_error",
-               "push_mean_baseline_error", "poke_error", "poke_mean_baseline_error",
-               "identity_pair_accuracy")
-#: Drone mode: reported when ``crash`` is among the tasks.
-CRASH_KEYS = ("crash_accuracy", "crash_majority_accuracy")
+#: Keys of :func:`evaluate`'s result (``train --json`` prints these): the metrics of the
+#: tasks trained by default, each task's ``metric_keys`` in registration order.
+METRIC_KEYS = tuple(k for t in registry.all_tasks() if t.default_train for k in t.metric_keys)
+
+
+def metric_keys(tasks=None) -> tuple[str, ...]:
+    """Keys :func:`evaluate` reports for ``tasks``: :data:`METRIC_KEYS`, then the keys of
+    the other tasks among ``tasks`` (the drone's crash metrics)."""
+    extra = tuple(k for name in (tasks or ()) for k in registry.get(name).metric_keys
+                  if k not in METRIC_KEYS)
+    return METRIC_KEYS + extra
 
 
 # -- pure metrics -------------------------------------------------------------------------
@@ -75,23 +83,23 @@ def pair_accuracy(scores, same, threshold: float = 0.0) -> float:
 # -- the network on held-out data ---------------------------------------------------------
 
 
-def _subset(ids: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+def subset(ids: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     if len(ids) <= n:
         return ids
     return np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))
 
 
-def _chunks(records, size):
+def chunks(records, size):
     for i in range(0, len(records), size):
         yield records[i:i + size]
 
 
-def _none_if_nan(x: float) -> float | None:
+def none_if_nan(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
 @torch.no_grad()
-def _embed_pairs(model, records, size, device, seed, chunk):
+def embed_pairs(model, records, size, device, seed, chunk):
     batch = data.identity_batch(records, size, np.random.default_rng(seed))
     if batch is None:
         return np.zeros(0), np.zeros(0)
@@ -103,84 +111,66 @@ def _embed_pairs(model, records, size, device, seed, chunk):
     return np.concatenate(scores), batch["same"]
 
 
+@dataclass
+class EvalContext:
+    """What a task's ``evaluate`` hook gets: its held-out records (read on first use), the
+    store and the settings of the evaluation."""
+
+    task: str
+    store: Any
+    stats: dict
+    device: Any
+    size: int
+    chunk: int
+    max_records: int
+    crash_horizon_s: float
+    _read: Callable[[], list] | None = None
+    _records: list | None = None
+
+    def held_out(self) -> list:
+        if self._records is None:
+            self._records = self._read() if self._read is not None else []
+        return self._records
+
+
+def regression_metrics(task, model, ctx: EvalContext) -> dict:
+    """Mean L2 error of a regression head (``task.predict``) on normalised held-out targets,
+    and the predict-the-training-mean baseline (needs the task's training stats)."""
+    if task.name not in ctx.stats or not (recs := ctx.held_out()):
+        return {}
+    preds, targets = [], []
+    for part in chunks(recs, ctx.chunk):
+        b = task.batch(part, ctx.size, None, ctx.stats[task.name], None)
+        preds.append(task.predict(model, data.to_tensors(b, ctx.device)).cpu().numpy())
+        targets.append(b["target"])
+    preds, targets = np.concatenate(preds), np.concatenate(targets)
+    return {f"{task.name}_error": none_if_nan(mean_l2_error(preds, targets)),
+            f"{task.name}_mean_baseline_error": none_if_nan(
+                mean_l2_error(np.zeros_like(targets), targets))}
+
+
 @torch.no_grad()
 def evaluate(model, store, stats: dict, device, input_size: int, tasks=None,
              max_records: int = 512, chunk: int = 64, crash_horizon_s: float = 1.0) -> dict:
-    """Metrics of :data:`METRIC_KEYS` on the store's held-out interactions (``None`` where a
-    task has no held-out data or no training statistics). Runs in eval mode."""
-    tasks = set(tasks or ("grasp", "push", "poke", "inspect"))
-    out: dict = {k: None for k in METRIC_KEYS}
+    """Metrics of :func:`metric_keys` on the store's held-out interactions (``None`` where a
+    task has no held-out data or no training statistics), each task's ``evaluate`` hook.
+    Runs in eval mode."""
+    names = list(tasks or registry.trained_by_default())
+    out: dict = {k: None for k in metric_keys(names)}
     was_training = model.training
     model.eval()
     try:
-        def held_out(task):
-            ids = _subset(store.ids(task, held_out=True, success=data.success_filter(task)),
-                          max_records)
-            return store.get_many(ids.tolist()) if len(ids) else []
+        for name in names:
+            task = registry.get(name)
 
-        if "grasp" in tasks and (recs := held_out("grasp")):
-            probs, labels = [], []
-            for part in _chunks(recs, chunk):
-                b = data.grasp_batch(part, input_size, rotate=False)
-                t = data.to_tensors(b, device)
-                p = torch.sigmoid(model.grasp(t["patch"])).gather(1, t["bin"].view(-1, 1))
-                probs.append(p.squeeze(1).cpu().numpy())
-                labels.append(b["success"])
-            probs, labels = np.concatenate(probs), np.concatenate(labels)
-            n_train = store.count("grasp", held_out=False)
-            rate = store.count("grasp", held_out=False, success=True) / n_train if n_train \
-                else None
-            out["grasp_bin_accuracy"] = _none_if_nan(binary_accuracy(probs, labels))
-            out["grasp_majority_accuracy"] = _none_if_nan(majority_accuracy(labels, rate))
+            def read(task=task):
+                ids = subset(store.ids(task.name, held_out=True,
+                                       success=task.train_success), max_records)
+                return store.get_many(ids.tolist()) if len(ids) else []
 
-        if "crash" in tasks:
-            out.update({k: None for k in CRASH_KEYS})
-            if recs := held_out("crash"):
-                probs, labels = [], []
-                for part in _chunks(recs, chunk):
-                    b = data.crash_batch(part, input_size, crash_horizon_s)
-                    t = data.to_tensors(b, device)
-                    probs.append(torch.sigmoid(model.crash(t["crop"])).view(-1).cpu().numpy())
-                    labels.append(b["safe"])
-                probs, labels = np.concatenate(probs), np.concatenate(labels)
-                train = [r.outcome[0] > crash_horizon_s for r in store.get_many(
-                    _subset(store.ids("crash", held_out=False), max_records).tolist(),
-                    images=False)]
-                rate = float(np.mean(train)) if train else None
-                out["crash_accuracy"] = _none_if_nan(binary_accuracy(probs, labels))
-                out["crash_majority_accuracy"] = _none_if_nan(majority_accuracy(labels, rate))
-
-        for task in ("push", "poke"):
-            if task not in tasks or task not in stats or not (recs := held_out(task)):
-                continue
-            preds, targets = [], []
-            for part in _chunks(recs, chunk):
-                if task == "push":
-                    b = data.push_batch(part, input_size, stats[task])
-                    t = data.to_tensors(b, device)
-                    pred = model.push(t["before"], t["after"])
-                else:
-                    b = data.poke_batch(part, input_size, stats[task])
-                    pred = model.poke(data.to_tensors(b, device)["patch"])
-                preds.append(pred.cpu().numpy())
-                targets.append(b["target"])
-            preds, targets = np.concatenate(preds), np.concatenate(targets)
-            out[f"{task}_error"] = _none_if_nan(mean_l2_error(preds, targets))
-            out[f"{task}_mean_baseline_error"] = _none_if_nan(
-                mean_l2_error(np.zeros_like(targets), targets))
-
-        if "inspect" in tasks and (recs := held_out("inspect")):
-            scores, same = _embed_pairs(model, recs, input_size, device, 0, chunk)
-            if len(scores):
-                train_ids = _subset(store.ids("inspect", held_out=False), max_records, 1)
-                threshold = 0.0
-                if len(train_ids):
-                    ts, tsame = _embed_pairs(model, store.get_many(train_ids.tolist()),
-                                             input_size, device, 1, chunk)
-                    threshold = best_threshold(ts, tsame)
-                out["identity_pair_accuracy"] = _none_if_nan(
-                    pair_accuracy(scores, same, threshold))
-                log.debug("identity threshold %.3f (chosen on training pairs)", threshold)
+            ctx = EvalContext(name, store, stats, device, input_size, chunk, max_records,
+                              crash_horizon_s, read)
+            out.update({k: v for k, v in task.evaluate(model, ctx).items() if k in out})
     finally:
         model.train(was_training)
     return out

@@ -22,11 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from curious_robot import tasks as registry
+
 #: Root layers in order; each can be read with ``root(x, upto=name)`` / ``root.features``.
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6")
-#: Root layer each head reads.
-HEAD_INPUTS = {"grasp": "conv4", "push": "conv3", "poke": "fc6", "identity": "fc6",
-               "crash": "fc6"}
+#: Root layer each head reads (each task declares its own: ``Task.head_input``).
+HEAD_INPUTS = {t.head: t.head_input for t in registry.with_head()}
 #: Grasp angle bins: 0, 10, ..., 170 degrees (a parallel gripper is symmetric under 180).
 N_ANGLE_BINS = 18
 #: AlexNet's conv layers: (out channels, kernel, stride, padding).
@@ -185,36 +186,35 @@ class CuriousNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.root = RootNet(cfg)
-        ch, hid, fc6, p = cfg.channels, cfg.scaled(cfg.head_dim), self.root.fc6_dim, cfg.dropout
-        self.heads = nn.ModuleDict({
-            "grasp": ConvHead(ch[3], ch[4], hid, N_ANGLE_BINS, p),
-            "push": ConvHead(2 * ch[2], ch[3], hid, 4, p),
-            "poke": MLPHead(fc6, hid, 2, p),
-            "identity": nn.Linear(fc6, cfg.scaled(cfg.fc7_dim)),  # fc7
-            "crash": MLPHead(fc6, hid, 1, p),
-        })
+        dims = {"channels": cfg.channels, "hidden": cfg.scaled(cfg.head_dim),
+                "fc6": self.root.fc6_dim, "fc7": cfg.scaled(cfg.fc7_dim),
+                "dropout": cfg.dropout}
+        # one head per registered task that has one, built in registration order
+        tasks = registry.with_head()
+        self.head_inputs = {t.head: t.head_input for t in tasks}
+        self.heads = nn.ModuleDict({t.head: t.make_head(cfg, dims) for t in tasks})
 
     def grasp(self, patch: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) -> (N, 18) logits, one per angle bin."""
-        return self.heads["grasp"](self.root(patch, upto=HEAD_INPUTS["grasp"]))
+        return self.heads["grasp"](self.root(patch, upto=self.head_inputs["grasp"]))
 
     def push(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
         """Two (N, 3, S, S) scenes -> (N, 4) normalised push action (inverse model)."""
         n = before.shape[0]
-        f = self.root(torch.cat([before, after]), upto=HEAD_INPUTS["push"])
+        f = self.root(torch.cat([before, after]), upto=self.head_inputs["push"])
         return self.heads["push"](torch.cat([f[:n], f[n:]], dim=1))
 
     def poke(self, patch: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) -> (N, 2) normalised (slope, intercept)."""
-        return self.heads["poke"](self.root(patch, upto=HEAD_INPUTS["poke"]))
+        return self.heads["poke"](self.root(patch, upto=self.head_inputs["poke"]))
 
     def embed(self, image: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) -> (N, D) identity embedding (fc7, not normalised)."""
-        return self.heads["identity"](self.root(image, upto=HEAD_INPUTS["identity"]))
+        return self.heads["identity"](self.root(image, upto=self.head_inputs["identity"]))
 
     def crash(self, crop: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) -> (N,) logit of "safe to go straight"."""
-        return self.heads["crash"](self.root(crop, upto=HEAD_INPUTS["crash"])).squeeze(1)
+        return self.heads["crash"](self.root(crop, upto=self.head_inputs["crash"])).squeeze(1)
 
 
 # -- losses -----------------------------------------------------------------------------

@@ -53,13 +53,20 @@ import numpy as np
 
 from curious_robot.learning import data
 from curious_robot.learning.predict import Predictor, binary_entropy
+from curious_robot import tasks as registry
 from curious_robot.selection import Selection, Target, Workspace, select_random
 
 log = logging.getLogger(__name__)
 
-#: Tasks a policy can serve and the policies it knows.
-TASKS = ("grasp", "inspect", "push", "poke")
+#: The policies a model-guided selector knows (it serves every arm task of the registry;
+#: each task's ``model_action`` hook decides what the model does for it).
 MODEL_POLICIES = ("model", "curious")
+
+
+def _check_task(task: str) -> None:
+    if task not in registry.names("arm"):
+        raise ValueError(f"no model-guided selector for task {task!r}; known: "
+                         f"{', '.join(registry.names('arm'))}")
 
 
 def translate(img: np.ndarray, cols: float, rows: float) -> np.ndarray:
@@ -86,9 +93,7 @@ class Policy:
                  grasp_shift: float = 0.008, success_weight: float = 0.25,
                  poke_offset: float = 0.25, poke_max_shift: float = 0.015,
                  mc_samples: int = 16, reload: bool = True):
-        if task not in TASKS:
-            raise ValueError(f"no model-guided selector for task {task!r}; known: "
-                             f"{', '.join(TASKS)}")
+        _check_task(task)
         if policy not in MODEL_POLICIES:
             raise ValueError(f"policy must be one of {', '.join(MODEL_POLICIES)}, got "
                              f"{policy!r}")
@@ -109,7 +114,8 @@ class Policy:
         """Training step of the checkpoint in use."""
         return self.predictor.step
 
-    def _fallback(self, task: str, target: Target, rng, ws: Workspace, why: str) -> Selection:
+    def fallback(self, task: str, target: Target, rng, ws: Workspace, why: str) -> Selection:
+        """Random exploration for ``task``, saying ``why`` once."""
         if why not in self._warned:
             self._warned.add(why)
             log.warning("%s selector, policy %s: random %s (%s)", self.task, self.policy,
@@ -132,18 +138,8 @@ class Policy:
             raise ValueError(f"patch_size must be > 0 m, got {patch_size}")
         if self.reload:
             self.predictor.maybe_reload()
-        if task in ("grasp", "inspect"):
-            greedy = task == "inspect" or self.policy == "model"
-            return self._grasp(target, patch, patch_size, ws, greedy)
-        if task == "poke":
-            if "poke" not in self.predictor.stats:
-                return self._fallback("poke", target, rng, ws,
-                                      "the checkpoint has no poke data yet")
-            return self._poke(target, patch, patch_size, rng, ws)
-        if task == "push":
-            return self._fallback("push", target, rng, ws, "the push head is an inverse "
-                                  "model and cannot score a push in advance")
-        raise ValueError(f"no model-guided selector for task {task!r}")
+        _check_task(task)
+        return registry.get(task).model_action(self, target, patch, patch_size, rng, ws)
 
     # -- grasp ----------------------------------------------------------------------------
 
@@ -159,7 +155,9 @@ class Policy:
                     out.append((dx, dy))
         return out
 
-    def _grasp(self, target: Target, patch, patch_size, ws, greedy: bool) -> Selection:
+    def grasp_action(self, target: Target, patch, patch_size, ws, greedy: bool) -> Selection:
+        """The best grasp of the candidates: greedy (highest success probability) or
+        curious (binary entropy + ``success_weight`` x probability)."""
         offsets = self.grasp_candidates(target, ws)
         p = self.predictor.grasp_scores_batch(
             shifted_patches(patch, patch_size, offsets, self.predictor.input_size))
@@ -189,7 +187,9 @@ class Policy:
                     out.append((dx, dy))
         return out
 
-    def _poke(self, target: Target, patch, patch_size, rng, ws) -> Selection:
+    def poke_action(self, target: Target, patch, patch_size, rng, ws) -> Selection:
+        """"model": poke the centroid; "curious": the candidate with the largest MC-dropout
+        spread of the predicted tactile fit."""
         if self.policy == "model":
             slope, _ = self.predictor.poke_predict(patch)
             x, y = ws.clip(target.x, target.y)
@@ -209,12 +209,10 @@ def load_policy(task: str, path, policy: str, device="cpu", **options) -> Policy
     file (or a training folder holding checkpoint.pt); ``policy`` is 'model' or 'curious'.
     Raises ``ValueError`` for an unknown task / policy and
     :class:`~curious_robot.learning.checkpoint.CheckpointError` for an unusable file."""
-    if task not in TASKS:
-        raise ValueError(f"no model-guided selector for task {task!r}; known: "
-                         f"{', '.join(TASKS)}")
+    _check_task(task)
     if policy not in MODEL_POLICIES:
         raise ValueError(f"policy must be one of {', '.join(MODEL_POLICIES)}, got {policy!r}")
     return Policy(task, Predictor.from_checkpoint(path, device), policy, **options)
 
 
-__all__ = ["MODEL_POLICIES", "TASKS", "Policy", "load_policy", "shifted_patches", "translate"]
+__all__ = ["MODEL_POLICIES", "Policy", "load_policy", "shifted_patches", "translate"]

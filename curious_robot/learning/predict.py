@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from curious_robot.learning import data
 from curious_robot.learning.checkpoint import CheckpointError, load_checkpoint
-from curious_robot.learning.networks import HEAD_INPUTS, CuriousNet, ModelConfig
+from curious_robot.learning.networks import CuriousNet, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class Predictor:
         """MC-dropout standard deviation of (slope N/m, intercept N)."""
         stats = self._stats("poke")
         with self._lock:
-            f = self.model.root(self._images(patch), upto=HEAD_INPUTS["poke"])
+            f = self.model.root(self._images(patch), upto=self.model.head_inputs["poke"])
             z = self.model.heads["poke"].sample(f, samples)[:, 0].cpu().numpy()
         sd = z.std(axis=0) * np.asarray(stats.std)
         return float(sd[0]), float(sd[1])
@@ -167,7 +167,7 @@ class Predictor:
         (a private generator; the global torch RNG is untouched)."""
         self._stats("poke")
         with self._lock:
-            f = self.model.root(self._images(patches), upto=HEAD_INPUTS["poke"])
+            f = self.model.root(self._images(patches), upto=self.model.head_inputs["poke"])
             head = self.model.heads["poke"]
             h = head.hidden(f).unsqueeze(0).expand(samples, -1, -1)
             p = float(head.dropout.p)

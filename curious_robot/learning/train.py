@@ -27,21 +27,26 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import torch
 
+from curious_robot import tasks as registry
 from curious_robot.learning import data
 from curious_robot.learning.checkpoint import load_checkpoint, save_checkpoint
-from curious_robot.learning.networks import (CuriousNet, ModelConfig, crash_loss, grasp_loss,
-                                             identity_loss, identity_nce_loss, regression_loss)
+from curious_robot.learning.networks import CuriousNet, ModelConfig
 
 log = logging.getLogger(__name__)
 
-#: Store tasks the trainer knows ("inspect" records train the identity head).
-TRAIN_TASKS = ("grasp", "push", "poke", "inspect", "crash")
-DEFAULT_TASKS = ("grasp", "push", "poke", "inspect")
+
+def trainable() -> tuple[str, ...]:
+    """Registered tasks the trainer knows: those with a head (inspect trains identity)."""
+    return tuple(t.name for t in registry.with_head())
+
+
+def default_loss_weights() -> dict[str, float]:
+    return {t.name: t.loss_weight for t in registry.with_head() if t.loss_weight != 1.0}
 
 
 @dataclass
 class TrainConfig:
-    tasks: tuple[str, ...] = DEFAULT_TASKS
+    tasks: tuple[str, ...] = field(default_factory=registry.trained_by_default)
     batch_size: int = 32  # records per task per cycle (identity: 2 pairs per record)
     optimizer: str = "adam"  # 'adam' or 'rmsprop' (the paper's)
     lr: float = 3e-4
@@ -65,9 +70,8 @@ class TrainConfig:
     #: identity images turned by random multiples of 90 degrees and mirrored
     identity_turn: bool = True
     crash_horizon_s: float = 1.0  # frames further than this from a collision are "safe"
-    #: task -> loss weight (1.0 where not named); InfoNCE's gradients are larger than the
-    #: other heads', and at full weight it took the poke head below predict-the-mean
-    loss_weights: dict[str, float] = field(default_factory=lambda: {"inspect": 0.5})
+    #: task -> loss weight (1.0 where not named; default: each task's ``loss_weight``)
+    loss_weights: dict[str, float] = field(default_factory=default_loss_weights)
     #: normalisation stats are refitted when a task's training data doubles, until this many
     stats_freeze: int = 2000
     eval_max_records: int = 512  # held-out records per task that evaluate() reads
@@ -77,9 +81,10 @@ class TrainConfig:
         if isinstance(self.tasks, str):
             self.tasks = tuple(t.strip() for t in self.tasks.split(",") if t.strip())
         self.tasks = tuple(self.tasks)
-        unknown = [t for t in self.tasks if t not in TRAIN_TASKS]
+        known = trainable()
+        unknown = [t for t in self.tasks if t not in known]
         if unknown or not self.tasks:
-            raise ValueError(f"tasks must be a non-empty subset of {', '.join(TRAIN_TASKS)}, "
+            raise ValueError(f"tasks must be a non-empty subset of {', '.join(known)}, "
                              f"got {','.join(self.tasks) or 'nothing'}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
@@ -92,9 +97,9 @@ class TrainConfig:
         if not 0.0 <= self.color_scramble <= 1.0:
             raise ValueError(f"color_scramble must be in [0, 1], got {self.color_scramble}")
         bad = {t: w for t, w in self.loss_weights.items()
-               if t not in TRAIN_TASKS or not float(w) >= 0}
+               if t not in known or not float(w) >= 0}
         if bad:
-            raise ValueError(f"loss_weights must map tasks of {', '.join(TRAIN_TASKS)} to "
+            raise ValueError(f"loss_weights must map tasks of {', '.join(known)} to "
                              f"weights >= 0, got {bad}")
         if self.identity_loss not in ("cosine", "hard", "nce"):
             raise ValueError("identity_loss must be 'cosine', 'hard' or 'nce', got "
@@ -134,25 +139,7 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 def task_loss(model: CuriousNet, task: str, b: dict[str, torch.Tensor],
               cfg: TrainConfig) -> torch.Tensor:
     """The loss of one task on one batch (tensors from :func:`data.to_tensors`)."""
-    if task == "grasp":
-        return grasp_loss(model.grasp(b["patch"]), b["bin"], b["success"])
-    if task == "push":
-        return regression_loss(model.push(b["before"], b["after"]), b["target"])
-    if task == "poke":
-        return regression_loss(model.poke(b["patch"]), b["target"])
-    if task == "inspect":
-        n = b["a"].shape[0]
-        e = model.embed(torch.cat([b["a"], b["b"]]))  # both towers in one pass of the root
-        if cfg.identity_in_batch and "group_a" in b:
-            if cfg.identity_loss == "nce":
-                return identity_nce_loss(e[:n], e[n:], b["group_a"], b["group_b"],
-                                         cfg.identity_temperature)
-            return identity_loss(e[:n], e[n:], b["same"], cfg.identity_margin,
-                                 b["group_a"], b["group_b"], hard=cfg.identity_loss == "hard")
-        return identity_loss(e[:n], e[n:], b["same"], cfg.identity_margin)
-    if task == "crash":
-        return crash_loss(model.crash(b["crop"]), b["safe"])
-    raise ValueError(f"unknown task {task!r}")
+    return registry.get(task).loss(model, b, cfg)
 
 
 class Trainer:
@@ -181,7 +168,7 @@ class Trainer:
     # -- sampling -------------------------------------------------------------------------
 
     def _task_ready(self, task: str) -> bool:
-        n = self.store.count(task, held_out=False, success=data.success_filter(task))
+        n = self.store.count(task, held_out=False, success=registry.success_filter(task))
         ready = n >= self.cfg.min_records
         if self._active.get(task) != ready:
             if ready:
@@ -192,10 +179,10 @@ class Trainer:
             self._active[task] = ready
         return ready
 
-    def _refresh_stats(self, key: str) -> data.NormStats | None:
-        task = data.TARGETS[key][0]
+    def _refresh_stats(self, task: str) -> data.NormStats | None:
+        key = task
         current = self.stats.get(key)
-        only = data.success_filter(task)
+        only = registry.success_filter(task)
         n = self.store.count(task, held_out=False, success=only)
         if current is not None and (current.count >= self.cfg.stats_freeze
                                     or n < 2 * current.count):
@@ -218,19 +205,11 @@ class Trainer:
         if not self._task_ready(task):
             return None
         size, bs = self.model_cfg.input_size, self.cfg.batch_size
-        stats = self._refresh_stats(task) if task in data.TARGETS else None
+        spec = registry.get(task)
+        stats = self._refresh_stats(task) if spec.target is not None else None
         records = self.store.sample(task, bs, self.rng, held_out=False,
-                                    success=data.success_filter(task))
-        if task == "grasp":
-            b = data.grasp_batch(records, size, self.rng, rotate=self.cfg.rotate_grasp)
-        elif task == "push":
-            b = data.push_batch(records, size, stats)
-        elif task == "poke":
-            b = data.poke_batch(records, size, stats)
-        elif task == "inspect":
-            b = data.identity_batch(records, size, self.rng, turn=self.cfg.identity_turn)
-        else:
-            b = data.crash_batch(records, size, self.cfg.crash_horizon_s)
+                                    success=spec.train_success)
+        b = spec.batch(records, size, self.rng, stats, self.cfg)
         return data.augment_batch(task, b, self.rng, self.cfg.color_jitter,
                                   self.cfg.color_scramble)
 

@@ -8,7 +8,8 @@ Topics (relative, so a namespace per robot works):
   camera/color/image_raw (rgb8), camera/depth/image_raw (32FC1, m), camera/camera_info,
   camera/pose (latched PoseStamped: camera in the table frame), joint_states,
   tactile/raw (TactileReadings: each poke's readings in chunks)
-Actions: grasp, push, poke, inspect.  Services: reset_scene, get_patch, emergency_stop,
+Actions: one per arm task of the registry (curious_robot.tasks: grasp, push, poke,
+inspect), each served by the same generic loop.  Services: reset_scene, get_patch, emergency_stop,
 release_stop. Hardware only: ~/planned_trajectory, ~/planned_path (dry run).
 """
 
@@ -22,10 +23,10 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 
+from curious_robot import tasks as registry
 from curious_robot.convert import image_to_msg
 from curious_robot.nodes.common import LATCHED, RELIABLE, SENSOR, ParameterError, param, run
 
-ACTIONS = ("grasp", "push", "poke", "inspect")
 TACTILE_CHUNK = 256  # readings per TactileReadings message
 
 
@@ -82,10 +83,10 @@ class ArmNode(Node):
         self.pub_pose = self.create_publisher(PoseStamped, "camera/pose", LATCHED)
         self._publish_camera_pose()
 
-        from curious_robot_interfaces.action import Grasp, Inspect, Poke, Push
-        for name, action_type in zip(ACTIONS, (Grasp, Push, Poke, Inspect)):
-            ActionServer(self, action_type, name,
-                         execute_callback=self._executor_for(name),
+        import curious_robot_interfaces.action as actions
+        for task in registry.all_tasks("arm"):
+            ActionServer(self, getattr(actions, task.action_type), task.name,
+                         execute_callback=self._executor_for(task),
                          goal_callback=self._on_goal,
                          cancel_callback=lambda _h: CancelResponse.ACCEPT,
                          callback_group=group)
@@ -276,12 +277,10 @@ class ArmNode(Node):
         with self.busy_lock:
             self.busy -= 1
 
-    def _executor_for(self, name: str):
-        execute = getattr(self, f"_execute_{name}")
-
+    def _executor_for(self, task):
         def run_and_release(handle):
             try:
-                return execute(handle)
+                return self._execute(task, handle)
             finally:
                 self._done()
         return run_and_release
@@ -351,84 +350,39 @@ class ArmNode(Node):
             out.message = error
         return out
 
-    def _execute_grasp(self, handle):
-        from curious_robot_interfaces.action import Grasp
+    def _execute(self, task, handle):
+        """Run one goal of ``task``: its motion on the backend under the lock, then its
+        result message (and, for a tactile task, the raw readings on tactile/raw)."""
+        import curious_robot_interfaces.action as actions
 
-        g = handle.request
+        action_type = getattr(actions, task.action_type)
+        action, options = task.from_goal(handle.request)
         res, error, step = self._run(
-            handle, lambda **kw: self.backend.grasp(g.x, g.y, g.angle, **kw),
-            Grasp.Feedback, "grasp")
-        out = Grasp.Result(sim_step=step)
+            handle, lambda **kw: task.execute(self.backend, action, options, **kw),
+            action_type.Feedback, task.name)
+        out = action_type.Result(sim_step=step)
+        if task.tactile:
+            out.poke_id = f"{self.robot}-{uuid.uuid4().hex[:12]}"
         if res is not None:
-            out.success = bool(res.success)
-            out.gripper_width = float(res.gripper_width)
-            out.patch_before = image_to_msg(res.patch, "rgb8")
-            for k, v in self._object_fields(res).items():
+            task.fill_result(out, res, image_to_msg)
+            for k, v in self._object_fields(res, task.result_object_id(res)).items():
                 setattr(out, k, v)
+            if task.tactile:
+                self._publish_tactile(out.poke_id, list(out.depth), list(out.force))
         return self._finish(handle, out, error)
 
-    def _execute_push(self, handle):
-        from curious_robot_interfaces.action import Push
-
-        g = handle.request
-        res, error, step = self._run(
-            handle, lambda **kw: self.backend.push((g.start.x, g.start.y), (g.end.x, g.end.y),
-                                                   **kw), Push.Feedback, "push")
-        out = Push.Result(sim_step=step)
-        if res is not None:
-            out.success = bool(getattr(res, "success", True))
-            out.image_before = image_to_msg(res.before, "rgb8")
-            out.image_after = image_to_msg(res.after, "rgb8")
-            out.dx, out.dy, out.dyaw = float(res.dx), float(res.dy), float(res.dyaw)
-            for k, v in self._object_fields(res).items():
-                setattr(out, k, v)
-        return self._finish(handle, out, error)
-
-    def _execute_poke(self, handle):
-        from curious_robot_interfaces.action import Poke
+    def _publish_tactile(self, poke_id: str, depth: list[float], force: list[float]) -> None:
+        """The raw tactile stream of one press, in chunks, for the tactile node."""
         from curious_robot_interfaces.msg import TactileReadings
 
-        g = handle.request
-        res, error, step = self._run(
-            handle, lambda **kw: self.backend.poke(g.x, g.y, g.max_force, **kw),
-            Poke.Feedback, "poke")
-        out = Poke.Result(sim_step=step, poke_id=f"{self.robot}-{uuid.uuid4().hex[:12]}")
-        if res is not None:
-            depth = [float(v) for v in res.depth]
-            force = [float(v) for v in res.force]
-            out.success = len(depth) > 0
-            out.depth, out.force = depth, force
-            out.reached_force_limit = bool(getattr(res, "reached_force_limit", False))
-            out.patch_before = image_to_msg(res.patch, "rgb8")
-            for k, v in self._object_fields(res).items():
-                setattr(out, k, v)
-            # the raw tactile stream of this press, in chunks, for the tactile node
-            stamp = self._stamp()
-            for i in range(0, max(len(depth), 1), TACTILE_CHUNK):
-                chunk = TactileReadings(poke_id=out.poke_id, first_index=i,
-                                        depth=depth[i:i + TACTILE_CHUNK],
-                                        force=force[i:i + TACTILE_CHUNK],
-                                        last=i + TACTILE_CHUNK >= len(depth))
-                chunk.header.stamp, chunk.header.frame_id = stamp, "probe"
-                self.pub_tactile.publish(chunk)
-        return self._finish(handle, out, error)
-
-    def _execute_inspect(self, handle):
-        from curious_robot_interfaces.action import Inspect
-
-        g = handle.request
-        res, error, step = self._run(
-            handle, lambda **kw: self.backend.inspect(g.object_id, g.x, g.y, g.angle, **kw),
-            Inspect.Feedback, "inspect")
-        out = Inspect.Result(sim_step=step)
-        if res is not None:
-            out.success = bool(res.success)
-            out.held_through_all = bool(res.held_through_all)
-            out.patch_before = image_to_msg(res.patch, "rgb8")
-            out.views = [image_to_msg(v, "rgb8") for v in res.views]
-            for k, v in self._object_fields(res, res.object_id).items():
-                setattr(out, k, v)
-        return self._finish(handle, out, error)
+        stamp = self._stamp()
+        for i in range(0, max(len(depth), 1), TACTILE_CHUNK):
+            chunk = TactileReadings(poke_id=poke_id, first_index=i,
+                                    depth=depth[i:i + TACTILE_CHUNK],
+                                    force=force[i:i + TACTILE_CHUNK],
+                                    last=i + TACTILE_CHUNK >= len(depth))
+            chunk.header.stamp, chunk.header.frame_id = stamp, "probe"
+            self.pub_tactile.publish(chunk)
 
 
 def main() -> int:

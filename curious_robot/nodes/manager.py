@@ -20,14 +20,11 @@ from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
+from curious_robot import tasks as registry
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
 from curious_robot.nodes.common import (RELIABLE, SENSOR, Outbox, ParameterError, param,
                                          run)
 from curious_robot.record import Interaction
-
-TASKS = ("grasp", "push", "poke", "inspect")
-SELECTOR_OF = {"grasp": "grasp_selector", "push": "push_selector", "poke": "poke_selector",
-               "inspect": "grasp_selector"}
 
 
 class Waiter:
@@ -47,20 +44,19 @@ class ManagerNode(Node):
         super().__init__("interaction_manager", **kwargs)
         self.robot = param(self, "robot", self.get_namespace().strip("/") or "robot0",
                            bool, "must not be empty")
-        self.tasks = list(param(self, "tasks", list(TASKS),
-                                lambda v: len(v) > 0 and all(t in TASKS for t in v),
-                                f"must be a non-empty list of {', '.join(TASKS)}"))
+        known = registry.names("arm")
+        self.tasks = list(param(self, "tasks", list(known),
+                                lambda v: len(v) > 0 and all(t in known for t in v),
+                                f"must be a non-empty list of {', '.join(known)}"))
         nonneg = (lambda v: v >= 0, "must be >= 0")
-        share = {"grasp": param(self, "weight_grasp", 1.0, *nonneg),
-                 "push": param(self, "weight_push", 1.0, *nonneg),
-                 "poke": param(self, "weight_poke", 1.0, *nonneg),
-                 "inspect": param(self, "weight_inspect", 1.0, *nonneg)}
-        weights = [share[t] for t in TASKS if t in self.tasks]
+        share = {t.name: param(self, f"weight_{t.name}", t.default_weight, *nonneg)
+                 for t in registry.all_tasks("arm")}
+        weights = [share[t] for t in known if t in self.tasks]
         if sum(weights) <= 0:
             raise ParameterError("parameters 'weight_<task>' of the tasks "
                                  f"{self.tasks} are all 0")
         self.weights = np.asarray(weights, float) / np.sum(weights)
-        self.tasks = [t for t in TASKS if t in self.tasks]  # the order of the weights
+        self.tasks = [t for t in known if t in self.tasks]  # the order of the weights
         seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
         self.max_interactions = param(self, "max_interactions", 0, lambda v: v >= 0,
                                       "must be >= 0 (0: no limit)")
@@ -71,17 +67,18 @@ class ManagerNode(Node):
         self.resend_after = param(self, "resend_after", 5.0, lambda v: v > 0, "must be > 0 s")
         self.rng = np.random.default_rng([seed, 7919])
 
-        from curious_robot_interfaces.action import Grasp, Inspect, Poke, Push
+        import curious_robot_interfaces.action as actions
         from curious_robot_interfaces.msg import (DetectedObjects, IngestAck, Interaction as
                                                   InteractionMsg, TactileResponse)
         from curious_robot_interfaces.srv import GetPatch, ResetScene, RobotStatus, SelectAction
 
         group = ReentrantCallbackGroup()
+        self.action_types = {t.name: getattr(actions, t.action_type)
+                             for t in registry.all_tasks("arm")}
         self.actions = {name: ActionClient(self, t, name, callback_group=group)
-                        for name, t in zip(TASKS, (Grasp, Push, Poke, Inspect))}
-        self.action_types = dict(zip(TASKS, (Grasp, Push, Poke, Inspect)))
+                        for name, t in self.action_types.items()}
         self.selectors = {
-            task: self.create_client(SelectAction, f"{SELECTOR_OF[task]}/select",
+            task: self.create_client(SelectAction, f"{registry.get(task).selector}/select",
                                      callback_group=group) for task in set(self.tasks)}
         self.get_patch = self.create_client(GetPatch, "get_patch", callback_group=group)
         self.reset_scene = self.create_client(ResetScene, "reset_scene", callback_group=group)
@@ -247,46 +244,23 @@ class ManagerNode(Node):
             self.get_logger().warn(f"{task} selector refused: {sel.message}")
             return None
         a = list(sel.action)
-        T = self.action_types[task]
-        if task == "grasp":
-            goal = T.Goal(x=a[0], y=a[1], angle=a[2])
-        elif task == "push":
-            goal = T.Goal()
-            goal.start.x, goal.start.y, goal.end.x, goal.end.y = a
-        elif task == "poke":
-            goal = T.Goal(x=a[0], y=a[1])
-        else:
-            goal = T.Goal(x=a[0], y=a[1], angle=a[2])
-        r, self.accepted_at = self._run_action(task, goal)
+        spec = registry.get(task)
+        r, self.accepted_at = self._run_action(task, spec.goal(self.action_types[task].Goal, a))
         if r is None:
             return None
-        rec = Interaction(task=task, robot=self.robot, seq=0, object_id=r.object_id,
-                          object_model=r.object_model, held_out=r.held_out, action=a,
-                          truth=dict(zip(r.truth_keys, r.truth_values)), sim_step=r.sim_step)
-        if task == "grasp":
-            rec.success, rec.outcome = r.success, [r.gripper_width]
-            rec.before = msg_to_image(r.patch_before, "patch_before")
-        elif task == "push":
-            rec.success, rec.outcome = r.success, [r.dx, r.dy, r.dyaw]
-            rec.before = msg_to_image(r.image_before, "image_before")
-            rec.after = msg_to_image(r.image_after, "image_after")
-        elif task == "poke":
-            tac = self._wait_tactile(r.poke_id)
-            if tac is None:
-                self.get_logger().warn(f"no tactile response for poke {r.poke_id}")
+        tactile = None
+        if spec.tactile:
+            tactile = self._wait_tactile(r.poke_id)
+            if tactile is None:
+                self.get_logger().warn(f"no tactile response for {task} {r.poke_id}")
                 return None
-            rec.success = bool(tac.valid)
-            rec.outcome = [tac.slope, tac.intercept, tac.onset_depth, tac.max_force]
-            rec.tactile_depth, rec.tactile_force = list(tac.depth), list(tac.force)
-            rec.before = msg_to_image(r.patch_before, "patch_before")
-        else:
-            rec.success = bool(r.success and r.held_through_all)
-            rec.outcome = [float(len(r.views))]
-            rec.before = msg_to_image(r.patch_before, "patch_before")
-            rec.views = [msg_to_image(v, f"views[{i}]") for i, v in enumerate(r.views)]
-        if rec.before is None:
+        fields = spec.outcome(r, tactile, msg_to_image)
+        if fields is None or fields.get("before") is None:
             return None
-        return rec
+        return Interaction(task=task, robot=self.robot, seq=0, object_id=r.object_id,
+                           object_model=r.object_model, held_out=r.held_out, action=a,
+                           truth=dict(zip(r.truth_keys, r.truth_values)), sim_step=r.sim_step,
+                           **fields)
 
     def _run_action(self, task: str, goal):
         from action_msgs.msg import GoalStatus

@@ -32,7 +32,8 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
-from curious_robot.record import IMAGE_ROLES, TASKS, Interaction, InvalidInteraction, validate
+from curious_robot import tasks as registry
+from curious_robot.record import IMAGE_ROLES, Interaction, InvalidInteraction, validate
 from curious_robot.store import codec
 
 log = logging.getLogger(__name__)
@@ -452,8 +453,7 @@ class ReplayStore:
         Drawn without replacement when enough rows match, with replacement otherwise; an
         empty list when none match. ``held_out=None`` mixes both.
         """
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+        registry.get(task)  # ValueError naming the known tasks
         ids = self._cached_ids(task, held_out, success)
         if n <= 0 or len(ids) == 0:
             return []
@@ -477,7 +477,7 @@ class ReplayStore:
 
     def stats(self) -> dict:
         """Counts and rates (what ``curious-robot store stats --json`` prints)."""
-        per_task = {t: {"count": 0, "success": 0, "held_out": 0} for t in TASKS}
+        per_task = {t: {"count": 0, "success": 0, "held_out": 0} for t in registry.names()}
         for task, n, n_ok, n_held in self._query(
                 "SELECT task, count(*), sum(success), sum(held_out) FROM interactions "
                 "GROUP BY task"):

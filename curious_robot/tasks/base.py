@@ -1,0 +1,146 @@
+"""What a task of the curious robot is, declared in one place (see :mod:`curious_robot.tasks`).
+
+A :class:`Task` holds everything that differs between grasp, push, poke, inspect and crash:
+the layout of its action and outcome vectors, its ROS action and the goal / result <->
+record conversions, its motion (which backend primitive runs it), its selectors, its head,
+batch builder and loss, its held-out metrics, and a generator of synthetic records for
+tests and benchmarks. Code outside :mod:`curious_robot.tasks` iterates the registry and
+calls these hooks; it never names a task.
+
+Pure: no rclpy and no message classes here. The ROS layer passes its converters in
+(``image``: numpy -> sensor_msgs/Image, or sensor_msgs/Image -> numpy), and the learning
+hooks import torch lazily, so importing the registry stays cheap for the robot nodes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from curious_robot.selection import Selection, Target, Workspace
+
+#: ``image(value, name)``: the ROS layer's image converter handed to the conversion hooks.
+ImageFn = Callable[..., Any]
+
+
+class Task:
+    """One task. Subclasses set the class attributes and override the hooks they need."""
+
+    #: store / message name of the task
+    name: str = ""
+    #: what the task is called in reports (inspect trains the "identity" head)
+    label: str = ""
+    #: entries of ``Interaction.action`` (table frame, m / rad) and ``Interaction.outcome``
+    action_fields: tuple[str, ...] = ()
+    outcome_fields: tuple[str, ...] = ()
+    #: which robot performs it: "arm" tasks are chosen by the interaction manager and run by
+    #: the arm node; "drone" tasks come from the drone pilot
+    robot: str = "arm"
+    #: ROS action type in ``curious_robot_interfaces.action`` and its action name (arm tasks)
+    action_type: str = ""
+    #: the selector node whose ``select`` service proposes this task's actions
+    selector: str = ""
+    #: default share of robot time in the manager (parameter ``weight_<name>``)
+    default_weight: float = 1.0
+    #: trained by default (``train --tasks`` default, the online learner's default)
+    default_train: bool = True
+    #: the arm streams the raw tactile readings of this task, and the manager waits for the
+    #: tactile node's response before it builds the record
+    tactile: bool = False
+    #: key of the task's head in ``CuriousNet.heads`` and the root layer feeding it
+    head: str = ""
+    head_input: str = ""
+    #: weight of its loss in the training cycle
+    loss_weight: float = 1.0
+    #: training data: only successful (True), only failed (False) or all (None) records
+    train_success: bool | None = None
+    #: colour scrambling may be applied to its training images (its outcome does not depend
+    #: on colour); ``shared_augment``: all images of one record share one augmentation draw
+    scramble: bool = False
+    shared_augment: bool = False
+    #: the regression target that is normalised with the training split's statistics
+    #: (``None``: the task has no normalised target)
+    target: Callable[[Any], list[float]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+    # -- robot side: manager -> action goal -> arm -> action result -> record -------------
+
+    def goal(self, goal_cls, action: list[float]):
+        """The action goal of the selector's ``action`` (manager side)."""
+        raise NotImplementedError(f"task {self.name} has no ROS action")
+
+    def from_goal(self, goal) -> tuple[list[float], dict]:
+        """(action, options) of a received goal (arm side); options go to :meth:`execute`."""
+        raise NotImplementedError(f"task {self.name} has no ROS action")
+
+    def execute(self, backend, action: list[float], options: dict | None = None,
+                progress=None, should_stop=None):
+        """Run the task's motion on an arm backend (sim or hardware); returns the backend's
+        result object. ``ValueError`` refuses the action (outside the workspace, ...)."""
+        raise NotImplementedError(f"task {self.name} has no motion")
+
+    def fill_result(self, out, res, image: ImageFn) -> None:
+        """Copy a backend result into the action's result message (images via ``image``)."""
+        raise NotImplementedError(f"task {self.name} has no ROS action")
+
+    def result_object_id(self, res) -> str | None:
+        """The object a result is about, if the result says so directly."""
+        return None
+
+    def outcome(self, result, tactile, image: ImageFn) -> dict | None:
+        """Interaction fields (success, outcome, images, tactile samples) from an action
+        result message (and the tactile response for tactile tasks); ``None``: no record."""
+        raise NotImplementedError(f"task {self.name} has no ROS action")
+
+    def tactile_fields(self, rec) -> tuple[float, float, float, float] | None:
+        """(slope, intercept, onset_depth, max_force) of the record's tactile fit, if any."""
+        return None
+
+    # -- selection --------------------------------------------------------------------------
+
+    def random_action(self, target: Target, rng: np.random.Generator,
+                      ws: Workspace) -> Selection:
+        """Random exploration on ``target`` (the policy every collection starts with)."""
+        raise NotImplementedError(f"task {self.name} has no selector")
+
+    def model_action(self, policy, target: Target, patch: np.ndarray, patch_size: float,
+                     rng: np.random.Generator, ws: Workspace) -> Selection:
+        """A model-guided action (``policy``: :class:`curious_robot.learning.policy.Policy`);
+        the default explores at random and says why once."""
+        return policy.fallback(self.name, target, rng, ws,
+                               f"no model-guided selector for {self.name}")
+
+    # -- learning ---------------------------------------------------------------------------
+
+    def make_head(self, cfg, dims: dict):
+        """The task's head module (``dims``: channel counts of the root; see networks)."""
+        return None
+
+    def batch(self, records: list, size: int, rng: np.random.Generator, stats, cfg) -> dict:
+        """One training batch (numpy arrays) of ``records`` at ``size`` px; ``stats`` is the
+        target's :class:`~curious_robot.learning.data.NormStats` when :attr:`target` is set."""
+        raise NotImplementedError(f"task {self.name} has no training batch")
+
+    def loss(self, model, b: dict, cfg):
+        """The loss (a torch scalar) of one batch (tensors)."""
+        raise NotImplementedError(f"task {self.name} has no loss")
+
+    #: names of the held-out metrics :meth:`evaluate` fills (``None`` when not computable)
+    metric_keys: tuple[str, ...] = ()
+
+    def evaluate(self, model, ctx) -> dict:
+        """Held-out metrics of :attr:`metric_keys` (``None`` where not computable). ``ctx``
+        (:class:`curious_robot.learning.metrics.EvalContext`) gives the held-out records
+        (``ctx.held_out()``), the store, the normalisation stats, device, input size, chunk
+        size and record cap."""
+        return {}
+
+    def synthetic(self, color: tuple[int, int, int], rng: np.random.Generator,
+                  size: int) -> dict | None:
+        """Interaction fields of one synthetic record with learnable structure (tests and
+        benchmarks), or ``None`` when the task has no synthetic data."""
+        return None

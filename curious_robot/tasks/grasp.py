@@ -1,0 +1,109 @@
+"""Grasp: a top-down grasp at (x, y) with the fingers closing along ``angle``; success when
+the object rises with the gripper. Trains the grasp head (18 angle bins on conv4)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Task
+
+
+class Grasp(Task):
+    name = "grasp"
+    action_fields = ("x", "y", "angle")
+    outcome_fields = ("gripper_width",)  # m, final opening after the lift
+    action_type = "Grasp"
+    selector = "grasp_selector"
+    default_weight = 2.0  # the paper's data was mostly grasps
+    head, head_input = "grasp", "conv4"
+    scramble = True
+    metric_keys = ("grasp_bin_accuracy", "grasp_majority_accuracy")
+
+    # -- robot ----------------------------------------------------------------------------
+    def goal(self, goal_cls, action):
+        return goal_cls(x=action[0], y=action[1], angle=action[2])
+
+    def from_goal(self, goal):
+        return [goal.x, goal.y, goal.angle], {}
+
+    def execute(self, backend, action, options=None, progress=None, should_stop=None):
+        x, y, angle = action
+        return backend.grasp(x, y, angle, progress=progress, should_stop=should_stop)
+
+    def fill_result(self, out, res, image):
+        out.success = bool(res.success)
+        out.gripper_width = float(res.gripper_width)
+        out.patch_before = image(res.patch, "rgb8")
+
+    def outcome(self, r, tactile, image):
+        return {"success": bool(r.success), "outcome": [r.gripper_width],
+                "before": image(r.patch_before, "patch_before")}
+
+    # -- selection ------------------------------------------------------------------------
+    def random_action(self, t, rng, ws, jitter: float = 0.01):
+        """The paper's exploration: a random angle at (about) the object's centre."""
+        from curious_robot.selection import Selection
+
+        x, y = ws.clip(t.x + rng.uniform(-jitter, jitter), t.y + rng.uniform(-jitter, jitter))
+        return Selection([x, y, float(rng.uniform(0.0, math.pi))])
+
+    def model_action(self, policy, target, patch, patch_size, rng, ws):
+        # "curious": the most uncertain grasp (entropy + a little success); "model": greedy
+        return policy.grasp_action(target, patch, patch_size, ws,
+                                   greedy=policy.policy == "model")
+
+    # -- learning -------------------------------------------------------------------------
+    def make_head(self, cfg, dims):
+        from curious_robot.learning.networks import N_ANGLE_BINS, ConvHead
+
+        ch = dims["channels"]
+        return ConvHead(ch[3], ch[4], dims["hidden"], N_ANGLE_BINS, dims["dropout"])
+
+    def batch(self, records, size, rng, stats, cfg):
+        from curious_robot.learning import data
+
+        return data.grasp_batch(records, size, rng, rotate=cfg.rotate_grasp)
+
+    def loss(self, model, b, cfg):
+        from curious_robot.learning.networks import grasp_loss
+
+        return grasp_loss(model.grasp(b["patch"]), b["bin"], b["success"])
+
+    def evaluate(self, model, ctx):
+        import torch
+
+        from curious_robot.learning import data, metrics
+
+        recs = ctx.held_out()
+        if not recs:
+            return {}
+        probs, labels = [], []
+        for part in metrics.chunks(recs, ctx.chunk):
+            b = data.grasp_batch(part, ctx.size, rotate=False)
+            t = data.to_tensors(b, ctx.device)
+            p = torch.sigmoid(model.grasp(t["patch"])).gather(1, t["bin"].view(-1, 1))
+            probs.append(p.squeeze(1).cpu().numpy())
+            labels.append(b["success"])
+        probs, labels = np.concatenate(probs), np.concatenate(labels)
+        n_train = ctx.store.count(self.name, held_out=False)
+        rate = ctx.store.count(self.name, held_out=False, success=True) / n_train \
+            if n_train else None
+        return {"grasp_bin_accuracy": metrics.none_if_nan(metrics.binary_accuracy(probs, labels)),
+                "grasp_majority_accuracy": metrics.none_if_nan(
+                    metrics.majority_accuracy(labels, rate))}
+
+    def synthetic(self, color, rng, size):
+        """A bar at a random angle; success when closing across it (within 30 degrees)."""
+        from curious_robot.learning.data import bar_image
+
+        bar = float(rng.uniform(0, math.pi))
+        angle = float(rng.uniform(0, math.pi))
+        d = (angle - bar - math.pi / 2) % math.pi  # from "across the bar"
+        diff = min(d, math.pi - d)
+        return {"before": bar_image(size, bar, color=color), "action": [0.0, 0.0, angle],
+                "success": bool(diff < math.radians(30)), "outcome": [0.02]}
+
+
+GRASP = Grasp()

@@ -1,0 +1,109 @@
+"""Poke: press a probe down on an object until a force limit; the tactile node fits force
+against press depth, and the patch before the poke trains the poke head to predict the
+fit (fc6 -> slope, intercept)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Task
+
+
+class Poke(Task):
+    name = "poke"
+    action_fields = ("x", "y")
+    outcome_fields = ("slope", "intercept", "onset_depth", "max_force")  # N/m, N, m, N
+    action_type = "Poke"
+    selector = "poke_selector"
+    tactile = True
+    head, head_input = "poke", "fc6"
+    #: a poke whose tactile fit failed (too few contact samples) has nothing to regress
+    train_success = True
+    scramble = False  # the colour shows the material, which sets the stiffness
+    metric_keys = ("poke_error", "poke_mean_baseline_error")
+
+    @staticmethod
+    def target(rec) -> list[float]:
+        return rec.outcome[:2]  # slope (N/m), intercept (N)
+
+    # -- robot ----------------------------------------------------------------------------
+    def goal(self, goal_cls, action):
+        return goal_cls(x=action[0], y=action[1])
+
+    def from_goal(self, goal):
+        return [goal.x, goal.y], {"max_force": goal.max_force}
+
+    def execute(self, backend, action, options=None, progress=None, should_stop=None):
+        x, y = action
+        return backend.poke(x, y, (options or {}).get("max_force", 0.0), progress=progress,
+                            should_stop=should_stop)
+
+    def fill_result(self, out, res, image):
+        depth = [float(v) for v in res.depth]
+        force = [float(v) for v in res.force]
+        out.success = len(depth) > 0
+        out.depth, out.force = depth, force
+        out.reached_force_limit = bool(getattr(res, "reached_force_limit", False))
+        out.patch_before = image(res.patch, "rgb8")
+
+    def outcome(self, r, tactile, image):
+        if tactile is None:
+            return None
+        return {"success": bool(tactile.valid),
+                "outcome": [tactile.slope, tactile.intercept, tactile.onset_depth,
+                            tactile.max_force],
+                "tactile_depth": list(tactile.depth), "tactile_force": list(tactile.force),
+                "before": image(r.patch_before, "patch_before")}
+
+    def tactile_fields(self, rec):
+        return tuple(float(v) for v in rec.outcome[:4]) if len(rec.outcome) >= 4 else None
+
+    # -- selection ------------------------------------------------------------------------
+    def random_action(self, t, rng, ws, jitter: float = 0.004):
+        from curious_robot.selection import Selection
+
+        x, y = ws.clip(t.x + rng.uniform(-jitter, jitter), t.y + rng.uniform(-jitter, jitter))
+        return Selection([x, y])
+
+    def model_action(self, policy, target, patch, patch_size, rng, ws):
+        if self.name not in policy.predictor.stats:
+            return policy.fallback(self.name, target, rng, ws,
+                                   "the checkpoint has no poke data yet")
+        return policy.poke_action(target, patch, patch_size, rng, ws)
+
+    # -- learning -------------------------------------------------------------------------
+    def make_head(self, cfg, dims):
+        from curious_robot.learning.networks import MLPHead
+
+        return MLPHead(dims["fc6"], dims["hidden"], 2, dims["dropout"])
+
+    def batch(self, records, size, rng, stats, cfg):
+        from curious_robot.learning import data
+
+        return data.poke_batch(records, size, stats)
+
+    def predict(self, model, t):
+        return model.poke(t["patch"])
+
+    def loss(self, model, b, cfg):
+        from curious_robot.learning.networks import regression_loss
+
+        return regression_loss(self.predict(model, b), b["target"])
+
+    def evaluate(self, model, ctx):
+        from curious_robot.learning import metrics
+
+        return metrics.regression_metrics(self, model, ctx)
+
+    def synthetic(self, color, rng, size):
+        """A disc whose brightness sets the stiffness."""
+        import cv2
+
+        bright = float(np.mean(color)) / 255.0
+        patch = np.full((size, size, 3), 40, np.uint8)
+        cv2.circle(patch, (size // 2, size // 2), size // 3, color, -1)
+        return {"before": patch, "action": [0.0, 0.0],
+                "outcome": [200.0 + 800.0 * bright, 0.5 * bright, 0.001, 5.0], "success": True}
+
+
+POKE = Poke()
