@@ -487,7 +487,7 @@ def export_mcap(store, out: str | os.PathLike, ids: Iterable[int] | None = None,
                     for topic, type_name, log_time, msg in record_messages(rec):
                         try:
                             bag.write(topic, type_name, log_time, msg)
-                        except (ValueError, TypeError, OverflowError) as exc:
+                        except (ValueError, TypeError, OverflowError, struct.error) as exc:
                             raise McapError(f"cannot encode {rec.robot}/{rec.seq} on "
                                             f"{topic}: {exc}") from exc
                     report.interactions += 1
@@ -633,7 +633,6 @@ def check_file(path: str | os.PathLike, topic: str = INTERACTIONS_TOPIC) -> None
 
 
 def _import(path: Path, store, topic: str, report: ImportReport, progress) -> None:
-    from mcap.exceptions import McapError as LibMcapError
     from mcap.stream_reader import StreamReader
     from mcap_ros2.decoder import DecoderFactory
 
@@ -668,10 +667,10 @@ def _import(path: Path, store, topic: str, report: ImportReport, progress) -> No
                         raise McapInputError(f"{path}: a message on channel "
                                              f"{record.channel_id} comes before its channel "
                                              "record")
-    except (LibMcapError, EOFError, OSError, ValueError, struct.error, KeyError,
-            IndexError) as exc:
-        if isinstance(exc, McapInputError):
-            raise
+    except (McapInputError, StoreError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the reader parsing damaged bytes (struct, zstd,
+        # lz4, CRC, end of file, ...): the file is bad from here on
         raise McapInputError(_damage_message(path, exc, report)) from exc
     if not decoders:
         raise McapInputError(f"{path} has no {topic} topic")
