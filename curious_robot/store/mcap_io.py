@@ -280,7 +280,8 @@ def _tactile(rec: Interaction, header: dict | None = None, poke_id: str = "") ->
 
 def interaction_msg(rec: Interaction) -> dict:
     """Interaction record -> curious_robot_interfaces/Interaction fields, the same message
-    :func:`curious_robot.convert.record_to_msg` builds (tests compare the CDR bytes)."""
+    :func:`curious_robot.convert.record_to_msg` builds (tests check that rclpy reads our CDR
+    as that message, and that it equals rclpy's own serialization but for padding)."""
     return {
         "header": _header(_time(rec.stamp_end), "table"),
         "robot": rec.robot, "seq": int(rec.seq), "task": rec.task,
