@@ -485,6 +485,16 @@ def test_malformed_records_are_rejected_one_by_one(tmp_path, capsys):
         assert_same(kept[key(rec)], rec)
 
 
+def test_bench_mcap_runs_and_prints_its_figures(tmp_path, capfd):
+    assert cli_main(["bench", "mcap", "--interactions", "8", "--dir", str(tmp_path),
+                     "--json"]) == 0
+    result = json.loads(capfd.readouterr().out)
+    assert result["interactions"] == 8 and result["images"] == 20  # 2 + 3 + 1 + 5 per 4
+    assert result["export_s"] > 0 and result["import_s"] > 0 and result["mcap_mb"] > 0
+    assert result["export_within_budget"] is True
+    assert cli_main(["bench", "mcap", "--interactions", "0"]) == 2
+
+
 # -- Foxglove layout ----------------------------------------------------------------------
 
 
