@@ -355,18 +355,63 @@ def test_round_trip_store_mcap_store_is_identical(src, bag, tmp_path, capsys):
     assert image_hashes(dst) == image_hashes(src)
 
 
+@pytest.mark.parametrize("chunked", [True, False])
+def test_import_of_a_recording_like_ros2_bag_record_writes(tmp_path, capsys, chunked):
+    """What ``ros2 bag record`` writes: rclpy's wire bytes, lz4 or unchunked, other topics
+    beside, the Interaction topic under another name (``--topic``)."""
+    from mcap.writer import CompressionType, Writer
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import String
+
+    from curious_robot.convert import record_to_msg
+
+    path = tmp_path / "recorded.mcap"
+    with open(path, "wb") as f:
+        w = Writer(f, compression=CompressionType.LZ4, use_chunking=chunked)
+        w.start(profile="ros2", library="rosbag2 stand-in")
+        ids = {}
+        for name, text in ((mcap_io.INTERACTION_TYPE,
+                            mcap_io.schema_text(mcap_io.INTERACTION_TYPE)),
+                           ("std_msgs/msg/String", "string data\n")):
+            ids[name] = w.register_schema(name, "ros2msg", text.encode())
+        interactions = w.register_channel("/arm/interactions", "cdr",
+                                          ids[mcap_io.INTERACTION_TYPE])
+        rosout = w.register_channel("/chatter", "cdr", ids["std_msgs/msg/String"])
+        for i, rec in enumerate(records()):
+            t = int(rec.stamp_end * 1e9)
+            w.add_message(interactions, t, serialize_message(record_to_msg(rec)), t, i)
+            w.add_message(rosout, t, serialize_message(String(data=f"hello {i}")), t, i)
+        w.finish()
+    dst = tmp_path / "dst.db"
+    assert cli_main(["store", "import", str(path), "--store", str(dst), "--json"]) == 2
+    assert "has no /interactions topic (topics: /arm/interactions, /chatter)" \
+        in capsys.readouterr().err
+    assert not dst.exists()
+    assert cli_main(["store", "import", str(path), "--store", str(dst), "--json",
+                     "--topic", "/arm/interactions"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["stored"], report["skipped_other_topics"]) == (10, 10)
+    kept = all_records(dst)
+    for rec in records():
+        assert_same(kept[key(rec)], rec)
+
+
 # -- bad input ----------------------------------------------------------------------------
 
 
-def test_not_an_mcap_file_exits_2_and_creates_no_store(src, tmp_path, capsys):
+def test_not_an_mcap_file_exits_2_and_creates_no_store(src, bag, tmp_path, capsys):
     text = tmp_path / "notes.mcap"
     text.write_text("hello\n")
     dst = tmp_path / "dst.db"
-    for bad in (text, src, tmp_path / "missing.mcap"):
+    for bad in (text, src, tmp_path / "missing.mcap", tmp_path):
         assert cli_main(["store", "import", str(bad), "--store", str(dst)]) == 2
         err = capsys.readouterr().err
-        assert "not an MCAP file" in err or "no such file" in err
+        assert "not an MCAP file" in err or "no such file" in err or "not a file" in err
     assert not dst.exists()
+    # a good file into something that is not a replay store: exit 1, the file untouched
+    assert cli_main(["store", "import", str(bag), "--store", str(text)]) == 1
+    assert "not an SQLite database" in capsys.readouterr().err
+    assert text.read_text() == "hello\n"
 
 
 def _foreign_bags(tmp_path):
