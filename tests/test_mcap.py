@@ -213,6 +213,24 @@ def test_cdr_bytes_are_what_rclpy_serializes():
         assert log_time == ros_msg.started.sec * 10**9 + ros_msg.started.nanosec
 
 
+def test_mcap_io_is_pure(src, tmp_path):
+    """Exporting and importing never loads rclpy or ROS message classes (pure store code)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from curious_robot.store import ReplayStore, mcap_io; "
+            f"s = ReplayStore({str(src)!r}, readonly=True); "
+            f"mcap_io.export_mcap(s, {str(tmp_path / 'a.mcap')!r}); "
+            f"mcap_io.import_mcap({str(tmp_path / 'a.mcap')!r}, "
+            f"ReplayStore({str(tmp_path / 'b.db')!r})); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('rclpy', 'sensor_msgs', 'std_msgs', 'curious_robot_interfaces')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_stamps_round_to_the_nanosecond():
     assert mcap_io.split_stamp(T0 + 0.5) == (int(T0), 500_000_000)
     assert mcap_io.split_stamp(5.9999999999) == (6, 0)  # carries into the seconds
