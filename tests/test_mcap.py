@@ -292,8 +292,11 @@ def test_export_is_a_rosbag2_mcap_whose_every_message_decodes(src, bag):
         assert bag_meta["relative_file_paths"] == [bag.name]
 
         n = 0
+        last = 0
         for _schema, channel, message, msg in reader.iter_decoded_messages(
-                log_time_order=False):
+                log_time_order=True):  # as Foxglove reads it, across chunks
+            assert message.log_time >= last
+            last = message.log_time
             n += 1
             stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
             assert message.log_time == stamp == message.publish_time
