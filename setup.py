@@ -43,6 +43,7 @@ setup(
         ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE + "/config", glob("config/*.yaml")),
         ("share/" + PACKAGE + "/config/hardware", glob("config/hardware/*.yaml")),
+        ("share/" + PACKAGE + "/config/foxglove", glob("config/foxglove/*.json")),
         *data_tree("sim"),
         *data_tree("models"),
     ],

@@ -15,6 +15,8 @@ TARGETS = {
               "interactions per second through the ROS graph vs. in-process"),
     "eval": ("curious_robot.evaluation.bench",
              "seconds to evaluate a checkpoint on a 2,000-image folder (budget 120 s)"),
+    "mcap": ("curious_robot.store.bench_mcap",
+             "seconds to export a 1,000-interaction store to MCAP (budget 60 s) and import it"),
 }
 
 

@@ -1,7 +1,12 @@
-"""``curious-robot store stats|check|export PATH``: look into a replay store.
+"""``curious-robot store stats|check|export PATH`` and ``store import FILE --store PATH``:
+look into a replay store, export it (PNG images, or an MCAP recording for Foxglove and
+``ros2 bag``) and import recorded interactions into one.
 
-Exit codes: 0 fine, 1 a problem (or the file is not a readable store), 2 no such file.
-The store is opened read-only, so these commands are safe while a learner writes to it.
+Exit codes: 0 fine, 1 a problem (or the file is not a readable store; import: some records
+were rejected), 2 no such file or bad input (import: the MCAP file is not one, is damaged,
+or carries another schema on the interactions topic).
+stats / check / export open the store read-only, so they are safe while a learner writes to
+it; import adds to the store like the learner does (one transaction per record).
 """
 
 from __future__ import annotations
@@ -25,12 +30,29 @@ def register(sub) -> None:
     p.add_argument("path", help="replay store file")
     p.set_defaults(func=run_check)
 
-    p = actions.add_parser("export", help="write the images of a few records as PNG files")
+    p = actions.add_parser("export", help="write the images of a few records as PNG files, "
+                                          "or records as an MCAP recording (rosbag2)")
     p.add_argument("path", help="replay store file")
-    p.add_argument("--out", required=True, help="folder for the PNG files (created)")
-    p.add_argument("--limit", type=int, default=10, help="number of records (default 10)")
+    p.add_argument("--format", choices=("png", "mcap"), default="png",
+                   help="png: the images of a few records as PNG files (default); mcap: the "
+                        "records as a rosbag2 MCAP file for Foxglove / ros2 bag")
+    p.add_argument("--out", required=True,
+                   help="png: folder for the PNG files (created); mcap: the .mcap file "
+                        "(replaced if it exists)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="number of records (default: png 10, mcap all)")
     p.add_argument("--task", default=None, help="only records of this task")
+    p.add_argument("--json", action="store_true", help="mcap: print one JSON object")
     p.set_defaults(func=run_export)
+
+    p = actions.add_parser("import", help="add the interactions of an MCAP recording (e.g. "
+                                          "ros2 bag record /interactions) to a store")
+    p.add_argument("file", help="MCAP file")
+    p.add_argument("--store", required=True, help="replay store file (created if missing)")
+    p.add_argument("--topic", default="/interactions",
+                   help="topic of the Interaction messages (default /interactions)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_import)
 
 
 def _open(path: str):
@@ -103,9 +125,22 @@ def run_check(args) -> int:
 
 
 def run_export(args) -> int:
+    if args.task is not None:
+        from curious_robot.record import TASKS
+
+        if args.task not in TASKS:
+            print(f"curious-robot store: unknown task {args.task!r}; known: "
+                  f"{', '.join(TASKS)}", file=sys.stderr)
+            return 2
+    if args.limit is not None and args.limit < 0:
+        print(f"curious-robot store: --limit must be >= 0, got {args.limit}", file=sys.stderr)
+        return 2
     store, code = _open(args.path)
     if store is None:
         return code
+    if args.format == "mcap":
+        return _export_mcap(store, args)
+    limit = 10 if args.limit is None else args.limit
     import cv2
     import numpy as np
 
@@ -113,7 +148,7 @@ def run_export(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     with store:
-        for row_id in store.ids(task=args.task)[:max(args.limit, 0)].tolist():
+        for row_id in store.ids(task=args.task)[:limit].tolist():
             rec = store.get(row_id)
             for role, img in rec.images().items():
                 name = out / f"{row_id:06d}_{rec.task}_{rec.robot}_{rec.seq}_{role}.png"
@@ -127,3 +162,71 @@ def run_export(args) -> int:
                 written += 1
     print(f"wrote {written} images to {out}")
     return 0
+
+
+def _export_mcap(store, args) -> int:
+    from curious_robot.store.mcap_io import McapError, export_mcap
+
+    with store:
+        ids = store.ids(task=args.task)
+        if args.limit is not None:
+            ids = ids[:args.limit]
+        try:
+            report = export_mcap(store, args.out, ids.tolist())
+        except McapError as exc:
+            print(f"curious-robot store: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"curious-robot store: cannot write {args.out}: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    print(f"wrote {report.interactions} interactions ({report.messages} messages on "
+          f"{len(report.topics)} topics, {_mb(report.bytes)}) to {report.path} in "
+          f"{report.seconds:.1f} s")
+    for topic, n in sorted(report.topics.items()):
+        print(f"  {topic}: {n}")
+    return 0
+
+
+def run_import(args) -> int:
+    from curious_robot.store import ReplayStore, StoreError
+    from curious_robot.store.mcap_io import McapInputError, check_file, import_mcap
+
+    try:  # before the store is opened (or created): a bad file leaves no trace
+        check_file(args.file, args.topic)
+    except McapInputError as exc:
+        print(f"curious-robot store: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"path": args.file, "store": args.store, "stored": 0,
+                              "duplicate": 0, "rejected": 0, "error": str(exc)}, indent=2))
+        return 2
+    try:
+        store = ReplayStore(args.store)
+    except StoreError as exc:
+        print(f"curious-robot store: {exc}", file=sys.stderr)
+        return 1
+    code = 0
+    with store:
+        try:
+            report = import_mcap(args.file, store, topic=args.topic)
+        except McapInputError as exc:
+            print(f"curious-robot store: {exc}", file=sys.stderr)
+            report, code = exc.report, 2
+        except StoreError as exc:
+            print(f"curious-robot store: {exc}", file=sys.stderr)
+            return 1
+    if code == 0 and report.rejected:
+        code = 1
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return code
+    print(f"{report.path} -> {report.store}: stored {report.stored}, duplicate "
+          f"{report.duplicate}, rejected {report.rejected} ({report.skipped} messages of "
+          f"other topics skipped) in {report.seconds:.1f} s")
+    for robot, seq, why in report.rejections:
+        print(f"REJECTED {robot}/{seq}: {why}")
+    if report.rejected > len(report.rejections):
+        print(f"... and {report.rejected - len(report.rejections)} more rejected")
+    return code
