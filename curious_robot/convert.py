@@ -7,6 +7,8 @@ pure code never needs rclpy. Malformed images raise
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from curious_robot import tasks as registry
@@ -74,8 +76,14 @@ def msg_to_image(msg, name: str = "image") -> np.ndarray | None:
 def to_time(seconds: float):
     from builtin_interfaces.msg import Time
 
-    sec = int(seconds)
-    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+    # floor, so a negative stamp keeps nanosec in [0, 1e9) as builtin_interfaces/Time
+    # requires; a fraction that rounds up to 1e9 ns carries into the seconds (5.9999999999 s
+    # is 6 s, not 5 s + a wrapped 0 ns)
+    sec = math.floor(seconds)
+    nanosec = int(round((seconds - sec) * 1e9))
+    if nanosec >= 1_000_000_000:
+        sec, nanosec = sec + 1, nanosec - 1_000_000_000
+    return Time(sec=int(sec), nanosec=nanosec)
 
 
 def from_time(t) -> float:

@@ -593,3 +593,13 @@ def test_foxglove_layout_shows_exported_topics():
             if s.startswith("/")}
     assert used == exported
     assert "config/foxglove" in (ROOT / "setup.py").read_text()  # installed with the package
+
+
+def test_to_time_carries_rounded_nanoseconds_and_floors_negative_stamps():
+    from curious_robot.convert import from_time, to_time
+
+    assert (to_time(5.9999999999).sec, to_time(5.9999999999).nanosec) == (6, 0)
+    t = to_time(-0.25)
+    assert (t.sec, t.nanosec) == (-1, 750_000_000) and from_time(t) == -0.25
+    t = to_time(1796236522.6529033)
+    assert t.sec == 1796236522 and abs(from_time(t) - 1796236522.6529033) < 1e-6
