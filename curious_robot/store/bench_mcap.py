@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from curious_robot import tasks as registry
+
 log = logging.getLogger(__name__)
 
 #: What the MCAP issue allows for exporting a 1,000-interaction store.
 BUDGET_S = 60.0
-TASKS = ("grasp", "push", "poke", "inspect")
 SIZE = 128
 
 
@@ -59,10 +60,31 @@ def _image(rng: np.random.Generator, h: int = SIZE, w: int = SIZE) -> np.ndarray
     return np.clip(img + noise, 0, 255).astype(np.uint8)
 
 
+def _push(rec, rng) -> None:
+    rec.after = _image(rng)
+    rec.depth_before = rng.uniform(0.70, 0.75, (SIZE, SIZE)).astype(np.float32)
+
+
+def _poke(rec, rng) -> None:
+    depth = np.linspace(0.0, 0.02, 200)
+    force = np.maximum(0.0, 900.0 * (depth - 0.004)) + rng.normal(0, 0.05, 200)
+    rec.tactile_depth, rec.tactile_force = depth.tolist(), force.tolist()
+    rec.outcome = [900.0, -3.6, 0.004, float(force.max())]
+
+
+def _inspect(rec, rng) -> None:
+    rec.views = [_image(rng) for _ in range(4)]
+
+
+#: what a real record of these tasks carries beyond its before image (sizes as collected)
+FILL = {"push": _push, "poke": _poke, "inspect": _inspect}
+
+
 def make_record(i: int, rng: np.random.Generator, t0: float = 1.76e9):
     from curious_robot.record import Interaction
 
-    task = TASKS[i % len(TASKS)]
+    names = registry.names("arm")
+    task = names[i % len(names)]
     robot = f"robot{i % 2}"
     start = t0 + 12.0 * i + float(rng.uniform(0, 1))
     rec = Interaction(task=task, robot=robot, seq=i // 2, object_id=f"obj{i % 7:04d}",
@@ -72,25 +94,10 @@ def make_record(i: int, rng: np.random.Generator, t0: float = 1.76e9):
                              "stiffness": float(rng.uniform(3e3, 4e4))},
                       stamp_start=start, stamp_end=start + float(rng.uniform(4, 11)),
                       sim_step=int(2400 * i))
-    if task == "grasp":
-        rec.action = [float(v) for v in rng.uniform(-0.2, 0.2, 2)] + [float(rng.uniform(0,
-                                                                                      3.14))]
-        rec.outcome = [float(rng.uniform(0, 0.08))]
-    elif task == "push":
-        rec.action = [float(v) for v in rng.uniform(-0.2, 0.2, 4)]
-        rec.outcome = [float(v) for v in rng.normal(0, 0.02, 3)]
-        rec.after = _image(rng)
-        rec.depth_before = rng.uniform(0.70, 0.75, (SIZE, SIZE)).astype(np.float32)
-    elif task == "poke":
-        rec.action = [float(v) for v in rng.uniform(-0.2, 0.2, 2)]
-        depth = np.linspace(0.0, 0.02, 200)
-        force = np.maximum(0.0, 900.0 * (depth - 0.004)) + rng.normal(0, 0.05, 200)
-        rec.tactile_depth, rec.tactile_force = depth.tolist(), force.tolist()
-        rec.outcome = [900.0, -3.6, 0.004, float(force.max())]
-    else:
-        rec.action = [float(v) for v in rng.uniform(-0.2, 0.2, 2)] + [0.5]
-        rec.views = [_image(rng) for _ in range(4)]
-        rec.outcome = [4.0]
+    spec = registry.get(task)
+    rec.action = [float(v) for v in rng.uniform(-0.2, 0.2, len(spec.action_fields))]
+    rec.outcome = [float(v) for v in rng.normal(0, 0.02, len(spec.outcome_fields))]
+    FILL.get(task, lambda r, g: None)(rec, rng)
     return rec
 
 

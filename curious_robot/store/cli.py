@@ -126,11 +126,11 @@ def run_check(args) -> int:
 
 def run_export(args) -> int:
     if args.task is not None:
-        from curious_robot.record import TASKS
+        from curious_robot import tasks as registry
 
-        if args.task not in TASKS:
+        if not registry.known(args.task):
             print(f"curious-robot store: unknown task {args.task!r}; known: "
-                  f"{', '.join(TASKS)}", file=sys.stderr)
+                  f"{', '.join(registry.names())}", file=sys.stderr)
             return 2
     if args.limit is not None and args.limit < 0:
         print(f"curious-robot store: --limit must be >= 0, got {args.limit}", file=sys.stderr)

@@ -268,9 +268,11 @@ def image_msg(img: np.ndarray | None, encoding: str, header: dict | None = None)
 
 
 def _tactile(rec: Interaction, header: dict | None = None, poke_id: str = "") -> dict:
-    poke = rec.task == "poke" and len(rec.outcome) >= 4
-    slope, intercept, onset, max_force = (map(float, rec.outcome[:4]) if poke
-                                          else (0.0, 0.0, 0.0, 0.0))
+    from curious_robot import tasks as registry
+
+    fit = registry.get(rec.task).tactile_fields(rec) if registry.known(rec.task) else None
+    poke = fit is not None
+    slope, intercept, onset, max_force = fit if poke else (0.0, 0.0, 0.0, 0.0)
     return {"header": header or _header(), "poke_id": poke_id,
             "depth": [float(v) for v in rec.tactile_depth],
             "force": [float(v) for v in rec.tactile_force],
