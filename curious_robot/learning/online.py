@@ -1,7 +1,7 @@
 """Online training inside the learner node, beside ingestion.
 
 ``OnlineTrainer.from_node_parameters(node)`` declares its parameters on the learner node
-(``param`` of :mod:`curious_robot.nodes.common`; the node is passed in, nothing else of
+(``param`` of :mod:`curious_robot.parameters`; the node is passed in, nothing else of
 rclpy is used here) and ``start()`` runs a daemon thread that
 
 1. opens ITS OWN read-only :class:`~curious_robot.store.ReplayStore` connection (the node
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from curious_robot.learning.checkpoint import CHECKPOINT_NAME, CheckpointError
 from curious_robot.learning.status import write_status
-from curious_robot.nodes.common import ParameterError, param
+from curious_robot.parameters import ParameterError, param
 
 #: Seconds between looks at a store that has too little data.
 IDLE_WAIT_S = 2.0
