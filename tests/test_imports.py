@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 
 import pytest
@@ -75,6 +76,7 @@ def _resolve_relative(module: str, is_package: bool, level: int, name: str | Non
     return ".".join(base + ([name] if name else []))
 
 
+@functools.lru_cache(maxsize=1)
 def import_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     """(intra-package edges, external top-level modules) per module of the package.
 
