@@ -505,7 +505,16 @@ def test_train_cli_end_to_end_and_resume(store_path, tmp_path, capsys):
     assert main(argv + ["--steps", "5"]) == 0
     capsys.readouterr()
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
-    assert (out / "tb").is_dir()
+    # TensorBoard (the shared loop): every step's loss once across the resume, held-out
+    # metrics at the end of each run, grasp panels
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(out / "tb"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("loss/grasp")] == [1, 2, 3, 4, 5]
+    assert [e.step for e in acc.Scalars("heldout/grasp_bin_accuracy")] == [3, 5]
+    assert "train/samples_per_s" in acc.Tags()["scalars"]
+    assert [e.step for e in acc.Images("panels/grasp")] == [3, 5]
     assert main(["train", "--store", str(tmp_path / "missing.db"), "--out", str(out),
                  "--steps", "1"]) == 2
 

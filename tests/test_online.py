@@ -68,7 +68,7 @@ def test_online_training_beside_ingestion_and_resume(tmp_path, context):
     trainer.start()
     try:
         # an empty store: the trainer waits and says so
-        assert wait_until(lambda: trainer.state == "waiting for data", 10)
+        assert wait_until(lambda: trainer.state == "waiting for data", 60)  # loaded CI
         time.sleep(0.3)
         assert trainer.step == 0 and not node.announced
         assert "waiting" in trainer.status()
@@ -157,6 +157,8 @@ def test_online_training_writes_tensorboard_scalars_and_images(tmp_path):
     with ReplayStore(store_path) as store:
         for rec in data.synthetic_interactions(6, np.random.default_rng(2), size=64):
             store.add(rec)
+        n_grasp = min(8, store.count("grasp", held_out=True))  # the panel's patches
+    assert n_grasp >= 1
     ckpt_dir = tmp_path / "checkpoints"
     trainer = OnlineTrainer(store_path, ckpt_dir, input_size=64, width=0.25, batch_size=4,
                             min_records=2, steps_per_round=2, save_every=2, eval_every=2,
@@ -174,8 +176,8 @@ def test_online_training_writes_tensorboard_scalars_and_images(tmp_path):
     acc.Reload()
     tags = acc.Tags()
     for tag in ("loss/grasp", "loss/push", "loss/poke", "loss/inspect", "train/samples_per_s",
-                "store/position", "heldout/grasp_bin_accuracy", "heldout/push_error",
-                "ingest/interactions_per_s"):
+                "store/position", "heldout/grasp_bin_accuracy",
+                "heldout/grasp_majority_accuracy", "ingest/interactions_per_s"):
         assert tag in tags["scalars"], (tag, tags["scalars"])
     losses = acc.Scalars("loss/grasp")
     assert [e.step for e in losses] == list(range(1, trainer.step + 1))
@@ -185,6 +187,6 @@ def test_online_training_writes_tensorboard_scalars_and_images(tmp_path):
     assert {"panels/grasp", "panels/poke"} <= set(tags["images"])
     grasp = acc.Images("panels/grasp")
     assert grasp and grasp[0].step == 2
-    assert grasp[0].width == 6 * 128 + 5 * 2 and grasp[0].height == 128  # 6 held-out patches
+    assert grasp[0].width == n_grasp * 130 - 2 and grasp[0].height == 128  # 128 px tiles
     png = grasp[-1].encoded_image_string
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -84,6 +84,11 @@ class OnlineTrainer:
         self.duty = float(duty)
         self.eval_every = int(eval_every)
         self.tensorboard = bool(tensorboard)
+        if self.tensorboard:  # the slow import here, at node start, not in the thread
+            try:
+                import torch.utils.tensorboard  # noqa: F401
+            except ImportError:
+                pass
         # validated now, so a bad parameter fails the node at start, not the thread later
         self.model_cfg = ModelConfig(input_size=input_size, width=width)
         self.overrides = {"batch_size": batch_size, "lr": lr, "tasks": tasks,
@@ -273,6 +278,7 @@ class OnlineTrainer:
             store = ReplayStore(self.store_path, readonly=True)
             t, resumed = self._make_trainer(store)
             self.trainer = t
+            self.state = "waiting for data"  # until the first step is made
             job = Job(t, lambda: t.train_steps(1), t.save, evaluate=t.evaluate,
                       panels=lambda: trainer_panels(t),
                       samples_per_step=lambda losses: len(losses) * t.cfg.batch_size)
