@@ -298,7 +298,7 @@ class TrainLoop:
         finally:
             try:
                 self._final_save(reason)
-                if not failed and reason != NO_DATA:
+                if not failed and reason != NO_DATA and self.job.step > 0:
                     self.log_panels()
             except Exception:
                 if not failed:
