@@ -417,6 +417,58 @@ def test_bad_checkpoints(tmp_path):
     assert load_checkpoint(tmp_path / "ok.pt")["step"] == 1
 
 
+def _loop_job(trainer):
+    from curious_robot.learning.loop import Job
+
+    return Job(trainer, lambda: trainer.train_steps(1), trainer.save)
+
+
+def test_train_loop_budget_resume_stop_ctrl_c_and_no_data(store, tmp_path):
+    """The shared outer loop (learning/loop.py) with a real trainer and store: checkpoints
+    at multiples of save_every and at the end, resume, a stop event, Ctrl-C saves before it
+    propagates, and a store without enough data ends the loop without a checkpoint."""
+    from curious_robot.learning.loop import DONE, NO_DATA, STOPPED, TrainLoop, resume_or_start
+
+    path = tmp_path / "run" / "checkpoint.pt"
+    saved = []
+    trainer = tiny_trainer(store)
+    loop = TrainLoop(_loop_job(trainer), path, save_every=2, until=5, on_save=saved.append)
+    assert loop.run() == DONE and trainer.step == 5 and saved == [2, 4, 5]
+    assert load_checkpoint(path)["step"] == 5
+    assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.pt"]  # atomic
+
+    trainer, resumed = resume_or_start(path, lambda p: Trainer.from_checkpoint(p, store),
+                                       lambda: pytest.fail("should resume"))
+    assert resumed and trainer.step == 5
+    stop = threading.Event()
+    loop = TrainLoop(_loop_job(trainer), path, save_every=100, stop=stop, resumed=True,
+                     progress=lambda step, losses: stop.set() if step == 7 else None)
+    assert loop.run() == STOPPED and trainer.step == 7 and load_checkpoint(path)["step"] == 7
+
+    def ctrl_c(step, losses):
+        if step == 9:
+            raise KeyboardInterrupt
+    loop = TrainLoop(_loop_job(trainer), path, save_every=100, until=20, resumed=True,
+                     progress=ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run()
+    assert load_checkpoint(path)["step"] == 9 and loop.state == "stopped"
+
+    empty = tmp_path / "empty"
+    loop = TrainLoop(_loop_job(tiny_trainer(store, min_records=10_000)), empty / "ck.pt",
+                     save_every=1, until=3)
+    assert loop.run() == NO_DATA and not empty.exists()
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError):
+        resume_or_start(tmp_path / "bad.pt", lambda p: Trainer.from_checkpoint(p, store),
+                        lambda: None, errors=(CheckpointError,))
+    fresh, resumed = resume_or_start(tmp_path / "bad.pt",
+                                     lambda p: Trainer.from_checkpoint(p, store),
+                                     lambda: "new", damaged="move", errors=(CheckpointError,))
+    assert (fresh, resumed) == ("new", False)
+    assert (tmp_path / "bad.pt.damaged").read_bytes() == b"junk"
+
+
 def test_training_beside_ingestion(store_path, records, tmp_path):
     """The node's pattern: one thread adds through its own store, another trains."""
     path = tmp_path / "live.db"
@@ -505,7 +557,16 @@ def test_train_cli_end_to_end_and_resume(store_path, tmp_path, capsys):
     assert main(argv + ["--steps", "5"]) == 0
     capsys.readouterr()
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
-    assert (out / "tb").is_dir()
+    # TensorBoard (the shared loop): every step's loss once across the resume, held-out
+    # metrics at the end of each run, grasp panels
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(out / "tb"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("loss/grasp")] == [1, 2, 3, 4, 5]
+    assert [e.step for e in acc.Scalars("heldout/grasp_bin_accuracy")] == [3, 5]
+    assert "train/samples_per_s" in acc.Tags()["scalars"]
+    assert [e.step for e in acc.Images("panels/grasp")] == [3, 5]
     assert main(["train", "--store", str(tmp_path / "missing.db"), "--out", str(out),
                  "--steps", "1"]) == 2
 

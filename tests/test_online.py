@@ -68,7 +68,7 @@ def test_online_training_beside_ingestion_and_resume(tmp_path, context):
     trainer.start()
     try:
         # an empty store: the trainer waits and says so
-        assert wait_until(lambda: trainer.state == "waiting for data", 10)
+        assert wait_until(lambda: trainer.state == "waiting for data", 60)  # loaded CI
         time.sleep(0.3)
         assert trainer.step == 0 and not node.announced
         assert "waiting" in trainer.status()
@@ -145,3 +145,48 @@ def test_bad_parameters_fail_the_node(tmp_path, context, name, value):
             OnlineTrainer.from_node_parameters(node)
     finally:
         node.destroy_node()
+
+
+def test_online_training_writes_tensorboard_scalars_and_images(tmp_path):
+    """The online trainer on a small real store writes event files beside its checkpoint:
+    per-task losses, samples/s, store position, held-out metrics, the ingest rate the node
+    hands over, and image panels (grasp patches with predicted success probabilities)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    store_path = tmp_path / "replay.db"
+    with ReplayStore(store_path) as store:
+        for rec in data.synthetic_interactions(6, np.random.default_rng(2), size=64):
+            store.add(rec)
+        n_grasp = min(8, store.count("grasp", held_out=True))  # the panel's patches
+    assert n_grasp >= 1
+    ckpt_dir = tmp_path / "checkpoints"
+    trainer = OnlineTrainer(store_path, ckpt_dir, input_size=64, width=0.25, batch_size=4,
+                            min_records=2, steps_per_round=2, save_every=2, eval_every=2,
+                            duty=1.0, threads=1)
+    assert trainer.tb_dir == ckpt_dir / "tb"
+    trainer.log_scalar("ingest/interactions_per_s", 1.0)  # not running yet: ignored
+    trainer.start()
+    try:
+        assert wait_until(lambda: trainer.saved_step >= 4, 60)
+        trainer.log_scalar("ingest/interactions_per_s", 3.5)  # as the learner node does
+    finally:
+        trainer.stop()
+    assert trainer.error is None
+    acc = EventAccumulator(str(ckpt_dir / "tb"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    for tag in ("loss/grasp", "loss/push", "loss/poke", "loss/inspect", "train/samples_per_s",
+                "store/position", "heldout/grasp_bin_accuracy",
+                "heldout/grasp_majority_accuracy", "ingest/interactions_per_s"):
+        assert tag in tags["scalars"], (tag, tags["scalars"])
+    losses = acc.Scalars("loss/grasp")
+    assert [e.step for e in losses] == list(range(1, trainer.step + 1))
+    assert all(np.isfinite(e.value) for e in losses)
+    assert [e.value for e in acc.Scalars("ingest/interactions_per_s")] == [3.5]
+    assert all(e.step % 2 == 0 for e in acc.Scalars("heldout/grasp_bin_accuracy"))
+    assert {"panels/grasp", "panels/poke"} <= set(tags["images"])
+    grasp = acc.Images("panels/grasp")
+    assert grasp and grasp[0].step == 2
+    assert grasp[0].width == n_grasp * 130 - 2 and grasp[0].height == 128  # 128 px tiles
+    png = grasp[-1].encoded_image_string
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -250,6 +250,13 @@ def test_pretext_checkpoint_loads_as_a_root_and_resumes(tmp_path, store_path, ki
     assert feats["fc6"].shape == (2, root.fc6_dim)
     s = train_pretext(store_path, tmp_path / kind, kind, 3, SIZE, 0.25, cfg)
     assert s["step"] == 3
+    if kind != "context":  # colour panels in TensorBoard, at the end of each run
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        acc = EventAccumulator(str(tmp_path / kind / "tb"), size_guidance={"images": 0})
+        acc.Reload()
+        panels = acc.Images("panels/colorization")
+        assert [e.step for e in panels] == [2, 3] and panels[0].height == 2 * 128
 
 
 @pytest.mark.parametrize("command", [["pretext", "--kind", "context"], ["autoencoder"]])
@@ -265,6 +272,15 @@ def test_image_training_commands_print_json_resume_and_refuse_a_missing_store(
     assert first["step"] == 2 and (out / "checkpoint.pt").is_file()
     assert main(args + ["--steps", "3"]) == 0  # resumes
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 3
+    # the shared loop's TensorBoard files: each step's loss once, panels where there are
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(out / "tb"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    loss = "loss/autoencoder" if command == ["autoencoder"] else "loss/context"
+    assert [e.step for e in acc.Scalars(loss)] == [1, 2, 3]
+    images = acc.Tags()["images"]
+    assert images == (["panels/reconstruction"] if command == ["autoencoder"] else [])
     missing = [a if a != str(store_path) else str(tmp_path / "none.db") for a in args]
     assert main(missing + ["--steps", "1"]) == 2
     assert "none.db: no such file" in capsys.readouterr().err

@@ -15,7 +15,7 @@ def default_hardware_config() -> str:
 
 def deploy_graph(hardware_config: str, fake_hardware: bool = False, dry_run: bool = False,
                  robots: int = 1, seed: int = 0, store: str = "data/replay.db",
-                 tasks="grasp,push,poke,inspect", learner: bool = True,
+                 tasks: str | None = None, learner: bool = True,
                  fake_objects: int = 8) -> list[NodeSpec]:
     """All nodes of a deployment; one hardware YAML for every robot (topics are relative,
     so each robot's namespace keeps its controllers apart)."""

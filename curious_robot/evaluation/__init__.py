@@ -13,3 +13,9 @@ baseline, and ``curious-robot reproduce`` that runs the whole comparison.
 
 Importing the package is light; torch loads with the modules that need it.
 """
+
+#: The layer ``eval`` reads when ``--layer`` is not given: best of the layers on held-out
+#: renders in a small run (every layer is reported by ``--layer all`` and ``reproduce``).
+#: Here, not in :mod:`.cli`, so that ``reproduce`` (which ``cli`` imports) need not import
+#: ``cli`` back.
+DEFAULT_LAYER = "pool5"

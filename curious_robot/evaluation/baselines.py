@@ -144,6 +144,25 @@ class AutoencoderTrainer:
         self.last_loss = total / max(1, n)
         return self.last_loss
 
+    @torch.no_grad()
+    def panels(self, n: int = 6) -> dict[str, np.ndarray]:
+        """TensorBoard panel ``reconstruction``: the same ``n`` stored images every time
+        (top) above their reconstructions (bottom), 128 px tiles."""
+        from curious_robot.learning.data import PIXEL_MEAN, PIXEL_STD, resize
+
+        images = ImagePool(self.store, np.random.default_rng(0)).sample(
+            n, self.model_cfg.input_size)
+        self.model.eval()
+        self.decoder.eval()
+        x = to_tensors({"x": images}, self.device)["x"]
+        recon = self.decoder(self.model.root(x, upto="fc6"))
+        recon = ((recon * PIXEL_STD + PIXEL_MEAN).clamp(0, 1) * 255).round().byte()
+        recon = recon.permute(0, 2, 3, 1).cpu().numpy()
+        tile = 128
+        top = np.concatenate([resize(im, tile) for im in images], axis=1)
+        bottom = np.concatenate([resize(im, tile) for im in recon], axis=1)
+        return {"reconstruction": np.concatenate([top, bottom], axis=0)}
+
     def state_dict(self) -> dict:
         return {
             "step": int(self.step), "store_position": int(self.store.position()),
@@ -180,28 +199,33 @@ def train_autoencoder(store_path: str | os.PathLike, out: str | os.PathLike, ste
                       input_size: int = 96, width: float = 0.5,
                       cfg: AutoencoderConfig | None = None, save_every: int = 100,
                       progress=None) -> dict:
-    """Train (or resume) to ``steps`` into ``out/checkpoint.pt``; returns a summary dict.
+    """Train (or resume) to ``steps`` into ``out/checkpoint.pt`` (TensorBoard: ``out/tb``)
+    with the shared loop (:mod:`curious_robot.learning.loop`); returns a summary dict.
     ``progress(step, total, loss)`` is called every step."""
     from curious_robot.learning.checkpoint import checkpoint_path
+    from curious_robot.learning.loop import TB_DIR, Job, TrainLoop, resume_or_start
     from curious_robot.store import ReplayStore
 
     ckpt = checkpoint_path(out)
     Path(out).mkdir(parents=True, exist_ok=True)
     with ReplayStore(store_path, readonly=True) as store:
-        if ckpt.exists():
-            trainer = AutoencoderTrainer.from_checkpoint(ckpt, store)
-            log.info("auto-encoder: resumed from %s at step %d", ckpt, trainer.step)
-        else:
-            trainer = AutoencoderTrainer(store, ModelConfig(input_size=input_size, width=width),
-                                         cfg)
-        saved = trainer.step if ckpt.exists() else -1
-        while trainer.step < steps:
-            loss = trainer.train_steps(1)
-            if progress is not None:
-                progress(trainer.step, steps, loss)
-            if trainer.step % save_every == 0:
-                trainer.save(ckpt)
-                saved = trainer.step
-        if saved != trainer.step:
-            trainer.save(ckpt)
+        def resume(path):
+            trainer = AutoencoderTrainer.from_checkpoint(path, store)
+            log.info("auto-encoder: resumed from %s at step %d", path, trainer.step)
+            return trainer
+
+        trainer, resumed = resume_or_start(
+            ckpt, resume,
+            lambda: AutoencoderTrainer(store, ModelConfig(input_size=input_size, width=width),
+                                       cfg))
+        job = Job(trainer, lambda: {"autoencoder": trainer.train_steps(1)}, trainer.save,
+                  panels=trainer.panels, samples_per_step=lambda _: trainer.cfg.batch_size)
+        loop = TrainLoop(job, ckpt, save_every=save_every, until=steps, resumed=resumed,
+                         tb_dir=Path(out) / TB_DIR,
+                         progress=None if progress is None else
+                         lambda step, losses: progress(step, steps, losses["autoencoder"]))
+        try:
+            loop.run()
+        finally:
+            loop.close()
         return {"step": trainer.step, "loss": trainer.last_loss, "checkpoint": str(ckpt)}

@@ -19,12 +19,10 @@ import time
 from pathlib import Path
 
 from curious_robot.commands import image_training
+from curious_robot.evaluation import DEFAULT_LAYER
 
 log = logging.getLogger(__name__)
 
-#: The layer ``eval`` reads when ``--layer`` is not given: best of the layers on held-out
-#: renders in a small run (every layer is reported by ``--layer all`` and ``reproduce``).
-DEFAULT_LAYER = "pool5"
 #: Where ``eval --retrieval`` without ``--image-folder`` renders (once) its evaluation set.
 DEFAULT_EVALSET = "data/evalset"
 LAYER_CHOICES = ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6", "all")

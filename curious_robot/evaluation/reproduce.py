@@ -552,7 +552,7 @@ def _check_seed(work: Path, seed: int) -> None:
 
 
 def run(args) -> int:
-    from curious_robot.evaluation.cli import DEFAULT_LAYER
+    from curious_robot.evaluation import DEFAULT_LAYER
     from curious_robot.evaluation.features import DEFAULT_INPUT_SIZE, DEFAULT_WIDTH
 
     if not args.scale > 0:

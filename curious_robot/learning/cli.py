@@ -5,8 +5,9 @@
 ``--steps`` is the step (training cycle) to reach: a run resumes automatically from
 ``OUT/checkpoint.pt`` and continues counting from the checkpoint's step, so the same
 command line finishes an interrupted run. The newest checkpoint is always OUT/checkpoint.pt
-(rewritten atomically every ``--save-every`` steps and at the end). TensorBoard scalars go
-to OUT/tb when tensorboard is installed. Exit codes: 0 done, 1 nothing to train on or a
+(rewritten atomically every ``--save-every`` steps and at the end). TensorBoard event files
+go to OUT/tb when tensorboard is installed (:mod:`.loop`: losses, samples/s, held-out
+metrics, grasp / poke image panels). Exit codes: 0 done, 1 nothing to train on or a
 bad checkpoint, 2 bad arguments / no such store.
 
 Module-level imports stay light (``curious-robot --help`` imports this module).
@@ -124,24 +125,6 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-def _summary_writer(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        log.info("tensorboard is not installed: no TensorBoard scalars")
-        return None
-    return SummaryWriter(str(folder))
-
-
-def _log_metrics(writer, metrics: dict, step: int) -> None:
-    if writer is None:
-        return
-    for key, value in metrics.items():
-        if value is not None:
-            writer.add_scalar(f"heldout/{key}", value, step)
-    writer.flush()
-
-
 def _format_metrics(metrics: dict) -> str:
     width = max(len(k) for k in metrics)
     return "\n".join(f"{k:<{width}}  {'-' if v is None else f'{v:.4f}'}"
@@ -152,13 +135,18 @@ def run_train(args) -> int:
     if args.steps < 0:
         print("curious-robot train: --steps must be >= 0", file=sys.stderr)
         return 2
+    if args.save_every < 1 or args.eval_every < 0:
+        print("curious-robot train: --save-every must be >= 1 and --eval-every >= 0",
+              file=sys.stderr)
+        return 2
     if not Path(args.store).is_file():
         print(f"curious-robot train: {args.store}: no such file", file=sys.stderr)
         return 2
     import torch
 
     from curious_robot.learning.checkpoint import CheckpointError, checkpoint_path
-    from curious_robot.learning.metrics import metric_keys
+    from curious_robot.learning.loop import NO_DATA, TB_DIR, Job, TrainLoop, resume_or_start
+    from curious_robot.learning.metrics import metric_keys, trainer_panels
     from curious_robot.learning.networks import ModelConfig
     from curious_robot.learning.train import TrainConfig, Trainer
     from curious_robot.store import ReplayStore, StoreError
@@ -186,62 +174,58 @@ def run_train(args) -> int:
     except StoreError as exc:
         print(f"curious-robot train: {exc}", file=sys.stderr)
         return 1
+
+    def resume(path):
+        trainer = Trainer.from_checkpoint(path, store, device, **overrides)
+        for name, value in (("input_size", args.input_size), ("width", args.width)):
+            if value is not None and value != getattr(trainer.model_cfg, name):
+                log.warning("--%s %s ignored: resuming a run with %s = %s",
+                            name.replace("_", "-"), value, name,
+                            getattr(trainer.model_cfg, name))
+        return trainer
+
+    def start():
+        model_cfg = ModelConfig(input_size=args.input_size or 96, width=args.width or 0.5)
+        train_cfg = TrainConfig(seed=args.seed,
+                                **{k: v for k, v in overrides.items() if v is not None})
+        return Trainer(store, model_cfg, train_cfg, device)
+
     try:
-        if ckpt.exists():
-            trainer = Trainer.from_checkpoint(ckpt, store, device, **overrides)
-            for name, value in (("input_size", args.input_size), ("width", args.width)):
-                if value is not None and value != getattr(trainer.model_cfg, name):
-                    log.warning("--%s %s ignored: resuming a run with %s = %s",
-                                name.replace("_", "-"), value, name,
-                                getattr(trainer.model_cfg, name))
-        else:
-            model_cfg = ModelConfig(input_size=args.input_size or 96, width=args.width or 0.5)
-            train_cfg = TrainConfig(seed=args.seed,
-                                    **{k: v for k, v in overrides.items() if v is not None})
-            trainer = Trainer(store, model_cfg, train_cfg, device)
+        trainer, resumed = resume_or_start(ckpt, resume, start)
     except (ValueError, CheckpointError, KeyError) as exc:
         print(f"curious-robot train: {exc}", file=sys.stderr)
         store.close()
         return 1 if isinstance(exc, CheckpointError) else 2
-    writer = _summary_writer(out / "tb")
     log.info("training %s on %s from step %d to %d (input %d px, width %g, batch %d, %s)",
              ",".join(trainer.cfg.tasks), device, trainer.step, args.steps,
              trainer.model_cfg.input_size, trainer.model_cfg.width, trainer.cfg.batch_size,
              trainer.cfg.optimizer)
     progress = _Progress(args.steps, trainer.step)
-    saved_step = trainer.step
-    code = 0
+    job = Job(trainer, lambda: trainer.train_steps(1), trainer.save, evaluate=trainer.evaluate,
+              panels=lambda: trainer_panels(trainer),
+              samples_per_step=lambda losses: len(losses) * trainer.cfg.batch_size)
+    loop = TrainLoop(job, ckpt, save_every=args.save_every, until=args.steps, resumed=resumed,
+                     tb_dir=out / TB_DIR, eval_every=args.eval_every,
+                     progress=progress.update)
     try:
-        while trainer.step < args.steps:
-            losses = trainer.train_steps(1)
-            if not losses:
-                log.error("no task has %d training records yet (tasks %s): nothing to train",
-                          trainer.cfg.min_records, ",".join(trainer.cfg.tasks))
-                code = 1
-                break
-            progress.update(trainer.step, losses)
-            if writer is not None:
-                for task, value in losses.items():
-                    writer.add_scalar(f"loss/{task}", value, trainer.step)
-            if trainer.step % args.save_every == 0:
-                trainer.save(ckpt)
-                saved_step = trainer.step
-            if args.eval_every and trainer.step % args.eval_every == 0:
-                _log_metrics(writer, trainer.evaluate(), trainer.step)
+        reason = loop.run()
     except KeyboardInterrupt:
         progress.close()
-        if trainer.step != saved_step:
-            trainer.save(ckpt)
+        loop.close()
         log.info("interrupted at step %d; checkpoint %s", trainer.step, ckpt)
         raise
     progress.close()
+    code = 0
+    if reason == NO_DATA:
+        log.error("no task has %d training records yet (tasks %s): nothing to train",
+                  trainer.cfg.min_records, ",".join(trainer.cfg.tasks))
+        code = 1
     keys = metric_keys(trainer.cfg.tasks)
     metrics = {k: trainer.evaluate().get(k) for k in keys}
-    if trainer.step != saved_step or (code == 0 and not ckpt.exists()):
-        trainer.save(ckpt)
-    _log_metrics(writer, metrics, trainer.step)
-    if writer is not None:
-        writer.close()
+    if ckpt.exists():
+        trainer.save(ckpt)  # again, so that the newest checkpoint carries these metrics
+    loop.log_metrics(metrics)
+    loop.close()
     store.close()
     log.info("step %d, checkpoint %s", trainer.step, ckpt)
     if args.json:

@@ -174,3 +174,121 @@ def evaluate(model, store, stats: dict, device, input_size: int, tasks=None,
     finally:
         model.train(was_training)
     return out
+
+
+# -- image panels for TensorBoard ---------------------------------------------------------
+
+#: Records drawn per panel, and the side of one tile in px.
+PANEL_RECORDS, PANEL_TILE = 8, 128
+
+
+def _panel_records(store, task: str, n: int) -> list:
+    """The same ``n`` records every time: held-out ones (training ones when there are
+    none), spread evenly over the store."""
+    only = registry.success_filter(task)
+    for held_out in (True, False):
+        ids = store.ids(task, held_out=held_out, success=only)
+        if len(ids):
+            pick = ids[np.unique(np.linspace(0, len(ids) - 1, min(n, len(ids))).astype(int))]
+            return store.get_many(pick.tolist())
+    return []
+
+
+def _tile(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return np.ascontiguousarray(cv2.resize(image, (PANEL_TILE, PANEL_TILE),
+                                           interpolation=cv2.INTER_LINEAR))
+
+
+def _text(img: np.ndarray, text: str, row: int, color=(255, 255, 255)) -> None:
+    import cv2
+
+    for c, t in (((0, 0, 0), 3), (color, 1)):  # outlined, readable on any background
+        cv2.putText(img, text, (3, row), cv2.FONT_HERSHEY_SIMPLEX, 0.4, c, t, cv2.LINE_AA)
+
+
+def _bar(img: np.ndarray, angle: float, color, thickness: int, length: float = 0.8) -> None:
+    """A line through the centre at table angle ``angle`` (the grasp-patch convention of
+    :func:`data.bar_image`: column = +x, row = -y)."""
+    import math
+
+    import cv2
+
+    c, half = (img.shape[0] - 1) / 2.0, length * img.shape[0] / 2.0
+    dx, dy = math.cos(angle) * half, math.sin(angle) * half
+    cv2.line(img, (int(round(c - dx)), int(round(c + dy))),
+             (int(round(c + dx)), int(round(c - dy))), color, thickness, cv2.LINE_AA)
+
+
+def _row(tiles: list[np.ndarray]) -> np.ndarray:
+    gap = np.full((PANEL_TILE, 2, 3), 255, np.uint8)
+    out = [tiles[0]]
+    for t in tiles[1:]:
+        out += [gap, t]
+    return np.concatenate(out, axis=1)
+
+
+@torch.no_grad()
+def grasp_panel(model, store, input_size: int, device, n: int = PANEL_RECORDS,
+                task: str = "grasp") -> np.ndarray | None:
+    """A row of grasp patches (held-out when there are any), each with the tried angle (green
+    bar: it succeeded, red: it failed) and the model's success probability for it
+    (``p``), and the model's best angle (thin yellow bar) with its probability (``best``).
+    None without grasp records."""
+    records = _panel_records(store, task, n)
+    if not records:
+        return None
+    b = data.grasp_batch(records, input_size, rotate=False)
+    was_training = model.training
+    model.eval()
+    try:
+        probs = torch.sigmoid(model.grasp(data.to_tensors(b, device)["patch"])).cpu().numpy()
+    finally:
+        model.train(was_training)
+    tiles = []
+    for rec, p, tried, ok in zip(records, probs, b["bin"], b["success"]):
+        img = _tile(rec.before)
+        best = int(np.argmax(p))
+        _bar(img, data.bin_to_angle(best), (255, 220, 0), 1)
+        _bar(img, data.bin_to_angle(int(tried)), (0, 200, 0) if ok else (230, 0, 0), 2)
+        _text(img, f"p {p[int(tried)]:.2f} {'ok' if ok else 'fail'}", 12)
+        _text(img, f"best {p[best]:.2f}", PANEL_TILE - 5, (255, 220, 0))
+        tiles.append(img)
+    return _row(tiles)
+
+
+@torch.no_grad()
+def poke_panel(model, store, stats, input_size: int, device, n: int = PANEL_RECORDS // 2,
+               task: str = "poke") -> np.ndarray | None:
+    """A row of poke patches with the measured and the predicted (slope N/m, intercept N);
+    None without poke records or statistics."""
+    records = _panel_records(store, task, n)
+    if not records or stats is None:
+        return None
+    b = data.poke_batch(records, input_size, stats)
+    was_training = model.training
+    model.eval()
+    try:
+        z = model.poke(data.to_tensors(b, device)["patch"]).cpu().numpy()
+    finally:
+        model.train(was_training)
+    tiles = []
+    for rec, pred in zip(records, stats.denormalize(z)):
+        img = _tile(rec.before)
+        _text(img, f"true {rec.outcome[0]:.0f} {rec.outcome[1]:.1f}", 12, (0, 230, 0))
+        _text(img, f"pred {pred[0]:.0f} {pred[1]:.1f}", PANEL_TILE - 5, (255, 220, 0))
+        tiles.append(img)
+    return _row(tiles)
+
+
+def trainer_panels(trainer) -> dict[str, np.ndarray]:
+    """The image panels of a multi-task :class:`~curious_robot.learning.train.Trainer`
+    (name -> (H, W, 3) uint8), for the tasks it trains and has data for."""
+    out = {}
+    for name in trainer.cfg.tasks:
+        img = registry.get(name).panel(trainer.model, trainer.store, trainer.stats.get(name),
+                                       trainer.model_cfg.input_size, trainer.device)
+        if img is not None:
+            out[name] = img
+    return out

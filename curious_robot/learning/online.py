@@ -1,7 +1,7 @@
 """Online training inside the learner node, beside ingestion.
 
 ``OnlineTrainer.from_node_parameters(node)`` declares its parameters on the learner node
-(``param`` of :mod:`curious_robot.nodes.common`; the node is passed in, nothing else of
+(``param`` of :mod:`curious_robot.parameters`; the node is passed in, nothing else of
 rclpy is used here) and ``start()`` runs a daemon thread that
 
 1. opens ITS OWN read-only :class:`~curious_robot.store.ReplayStore` connection (the node
@@ -9,13 +9,19 @@ rclpy is used here) and ``start()`` runs a daemon thread that
 2. resumes from ``checkpoint_dir/checkpoint.pt`` (``Trainer.from_checkpoint``: model,
    optimizer, step, normalisation, sampler state) or starts a new :class:`Trainer`; a
    damaged checkpoint is moved aside (``checkpoint.pt.damaged``) and a new run starts;
-3. loops rounds of ``steps_per_round`` training cycles, each round followed by a pause so
+3. runs the shared training loop (:class:`~curious_robot.learning.loop.TrainLoop`) in
+   rounds of ``steps_per_round`` training cycles, each round followed by a pause so
    that training takes about ``duty`` of the wall time (the rest stays free for ingestion
    and the other nodes' CPU); while no task has ``min_records`` training records it waits
    (logged once, and again when training starts);
-4. every ``save_every`` steps writes the checkpoint atomically and calls
-   ``node.announce(path, step, store_position, losses)`` (the node publishes a
-   ModelUpdate on /model_updates, which the selectors load).
+4. at every multiple of ``save_every`` steps writes the checkpoint atomically, writes
+   ``status.json`` and calls ``node.announce(path, step, store_position, losses)`` (the
+   node publishes a ModelUpdate on /model_updates, which the selectors load);
+5. writes TensorBoard event files into ``checkpoint_dir/tb`` (``tensorboard: false`` turns
+   them off): per-task losses every step, samples/s and the store position at every
+   checkpoint, held-out metrics every ``eval_every`` steps (0: never), grasp / poke image
+   panels with the model's predictions at every checkpoint, and what the node adds through
+   :meth:`OnlineTrainer.log_scalar` (its ingest rate).
 
 ``stop()`` ends the loop between two cycles, saves a final checkpoint (when steps were
 made since the last one), announces it and joins. ``status()`` is one line for the node's
@@ -27,13 +33,13 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import traceback
 from pathlib import Path
 
 from curious_robot.learning.checkpoint import CHECKPOINT_NAME, CheckpointError
+from curious_robot.learning.loop import TB_DIR, Job, TrainLoop, resume_or_start
 from curious_robot.learning.status import write_status
-from curious_robot.nodes.common import ParameterError, param
+from curious_robot.parameters import ParameterError, param
 
 #: Seconds between looks at a store that has too little data.
 IDLE_WAIT_S = 2.0
@@ -55,15 +61,20 @@ class OnlineTrainer:
     def __init__(self, store_path, checkpoint_dir, *, announce=None, logger=None,
                  steps_per_round: int = 10, save_every: int = 100, input_size: int = 96,
                  width: float = 0.5, batch_size: int = 32, lr: float = 3e-4,
-                 tasks: str = "grasp,push,poke,inspect", min_records: int = 8,
-                 device: str = "cpu", threads: int = 1, duty: float = 0.5, seed: int = 0):
+                 tasks: str | None = None, min_records: int = 8,
+                 device: str = "cpu", threads: int = 1, duty: float = 0.5, seed: int = 0,
+                 eval_every: int = 1000, tensorboard: bool = True):
         from curious_robot.learning.networks import ModelConfig
         from curious_robot.learning.train import TrainConfig
 
+        from curious_robot import tasks as registry
+
+        tasks = tasks or ",".join(registry.trained_by_default())
         if not 0.0 < duty <= 1.0:
             raise ValueError(f"duty must be in (0, 1], got {duty}")
-        if steps_per_round < 1 or save_every < 1 or threads < 0:
-            raise ValueError("steps_per_round and save_every must be >= 1, threads >= 0")
+        if steps_per_round < 1 or save_every < 1 or threads < 0 or eval_every < 0:
+            raise ValueError("steps_per_round and save_every must be >= 1, threads and "
+                             "eval_every >= 0")
         self.store_path = str(store_path)
         self.checkpoint_dir = Path(checkpoint_dir)
         self.path = self.checkpoint_dir / CHECKPOINT_NAME
@@ -74,16 +85,22 @@ class OnlineTrainer:
         self.device = device
         self.threads = int(threads)
         self.duty = float(duty)
+        self.eval_every = int(eval_every)
+        self.tensorboard = bool(tensorboard)
+        if self.tensorboard:  # the slow import here, at node start, not in the thread
+            try:
+                import torch.utils.tensorboard  # noqa: F401
+            except ImportError:
+                pass
         # validated now, so a bad parameter fails the node at start, not the thread later
         self.model_cfg = ModelConfig(input_size=input_size, width=width)
         self.overrides = {"batch_size": batch_size, "lr": lr, "tasks": tasks,
                           "min_records": min_records}
         self.train_cfg = TrainConfig(seed=seed, **self.overrides)
         self.trainer = None
-        self.saved_step = -1
+        self.loop: TrainLoop | None = None
         self.error: str | None = None
         self.state = "not started"
-        self.rate = 0.0  # training samples per second of training time, last round
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -93,6 +110,8 @@ class OnlineTrainer:
     def from_node_parameters(cls, node) -> OnlineTrainer:
         """Declare and read the online-training parameters of the learner ``node`` (which
         has ``store_path`` and ``announce``); see config/collect.yaml for their meaning."""
+        from curious_robot import tasks as tasks_registry
+
         folder = param(node, "checkpoint_dir", "")
         if not folder:
             folder = os.path.join(os.path.dirname(os.path.abspath(node.store_path)),
@@ -105,13 +124,17 @@ class OnlineTrainer:
             width=param(node, "width", 0.5, lambda v: 0.0 < v <= 4.0, "must be in (0, 4]"),
             batch_size=param(node, "batch_size", 32, lambda v: v >= 2, "must be >= 2"),
             lr=param(node, "lr", 3e-4, lambda v: v > 0, "must be > 0"),
-            tasks=param(node, "tasks", "grasp,push,poke,inspect", bool, "must not be empty"),
+            tasks=param(node, "tasks", ",".join(tasks_registry.trained_by_default()), bool,
+                        "must not be empty"),
             min_records=param(node, "min_records", 8, *positive),
             device=param(node, "device", "cpu", _is_device,
                          "must be a torch device available here (cpu, cuda, cuda:1, ...)"),
             threads=param(node, "threads", 1, lambda v: v >= 0,
                           "must be >= 0 (0: torch's own choice)"),
             duty=param(node, "duty", 0.5, lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
+            eval_every=param(node, "eval_every", 1000, lambda v: v >= 0,
+                             "must be >= 0 (0: no held-out evaluation)"),
+            tensorboard=param(node, "tensorboard", True),
         )
         try:
             return cls(node.store_path, folder, announce=node.announce,
@@ -163,6 +186,22 @@ class OnlineTrainer:
     def step(self) -> int:
         return self.trainer.step if self.trainer is not None else 0
 
+    @property
+    def saved_step(self) -> int:
+        """Step of the newest checkpoint written or resumed from (-1: none)."""
+        loop = self.loop
+        return -1 if loop is None or loop.saved_step is None else loop.saved_step
+
+    @property
+    def rate(self) -> float:
+        """Training samples per second of training time, last round."""
+        return self.loop.rate if self.loop is not None else 0.0
+
+    @property
+    def tb_dir(self) -> Path:
+        """Where the TensorBoard event files go."""
+        return self.checkpoint_dir / TB_DIR
+
     def status(self) -> str:
         """One line for the node's progress report."""
         if self.error:
@@ -177,40 +216,39 @@ class OnlineTrainer:
 
     # -- the thread -------------------------------------------------------------------------
 
+    def log_scalar(self, tag: str, value: float) -> None:
+        """A scalar into this run's TensorBoard files at the current step, from any thread
+        (the learner node's ingest rate); ignored while training is not running."""
+        loop = self.loop
+        if loop is not None:
+            loop.log_scalar(tag, value)
+
     def _make_trainer(self, store):
         from curious_robot.learning.train import Trainer
 
-        if self.path.exists():
-            try:
-                trainer = Trainer.from_checkpoint(self.path, store, self.device,
-                                                  **self.overrides)
-            except (CheckpointError, KeyError, ValueError) as exc:
-                bad = self.path.with_name(self.path.name + ".damaged")
-                os.replace(self.path, bad)
-                self._log("error", f"cannot resume from {self.path} ({exc}); moved it to "
-                                   f"{bad.name} and starting a new run")
-            else:
-                for name in ("input_size", "width"):
-                    mine, theirs = getattr(self.model_cfg, name), getattr(trainer.model_cfg,
-                                                                          name)
-                    if mine != theirs:
-                        self._log("warning", f"{name} {mine} ignored: resuming a run with "
-                                             f"{name} = {theirs}")
-                self._log("info", f"online training resumes from {self.path} at step "
-                                  f"{trainer.step}")
-                self.saved_step = trainer.step
-                return trainer
-        self._log("info", f"online training starts a new run into {self.checkpoint_dir} "
-                          f"(input {self.model_cfg.input_size} px, width "
-                          f"{self.model_cfg.width}, tasks {','.join(self.train_cfg.tasks)})")
-        return Trainer(store, self.model_cfg, self.train_cfg, self.device)
+        def resume(path):
+            trainer = Trainer.from_checkpoint(path, store, self.device, **self.overrides)
+            for name in ("input_size", "width"):
+                mine, theirs = getattr(self.model_cfg, name), getattr(trainer.model_cfg, name)
+                if mine != theirs:
+                    self._log("warning", f"{name} {mine} ignored: resuming a run with "
+                                         f"{name} = {theirs}")
+            self._log("info", f"online training resumes from {path} at step {trainer.step}")
+            return trainer
 
-    def _save(self) -> None:
+        def start():
+            self._log("info", f"online training starts a new run into {self.checkpoint_dir} "
+                              f"(input {self.model_cfg.input_size} px, width "
+                              f"{self.model_cfg.width}, tasks {','.join(self.train_cfg.tasks)})")
+            return Trainer(store, self.model_cfg, self.train_cfg, self.device)
+
+        return resume_or_start(self.path, resume, start, damaged="move",
+                               errors=(CheckpointError, KeyError, ValueError),
+                               warn=lambda text: self._log("error", text))
+
+    def _on_save(self, step: int) -> None:
         t = self.trainer
-        if t is None or t.step == self.saved_step or t.step == 0:
-            return
-        t.save(self.path)
-        self.saved_step = t.step
+        self.loop.log_scalar("store/position", t.position)
         write_status(self.checkpoint_dir, t.step, t.position, dict(t.last_losses))
         if self.announce is not None:
             try:
@@ -219,9 +257,23 @@ class OnlineTrainer:
                 self._log("warning", f"checkpoint of step {t.step} saved but not announced: "
                                      f"{exc}")
 
+    def _on_state(self, state: str) -> None:
+        t = self.trainer
+        if state == "training":
+            self._log("info", f"online training runs from step {t.step - 1} on {t.device} "
+                              f"({','.join(t.last_losses)})")
+        elif state == "waiting for data":
+            store = t.store
+            counts = {k: store.count(k, held_out=False) for k in t.cfg.tasks}
+            self._log("info", f"online training waits for data: no task has "
+                              f"{t.cfg.min_records} training records yet ({counts})")
+        if state != "stopped":
+            self.state = state
+
     def _run(self) -> None:
         import torch
 
+        from curious_robot.learning.metrics import trainer_panels
         from curious_robot.store import ReplayStore
 
         if self.threads > 0:
@@ -230,53 +282,27 @@ class OnlineTrainer:
         try:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             store = ReplayStore(self.store_path, readonly=True)
-            self.trainer = t = self._make_trainer(store)
-            self.state = "waiting for data"
-            waiting_logged = False
-            while not self._stop.is_set():
-                t0, step0 = time.monotonic(), t.step
-                samples = 0
-                for _ in range(self.steps_per_round):
-                    if self._stop.is_set():
-                        break
-                    losses = t.train_steps(1)
-                    if not losses:
-                        break
-                    if self.state != "training":
-                        self._log("info", f"online training runs from step {t.step - 1} on "
-                                          f"{t.device} ({','.join(losses)})")
-                        self.state = "training"
-                        waiting_logged = False
-                    samples += len(losses) * t.cfg.batch_size
-                    if t.step - max(self.saved_step, 0) >= self.save_every:
-                        self._save()
-                busy = time.monotonic() - t0
-                if t.step == step0:
-                    if self._stop.is_set():
-                        break
-                    if not waiting_logged:
-                        counts = {k: store.count(k, held_out=False) for k in t.cfg.tasks}
-                        self._log("info", f"online training waits for data: no task has "
-                                          f"{t.cfg.min_records} training records yet "
-                                          f"({counts})")
-                        waiting_logged = True
-                    self.state = "waiting for data"
-                    self._stop.wait(IDLE_WAIT_S)
-                    continue
-                self.rate = samples / busy if busy > 0 else 0.0
-                if self.duty < 1.0:
-                    self._stop.wait(busy * (1.0 - self.duty) / self.duty)
+            t, resumed = self._make_trainer(store)
+            self.trainer = t
+            self.state = "waiting for data"  # until the first step is made
+            job = Job(t, lambda: t.train_steps(1), t.save, evaluate=t.evaluate,
+                      panels=lambda: trainer_panels(t),
+                      samples_per_step=lambda losses: len(losses) * t.cfg.batch_size)
+            self.loop = TrainLoop(
+                job, self.path, save_every=self.save_every, stop=self._stop, resumed=resumed,
+                tb_dir=self.tb_dir if self.tensorboard else None,
+                eval_every=self.eval_every, on_save=self._on_save, on_state=self._on_state,
+                idle_wait=IDLE_WAIT_S, steps_per_round=self.steps_per_round, duty=self.duty,
+                save_untrained=False)
+            self.loop.run()
         except Exception as exc:  # noqa: BLE001 - training fails alone; ingestion goes on
             self.error = f"{type(exc).__name__}: {exc}"
             self._log("error", f"online training failed: {self.error}\n"
                                f"{traceback.format_exc()}")
         finally:
-            try:
-                self._save()
-            except Exception as exc:  # noqa: BLE001
-                self._log("error", f"final checkpoint not saved: {exc}")
+            if self.loop is not None:
+                self.loop.close()
             if self.error is None:
                 self.state = "stopped"
             if store is not None:
                 store.close()
-

@@ -13,6 +13,9 @@ from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+# re-exported: the nodes import them from here
+from curious_robot.parameters import ParameterError, param  # noqa: F401
+
 #: Interactions and acknowledgements: nothing may be dropped silently.
 RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE,
                       history=HistoryPolicy.KEEP_LAST)
@@ -23,18 +26,6 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 #: Sensor streams: newest wins.
 SENSOR = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE,
                     history=HistoryPolicy.KEEP_LAST)
-
-
-class ParameterError(ValueError):
-    """A node parameter is invalid; the message names it."""
-
-
-def param(node: Node, name: str, default, check: Callable | None = None, why: str = ""):
-    """Declare a parameter, read it, and validate it with ``check``."""
-    value = node.declare_parameter(name, default).value
-    if check is not None and not check(value):
-        raise ParameterError(f"parameter '{name}' = {value!r} is invalid: {why}")
-    return value
 
 
 class Outbox:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections import Counter
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -60,6 +61,7 @@ class LearnerNode(Node):
         self.worker = threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)
         self.worker.start()
         self.trainer = None
+        self._ingest_mark: tuple[float, int] | None = None  # (time, stored) at last report
         if self.train:
             self._start_training()
         self.create_timer(self.report_every, self._report)
@@ -135,6 +137,11 @@ class LearnerNode(Node):
                f"queue {self.inbox.qsize()}")
         if self.trainer is not None:
             msg += f", {self.trainer.status()}"
+            now, n = time.monotonic(), sum(stored.values())  # ingest rate into TensorBoard
+            if self._ingest_mark is not None and now > self._ingest_mark[0]:
+                self.trainer.log_scalar("ingest/interactions_per_s", (n - self._ingest_mark[1])
+                                        / (now - self._ingest_mark[0]))
+            self._ingest_mark = (now, n)
         self.get_logger().info(msg)
 
     def announce(self, path: str, step: int, position: int, losses: dict[str, float]) -> None:

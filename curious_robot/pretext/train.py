@@ -209,6 +209,27 @@ class PretextTrainer:
             return _GreyHalf(self.net)
         raise ValueError("a context-prediction checkpoint has no colour model")
 
+    @torch.no_grad()
+    def panels(self, n: int = 6) -> dict[str, np.ndarray]:
+        """TensorBoard panel ``colorization`` (color, splitbrain): the same ``n`` stored
+        images every time (top) above the model's colours with their own lightness
+        (bottom), 128 px tiles; none for context prediction."""
+        if self.cfg.kind == "context":
+            return {}
+        from curious_robot.learning.data import resize
+
+        net = self.colour_model()
+        if self.device.type != "cpu":  # colorize works on the CPU
+            net = copy.deepcopy(net).cpu()
+        images = ImagePool(self.store, np.random.default_rng(0)).sample(
+            n, self.model_cfg.input_size)
+        tile = 128
+        top = [resize(im, tile) for im in images]
+        bottom = [col.colorize(net, im, self.model_cfg.input_size)[1] for im in top]
+        self.net.train()
+        return {"colorization": np.concatenate([np.concatenate(top, axis=1),
+                                                np.concatenate(bottom, axis=1)], axis=0)}
+
     def model_state(self) -> dict:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
@@ -283,32 +304,37 @@ def train_pretext(store_path: str | os.PathLike, out: str | os.PathLike, kind: s
                   steps: int, input_size: int = 96, width: float = 0.5,
                   cfg: PretextConfig | None = None, save_every: int = 100,
                   progress=None, device="cpu") -> dict:
-    """Train (or resume) ``kind`` to ``steps`` into ``out/checkpoint.pt``; returns a summary.
+    """Train (or resume) ``kind`` to ``steps`` into ``out/checkpoint.pt`` (TensorBoard:
+    ``out/tb``) with the shared loop (:mod:`curious_robot.learning.loop`); returns a summary.
     ``progress(step, total, losses)`` is called every step."""
     from curious_robot.learning.checkpoint import checkpoint_path
+    from curious_robot.learning.loop import TB_DIR, Job, TrainLoop, resume_or_start
     from curious_robot.store import ReplayStore
 
     cfg = cfg or PretextConfig(kind=kind)
     ckpt = checkpoint_path(out)
     Path(out).mkdir(parents=True, exist_ok=True)
     with ReplayStore(store_path, readonly=True) as store:
-        if ckpt.exists():
-            trainer = PretextTrainer.from_checkpoint(ckpt, store, device)
+        def resume(path):
+            trainer = PretextTrainer.from_checkpoint(path, store, device)
             if trainer.cfg.kind != kind:
-                raise ValueError(f"{ckpt} holds a {trainer.cfg.kind} run, not {kind}")
-            log.info("pretext %s: resumed from %s at step %d", kind, ckpt, trainer.step)
-        else:
-            trainer = PretextTrainer(store, ModelConfig(input_size=input_size, width=width),
-                                     cfg, device)
-        saved = trainer.step if ckpt.exists() else -1
-        while trainer.step < steps:
-            losses = trainer.train_steps(1)
-            if progress is not None:
-                progress(trainer.step, steps, losses)
-            if trainer.step % save_every == 0:
-                trainer.save(ckpt)
-                saved = trainer.step
-        if saved != trainer.step:
-            trainer.save(ckpt)
+                raise ValueError(f"{path} holds a {trainer.cfg.kind} run, not {kind}")
+            log.info("pretext %s: resumed from %s at step %d", kind, path, trainer.step)
+            return trainer
+
+        trainer, resumed = resume_or_start(
+            ckpt, resume,
+            lambda: PretextTrainer(store, ModelConfig(input_size=input_size, width=width),
+                                   cfg, device))
+        job = Job(trainer, lambda: trainer.train_steps(1), trainer.save,
+                  panels=trainer.panels, samples_per_step=lambda _: trainer.cfg.batch_size)
+        loop = TrainLoop(job, ckpt, save_every=save_every, until=steps, resumed=resumed,
+                         tb_dir=Path(out) / TB_DIR,
+                         progress=None if progress is None else
+                         lambda step, losses: progress(step, steps, losses))
+        try:
+            loop.run()
+        finally:
+            loop.close()
         return {"kind": kind, "step": trainer.step, "losses": trainer.last_losses,
                 "checkpoint": str(ckpt)}

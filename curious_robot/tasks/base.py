@@ -139,6 +139,11 @@ class Task:
         size and record cap."""
         return {}
 
+    def panel(self, model, store, stats, size: int, device):
+        """A TensorBoard image panel of the model on this task's records ((H, W, 3) uint8),
+        or ``None``."""
+        return None
+
     def synthetic(self, color: tuple[int, int, int], rng: np.random.Generator,
                   size: int) -> dict | None:
         """Interaction fields of one synthetic record with learnable structure (tests and

@@ -94,6 +94,11 @@ class Grasp(Task):
                 "grasp_majority_accuracy": metrics.none_if_nan(
                     metrics.majority_accuracy(labels, rate))}
 
+    def panel(self, model, store, stats, size, device):
+        from curious_robot.learning import metrics
+
+        return metrics.grasp_panel(model, store, size, device, task=self.name)
+
     def synthetic(self, color, rng, size):
         """A bar at a random angle; success when closing across it (within 30 degrees)."""
         from curious_robot.learning.data import bar_image

@@ -95,6 +95,11 @@ class Poke(Task):
 
         return metrics.regression_metrics(self, model, ctx)
 
+    def panel(self, model, store, stats, size, device):
+        from curious_robot.learning import metrics
+
+        return metrics.poke_panel(model, store, stats, size, device, task=self.name)
+
     def synthetic(self, color, rng, size):
         """A disc whose brightness sets the stiffness."""
         import cv2
