@@ -16,6 +16,7 @@ import sys
 #: subcommand modules, in the order ``--help`` lists them
 SUBCOMMAND_MODULES = (
     "curious_robot.commands.collect",
+    "curious_robot.commands.params",
     "curious_robot.store.cli",
     "curious_robot.learning.cli",
     "curious_robot.evaluation.cli",

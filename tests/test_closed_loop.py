@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from curious_robot.cli import main
-from curious_robot.learning import data
+from curious_robot.learning.synthetic import synthetic_interactions
 from curious_robot.learning.closed_loop import angle_error, wilson_interval
 from curious_robot.learning.networks import ModelConfig
 from curious_robot.learning.train import TrainConfig, Trainer
@@ -28,7 +28,7 @@ KEYS = {"attempts", "successes", "success_rate", "ci95", "errors", "angle_error_
 def checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("eval")
     with ReplayStore(folder / "replay.db") as store:
-        for rec in data.synthetic_interactions(6, np.random.default_rng(0), size=64):
+        for rec in synthetic_interactions(6, np.random.default_rng(0), size=64):
             store.add(rec)
         trainer = Trainer(store, ModelConfig(input_size=64, width=0.25),
                           TrainConfig(batch_size=4, min_records=4), "cpu")

@@ -14,7 +14,7 @@ import torch
 
 from curious_robot.evaluation import evaluate, folders, metrics
 from curious_robot.evaluation.features import extract, feature_dims, load_root, random_root
-from curious_robot.learning import data
+from curious_robot.learning.synthetic import synthetic_interactions
 from curious_robot.learning.networks import LAYERS, ModelConfig
 from curious_robot.learning.train import TrainConfig, Trainer
 from curious_robot.store import ReplayStore
@@ -73,7 +73,7 @@ def test_extract_shapes_every_layer():
 
 
 def test_random_root_is_train_step_zero_and_checkpoint_root_loads(tmp_path):
-    records = data.synthetic_interactions(6, np.random.default_rng(0), size=SIZE)
+    records = synthetic_interactions(6, np.random.default_rng(0), size=SIZE)
     with ReplayStore(tmp_path / "s.db") as store:
         for rec in records:
             store.add(rec)
@@ -282,7 +282,7 @@ def test_eval_cli_json_and_errors(colour_folder, capsys):
 def test_autoencoder_checkpoint_loads_as_a_root_and_resumes(tmp_path):
     from curious_robot.evaluation.baselines import AutoencoderConfig, train_autoencoder
 
-    records = data.synthetic_interactions(4, np.random.default_rng(0), size=SIZE)
+    records = synthetic_interactions(4, np.random.default_rng(0), size=SIZE)
     with ReplayStore(tmp_path / "s.db") as store:
         for rec in records:
             store.add(rec)

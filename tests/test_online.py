@@ -15,7 +15,7 @@ import torch
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from curious_robot.learning import data
+from curious_robot.learning.synthetic import synthetic_interactions
 from curious_robot.learning.checkpoint import load_checkpoint
 from curious_robot.learning.online import OnlineTrainer
 from curious_robot.nodes.common import ParameterError
@@ -60,7 +60,7 @@ def wait_until(cond, timeout: float = 60.0) -> bool:
 
 def test_online_training_beside_ingestion_and_resume(tmp_path, context):
     store_path = tmp_path / "replay.db"
-    records = data.synthetic_interactions(10, np.random.default_rng(0), size=64)
+    records = synthetic_interactions(10, np.random.default_rng(0), size=64)
     writer = ReplayStore(store_path)  # the node's ingestion connection
     node = FakeLearner(store_path, context)
     trainer = OnlineTrainer.from_node_parameters(node)
@@ -116,7 +116,7 @@ def test_online_training_beside_ingestion_and_resume(tmp_path, context):
 def test_damaged_checkpoint_is_moved_aside(tmp_path):
     store_path = tmp_path / "replay.db"
     with ReplayStore(store_path) as store:
-        for rec in data.synthetic_interactions(5, np.random.default_rng(1), size=64,
+        for rec in synthetic_interactions(5, np.random.default_rng(1), size=64,
                                                tasks=("grasp",)):
             store.add(rec)
     ckpt_dir = tmp_path / "ck"
@@ -155,7 +155,7 @@ def test_online_training_writes_tensorboard_scalars_and_images(tmp_path):
 
     store_path = tmp_path / "replay.db"
     with ReplayStore(store_path) as store:
-        for rec in data.synthetic_interactions(6, np.random.default_rng(2), size=64):
+        for rec in synthetic_interactions(6, np.random.default_rng(2), size=64):
             store.add(rec)
         n_grasp = min(8, store.count("grasp", held_out=True))  # the panel's patches
     assert n_grasp >= 1

@@ -14,6 +14,7 @@ import torch
 
 from curious_robot import tasks as registry
 from curious_robot.learning import data
+from curious_robot.learning.synthetic import synthetic_interactions
 from curious_robot.learning.checkpoint import load_checkpoint, save_checkpoint
 from curious_robot.learning.networks import N_ANGLE_BINS, CuriousNet, ModelConfig
 from curious_robot.learning.policy import Policy, load_policy, shifted_patches
@@ -35,7 +36,7 @@ GRASP_OUT = "heads.grasp.net.7"  # the grasp head's last Linear (18 logits)
 def base_state(tmp_path_factory):
     """A tiny checkpoint state trained one step on a synthetic store (has poke stats)."""
     folder = tmp_path_factory.mktemp("policy")
-    records = data.synthetic_interactions(8, np.random.default_rng(0), size=SIZE)
+    records = synthetic_interactions(8, np.random.default_rng(0), size=SIZE)
     with ReplayStore(folder / "replay.db") as store:
         for rec in records:
             store.add(rec)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from curious_robot.evaluation.features import extract, load_root, to_input
-from curious_robot.learning import data
+from curious_robot.learning.synthetic import synthetic_interactions
 from curious_robot.learning.networks import LAYERS, ModelConfig, RootNet
 from curious_robot.pretext import colorization as col
 from curious_robot.pretext import context as ctx
@@ -232,7 +232,7 @@ def store_path(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("pretext") / "s.db"
     with ReplayStore(path) as store:
-        for rec in data.synthetic_interactions(3, np.random.default_rng(0), size=SIZE):
+        for rec in synthetic_interactions(3, np.random.default_rng(0), size=SIZE):
             store.add(rec)
     return path
 

@@ -85,7 +85,7 @@ class Tap(Task):
         from curious_robot.learning import data
 
         return {"patch": data.stack([r.before for r in records], size),
-                "target": stats.normalize(data.target_values(self.name, records))}
+                "target": stats.normalize(self.targets(records))}
 
     def loss(self, model, b, cfg):
         import torch.nn.functional as F

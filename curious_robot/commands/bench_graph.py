@@ -20,14 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def _collect_config() -> dict:
-    """config/collect.yaml's parameters by node key (the same file the graph runs on)."""
-    import yaml
-
+def _node_config(executable: str, node: str) -> dict:
+    """A node's parameters as collect runs it: its defaults under config/collect.yaml."""
     from curious_robot.graph import default_config
+    from curious_robot.node_config import effective, yaml_section
 
-    with open(default_config()) as f:
-        return {k: v["ros__parameters"] for k, v in yaml.safe_load(f).items()}
+    return effective(executable, yaml_section(default_config(), node))
 
 
 def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
@@ -42,16 +40,15 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
     from curious_robot.tactile import fit_tactile
     from curious_robot.world import World, WorldConfig
 
-    cfg = _collect_config()
-    manager, arm = cfg["/**/interaction_manager"], cfg["/**/arm"]
+    manager = _node_config("interaction_manager", "interaction_manager")
+    arm = _node_config("arm_node", "arm")
     tasks = registry.all_tasks("arm")
     names = [t.name for t in tasks]
-    weights = np.array([manager.get(f"weight_{t.name}", t.default_weight) for t in tasks],
-                       float)
+    weights = np.array([manager[f"weight_{t.name}"] for t in tasks], float)
     weights /= weights.sum()
-    world_cfg = WorldConfig(num_objects=arm.get("n_objects") or WorldConfig().num_objects,
-                            object_split=arm.get("object_split", "all"))
-    reset_every = manager.get("reset_every", 40) or 10**9
+    world_cfg = WorldConfig(num_objects=arm["n_objects"] or WorldConfig().num_objects,
+                            object_split=arm["object_split"])
+    reset_every = manager["reset_every"] or 10**9
     rng = np.random.default_rng([seed, 7919])
     n = 0
     with World(world_cfg, seed=seed) as world:

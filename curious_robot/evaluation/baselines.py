@@ -105,7 +105,7 @@ class AutoencoderTrainer:
     def __init__(self, store, model_cfg: ModelConfig | None = None,
                  cfg: AutoencoderConfig | None = None, device="cpu"):
         self.store = store
-        self.model_cfg = model_cfg or ModelConfig(input_size=96, width=0.5)
+        self.model_cfg = model_cfg or ModelConfig()
         self.cfg = cfg or AutoencoderConfig()
         self.device = torch.device(device)
         with torch.random.fork_rng(devices=[]):  # the root starts as train's does
@@ -196,7 +196,7 @@ class AutoencoderTrainer:
 
 
 def train_autoencoder(store_path: str | os.PathLike, out: str | os.PathLike, steps: int,
-                      input_size: int = 96, width: float = 0.5,
+                      input_size: int = ModelConfig.input_size, width: float = ModelConfig.width,
                       cfg: AutoencoderConfig | None = None, save_every: int = 100,
                       progress=None) -> dict:
     """Train (or resume) to ``steps`` into ``out/checkpoint.pt`` (TensorBoard: ``out/tb``)

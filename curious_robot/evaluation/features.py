@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 POOL_GRID = 6
 RANDOM = "random"
 #: Architecture of a ``random`` root when no flags say otherwise (``train``'s defaults).
-DEFAULT_INPUT_SIZE, DEFAULT_WIDTH = 96, 0.5
+DEFAULT_INPUT_SIZE, DEFAULT_WIDTH = ModelConfig.input_size, ModelConfig.width
 
 
 def random_root(input_size: int = DEFAULT_INPUT_SIZE, width: float = DEFAULT_WIDTH,

@@ -45,13 +45,14 @@ def measure(size: int, device, width: float, batch_size: int, cycles: int) -> di
     from curious_robot import tasks as registry
     from curious_robot.learning import data
     from curious_robot.learning.networks import ModelConfig
+    from curious_robot.learning.synthetic import synthetic_interactions
     from curious_robot.learning.train import TrainConfig, Trainer
 
     rng = np.random.default_rng(0)
-    records = data.synthetic_interactions(batch_size, rng, size=128, held_out_share=0)
+    records = synthetic_interactions(batch_size, rng, size=128, held_out_share=0)
     specs = [registry.get(t) for t in registry.trained_by_default()]
     by_task = {t.name: [r for r in records if r.task == t.name] for t in specs}
-    stats = {t.name: data.NormStats.fit(data.target_values(t.name, by_task[t.name]))
+    stats = {t.name: data.NormStats.fit(t.targets(by_task[t.name]))
              for t in specs if t.target is not None}
     trainer = Trainer(None, ModelConfig(input_size=size, width=width),
                       TrainConfig(batch_size=batch_size), device)

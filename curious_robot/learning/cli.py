@@ -185,7 +185,8 @@ def run_train(args) -> int:
         return trainer
 
     def start():
-        model_cfg = ModelConfig(input_size=args.input_size or 96, width=args.width or 0.5)
+        model_cfg = ModelConfig(input_size=args.input_size or ModelConfig.input_size,
+                                width=args.width or ModelConfig.width)
         train_cfg = TrainConfig(seed=args.seed,
                                 **{k: v for k, v in overrides.items() if v is not None})
         return Trainer(store, model_cfg, train_cfg, device)

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 
-from curious_robot import tasks as registry
-from curious_robot.learning.networks import N_ANGLE_BINS
-from curious_robot.record import Interaction
+from curious_robot.learning.layers import N_ANGLE_BINS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from curious_robot.record import Interaction
 
 BIN_DEGREES = 180.0 / N_ANGLE_BINS
 #: Per-channel input normalisation after scaling to [0, 1].
@@ -119,21 +121,18 @@ def scramble_colors(images: np.ndarray, params: np.ndarray) -> np.ndarray:
     return out
 
 
-def augment_batch(task: str, batch: dict, rng: np.random.Generator, strength: float,
-                  scramble: float = 0.0) -> dict:
-    """Photometric jitter (``strength``) and colour scrambling (probability ``scramble``,
-    only for tasks whose outcome a colour says nothing about: ``Task.scramble``) of a task
-    batch's images: independent per image, except where the task's images share one draw
-    (``Task.shared_augment``: the before / after pair of a push share one light and one
-    scramble, as the push moves the object, not the lamp)."""
-    spec = registry.get(task)
-    scramble = scramble if spec.scramble else 0.0
+def augment_batch(batch: dict, rng: np.random.Generator, strength: float,
+                  scramble: float = 0.0, shared: bool = False) -> dict:
+    """Photometric jitter (``strength``) and colour scrambling (probability ``scramble``;
+    the trainer passes 0 for tasks whose outcome the colour shows: ``Task.scramble``) of a
+    task batch's images: independent per image, or, with ``shared`` (``Task.shared_augment``:
+    the before / after pair of a push, as the push moves the object, not the lamp), one
+    draw per record for all its images."""
     if batch is None or (strength <= 0 and scramble <= 0):
         return batch
     out = dict(batch)
     keys = [k for k, v in batch.items()
             if isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.ndim == 4]
-    shared = spec.shared_augment
     n = len(batch[keys[0]]) if keys else 0
     jit = jitter_params(n, rng, strength) if strength > 0 and shared else None
     scr = scramble_params(n, rng, scramble) if scramble > 0 and shared else None
@@ -204,14 +203,6 @@ class NormStats:
         return cls([float(v) for v in d["mean"]], [float(v) for v in d["std"]], int(d["count"]))
 
 
-def target_values(task: str, records: list[Interaction]) -> np.ndarray:
-    """The normalised regression target (``Task.target``) of ``task``'s records."""
-    fn = registry.get(task).target
-    if fn is None:
-        raise ValueError(f"task {task!r} has no regression target")
-    return np.array([fn(r) for r in records], np.float64)
-
-
 # -- batch builders (each task's ``batch`` hook picks its own) ------------------------------
 
 
@@ -228,18 +219,6 @@ def grasp_batch(records: list[Interaction], size: int, rng: np.random.Generator 
         bins.append(b)
     return {"patch": stack(patches, size), "bin": np.array(bins, np.int64),
             "success": np.array([r.success for r in records], np.float32)}
-
-
-def push_batch(records: list[Interaction], size: int, stats: NormStats) -> dict:
-    return {"before": stack([r.before for r in records], size),
-            "after": stack([r.after if r.after is not None else r.before for r in records],
-                           size),
-            "target": stats.normalize(target_values("push", records))}
-
-
-def poke_batch(records: list[Interaction], size: int, stats: NormStats) -> dict:
-    return {"patch": stack([r.before for r in records], size),
-            "target": stats.normalize(target_values("poke", records))}
 
 
 def crash_batch(records: list[Interaction], size: int, horizon_s: float) -> dict:
@@ -318,25 +297,3 @@ def bar_image(size: int, angle: float, length: float = 0.7, thickness: int = 0,
     cv2.line(img, p0, p1, color, thickness or max(2, size // 10), cv2.LINE_AA)
     return img
 
-
-def synthetic_interactions(n_per_task: int, rng: np.random.Generator, size: int = 64,
-                           n_objects: int = 6, held_out_share: float = 0.25,
-                           tasks: tuple[str, ...] | None = None,
-                           robot: str = "synthetic") -> list[Interaction]:
-    """Valid records with learnable structure (each task's ``synthetic`` hook: grasps
-    succeed when closing across a bar, pushes move a blob, poke slope grows with
-    brightness, objects differ in colour); ``tasks`` defaults to the trained tasks."""
-    objects = [(f"obj{i}", rng.integers(40, 255, size=3).tolist(), i % 4 == 3)
-               for i in range(n_objects)]
-    out: list[Interaction] = []
-    for name in tasks or registry.trained_by_default():
-        spec = registry.get(name)
-        for _ in range(n_per_task):
-            oid, color, held = objects[int(rng.integers(n_objects))]
-            fields = spec.synthetic(tuple(int(c) for c in color), rng, size)
-            if fields is None:
-                raise ValueError(f"no synthetic data for task {name!r}")
-            out.append(Interaction(task=name, robot=robot, seq=len(out), object_id=oid,
-                                   object_model=oid, held_out=held if held_out_share > 0
-                                   else False, **fields))
-    return out

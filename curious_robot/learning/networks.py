@@ -19,17 +19,17 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from curious_robot import tasks as registry
+from curious_robot.learning.layers import (N_ANGLE_BINS, ConvHead, MLPHead,  # noqa: F401
+                                           crash_loss, grasp_loss, identity_loss,
+                                           identity_nce_loss, regression_loss)
 
 #: Root layers in order; each can be read with ``root(x, upto=name)`` / ``root.features``.
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6")
 #: Root layer each head reads (each task declares its own: ``Task.head_input``).
 HEAD_INPUTS = {t.head: t.head_input for t in registry.with_head()}
-#: Grasp angle bins: 0, 10, ..., 170 degrees (a parallel gripper is symmetric under 180).
-N_ANGLE_BINS = 18
 #: AlexNet's conv layers: (out channels, kernel, stride, padding).
 _CONVS = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1))
 _POOL = (3, 2)  # kernel, stride (ceil mode, so small inputs still reach pool5)
@@ -38,8 +38,9 @@ MIN_INPUT_SIZE = 63
 
 @dataclass
 class ModelConfig:
-    input_size: int = 128  # px, square; 96-128 on a CPU, 227 as in AlexNet on a GPU
-    width: float = 1.0  # multiplies every channel count and fc width (0.25-0.5 for CPU)
+    #: the defaults are what the system runs (train, the online learner, the baselines):
+    input_size: int = 96  # px, square; 96-128 on a CPU, 227 as in AlexNet on a GPU
+    width: float = 0.5  # multiplies every channel count and fc width (1.0: AlexNet's)
     norm: str = "batch"  # 'batch' (BatchNorm after every conv), 'lrn' (AlexNet) or 'none'
     fc6_dim: int = 4096  # before ``width``
     fc7_dim: int = 1024  # identity embedding, before ``width``
@@ -146,39 +147,6 @@ class RootNet(nn.Module):
         return out
 
 
-class ConvHead(nn.Module):
-    """conv3x3 -> ReLU -> 3x3 average grid -> fc -> ReLU -> dropout -> fc."""
-
-    def __init__(self, cin: int, cout: int, hidden: int, out: int, dropout: float):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True),
-            nn.AdaptiveAvgPool2d(3), nn.Flatten(),
-            nn.Linear(cout * 9, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(hidden, out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-class MLPHead(nn.Module):
-    """fc -> ReLU -> dropout -> fc."""
-
-    def __init__(self, cin: int, hidden: int, out: int, dropout: float):
-        super().__init__()
-        self.hidden = nn.Sequential(nn.Linear(cin, hidden), nn.ReLU(inplace=True))
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.dropout(self.hidden(x)))
-
-    def sample(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        """(n, N, out): ``n`` forward passes with dropout on (MC dropout), whatever the mode."""
-        h = self.hidden(x).unsqueeze(0).expand(n, *x.shape[:-1], -1)
-        return self.out(F.dropout(h, self.dropout.p, training=True))
-
-
 class CuriousNet(nn.Module):
     """The root network and one head per task; one method per task."""
 
@@ -215,66 +183,3 @@ class CuriousNet(nn.Module):
     def crash(self, crop: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) -> (N,) logit of "safe to go straight"."""
         return self.heads["crash"](self.root(crop, upto=self.head_inputs["crash"])).squeeze(1)
-
-
-# -- losses -----------------------------------------------------------------------------
-
-
-def grasp_loss(logits: torch.Tensor, bins: torch.Tensor, success: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy on the bin that was tried only (the other 17 get no gradient)."""
-    tried = logits.gather(1, bins.view(-1, 1)).squeeze(1)
-    return F.binary_cross_entropy_with_logits(tried, success.float())
-
-
-def regression_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L2 on normalised targets (push, poke)."""
-    return F.mse_loss(pred, target)
-
-
-def identity_loss(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor,
-                  margin: float = 0.5, group_a: torch.Tensor | None = None,
-                  group_b: torch.Tensor | None = None, hard: bool = False) -> torch.Tensor:
-    """Cosine embedding loss: 1 - cos for pairs of one object, max(0, cos - margin) else.
-
-    Without groups only the given pairs count (row i of ``a`` with row i of ``b``). With
-    ``group_a`` / ``group_b`` (object numbers) every pairing of the batch counts, each
-    labelled by whether the groups match: N x N pairs for the cost of 2N embeddings, so
-    each image meets many other objects per step instead of one. Positive and negative
-    pairs are averaged separately and added, so the many negatives do not drown the few
-    positives; ``hard`` averages only the negatives inside the margin (the ones that
-    cost anything), so easy negatives do not dilute them."""
-    if group_a is None or group_b is None:
-        return F.cosine_embedding_loss(a, b, same.float() * 2.0 - 1.0, margin=margin)
-    cos = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T
-    pos = group_a[:, None] == group_b[None, :]
-    loss = (1.0 - cos[pos]).mean()
-    if (~pos).any():
-        neg = (cos[~pos] - margin).clamp(min=0.0)
-        if hard:
-            loss = loss + neg.sum() / (neg > 0).sum().clamp(min=1)
-        else:
-            loss = loss + neg.mean()
-    return loss
-
-
-def identity_nce_loss(a: torch.Tensor, b: torch.Tensor, group_a: torch.Tensor,
-                      group_b: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """Contrastive (InfoNCE) identity loss over every pairing of the batch: each image's
-    softmax over the other tower's images (cosine / ``temperature``) should put its mass
-    on images of its own object. The softmax weighs the negatives most alike first, so
-    objects told apart by colour alone stop costing, and the ones that share a colour
-    must be told apart by shape. Symmetric in ``a`` and ``b``."""
-    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
-    pos = group_a[:, None] == group_b[None, :]
-
-    def one_side(lg: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        keep = p.any(dim=1)
-        lse_all = torch.logsumexp(lg, dim=1)
-        lse_pos = torch.logsumexp(lg.masked_fill(~p, float("-inf")), dim=1)
-        return (lse_all - lse_pos)[keep].mean()
-
-    return 0.5 * (one_side(logits, pos) + one_side(logits.T, pos.T))
-
-
-def crash_loss(logits: torch.Tensor, safe: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, safe.float())

@@ -39,42 +39,37 @@ from pathlib import Path
 from curious_robot.learning.checkpoint import CHECKPOINT_NAME, CheckpointError
 from curious_robot.learning.loop import TB_DIR, Job, TrainLoop, resume_or_start
 from curious_robot.learning.status import write_status
-from curious_robot.parameters import ParameterError, param
+from curious_robot.parameters import ParameterError
 
 #: Seconds between looks at a store that has too little data.
 IDLE_WAIT_S = 2.0
-
-
-def _is_device(value: str) -> bool:
-    import torch
-
-    try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError):
-        return False
-    return device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_available())
 
 
 class OnlineTrainer:
     """A training thread over the learner's store; see the module docstring."""
 
     def __init__(self, store_path, checkpoint_dir, *, announce=None, logger=None,
-                 steps_per_round: int = 10, save_every: int = 100, input_size: int = 96,
-                 width: float = 0.5, batch_size: int = 32, lr: float = 3e-4,
-                 tasks: str | None = None, min_records: int = 8,
-                 device: str = "cpu", threads: int = 1, duty: float = 0.5, seed: int = 0,
-                 eval_every: int = 1000, tensorboard: bool = True):
+                 seed: int = 0, **options):
+        """``options``: the learner's online-training parameters
+        (:func:`curious_robot.node_config.online_params`: steps_per_round, save_every,
+        input_size, width, batch_size, lr, tasks, min_records, device, threads, duty,
+        eval_every, tensorboard), each defaulting to that definition's default."""
         from curious_robot.learning.networks import ModelConfig
         from curious_robot.learning.train import TrainConfig
+        from curious_robot.node_config import check_overrides, online_params, settings
 
-        from curious_robot import tasks as registry
-
-        tasks = tasks or ",".join(registry.trained_by_default())
-        if not 0.0 < duty <= 1.0:
-            raise ValueError(f"duty must be in (0, 1], got {duty}")
-        if steps_per_round < 1 or save_every < 1 or threads < 0 or eval_every < 0:
-            raise ValueError("steps_per_round and save_every must be >= 1, threads and "
-                             "eval_every >= 0")
+        cls = online_params()
+        defaults = {n: d for n, d, _ in settings(cls) if n != "checkpoint_dir"}
+        unknown = sorted(set(options) - set(defaults))
+        if unknown:
+            raise TypeError(f"unknown online-training option(s) {', '.join(unknown)}")
+        o = {**defaults, **{k: v for k, v in options.items() if v is not None}}
+        problems = check_overrides(cls, {k: o[k] for k in options if k in o}, "online training")
+        if problems:
+            raise ValueError("; ".join(problems))
+        steps_per_round, save_every, threads = o["steps_per_round"], o["save_every"], o["threads"]
+        duty, eval_every, tensorboard = o["duty"], o["eval_every"], o["tensorboard"]
+        device = o["device"]
         self.store_path = str(store_path)
         self.checkpoint_dir = Path(checkpoint_dir)
         self.path = self.checkpoint_dir / CHECKPOINT_NAME
@@ -93,9 +88,9 @@ class OnlineTrainer:
             except ImportError:
                 pass
         # validated now, so a bad parameter fails the node at start, not the thread later
-        self.model_cfg = ModelConfig(input_size=input_size, width=width)
-        self.overrides = {"batch_size": batch_size, "lr": lr, "tasks": tasks,
-                          "min_records": min_records}
+        self.model_cfg = ModelConfig(input_size=o["input_size"], width=o["width"])
+        self.overrides = {"batch_size": o["batch_size"], "lr": o["lr"], "tasks": o["tasks"],
+                          "min_records": o["min_records"]}
         self.train_cfg = TrainConfig(seed=seed, **self.overrides)
         self.trainer = None
         self.loop: TrainLoop | None = None
@@ -109,33 +104,15 @@ class OnlineTrainer:
     @classmethod
     def from_node_parameters(cls, node) -> OnlineTrainer:
         """Declare and read the online-training parameters of the learner ``node`` (which
-        has ``store_path`` and ``announce``); see config/collect.yaml for their meaning."""
-        from curious_robot import tasks as tasks_registry
+        has ``store_path`` and ``announce``): :func:`curious_robot.node_config.online_params`
+        (``curious-robot params learner`` lists them)."""
+        from dataclasses import asdict
 
-        folder = param(node, "checkpoint_dir", "")
-        if not folder:
-            folder = os.path.join(os.path.dirname(os.path.abspath(node.store_path)),
-                                  "checkpoints")
-        positive = (lambda v: v >= 1, "must be >= 1")
-        kwargs = dict(
-            steps_per_round=param(node, "steps_per_round", 10, *positive),
-            save_every=param(node, "save_every", 100, *positive),
-            input_size=param(node, "input_size", 96, lambda v: v >= 63, "must be >= 63 px"),
-            width=param(node, "width", 0.5, lambda v: 0.0 < v <= 4.0, "must be in (0, 4]"),
-            batch_size=param(node, "batch_size", 32, lambda v: v >= 2, "must be >= 2"),
-            lr=param(node, "lr", 3e-4, lambda v: v > 0, "must be > 0"),
-            tasks=param(node, "tasks", ",".join(tasks_registry.trained_by_default()), bool,
-                        "must not be empty"),
-            min_records=param(node, "min_records", 8, *positive),
-            device=param(node, "device", "cpu", _is_device,
-                         "must be a torch device available here (cpu, cuda, cuda:1, ...)"),
-            threads=param(node, "threads", 1, lambda v: v >= 0,
-                          "must be >= 0 (0: torch's own choice)"),
-            duty=param(node, "duty", 0.5, lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
-            eval_every=param(node, "eval_every", 1000, lambda v: v >= 0,
-                             "must be >= 0 (0: no held-out evaluation)"),
-            tensorboard=param(node, "tensorboard", True),
-        )
+        from curious_robot.node_config import declare, online_params
+
+        kwargs = asdict(declare(node, online_params()))
+        folder = kwargs.pop("checkpoint_dir") or os.path.join(
+            os.path.dirname(os.path.abspath(node.store_path)), "checkpoints")
         try:
             return cls(node.store_path, folder, announce=node.announce,
                        logger=node.get_logger(), **kwargs)

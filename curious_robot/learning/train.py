@@ -192,8 +192,8 @@ class Trainer:
             ids = self.rng.choice(ids, size=data.STATS_MAX_RECORDS, replace=False)
         if not len(ids):
             return current
-        stats = data.NormStats.fit(data.target_values(
-            key, self.store.get_many(ids.tolist(), images=False)))
+        stats = data.NormStats.fit(registry.get(task).targets(
+            self.store.get_many(ids.tolist(), images=False)))
         self.stats[key] = stats
         log.info("%s normalisation from %d training records: mean %s, std %s", key,
                  stats.count, np.round(stats.mean, 4).tolist(), np.round(stats.std, 4).tolist())
@@ -210,8 +210,7 @@ class Trainer:
         records = self.store.sample(task, bs, self.rng, held_out=False,
                                     success=spec.train_success)
         b = spec.batch(records, size, self.rng, stats, self.cfg)
-        return data.augment_batch(task, b, self.rng, self.cfg.color_jitter,
-                                  self.cfg.color_scramble)
+        return spec.augment(b, self.rng, self.cfg.color_jitter, self.cfg.color_scramble)
 
     # -- training -------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from rclpy.node import Node
 
 from curious_robot import tasks as registry
 from curious_robot.convert import image_to_msg
-from curious_robot.nodes.common import LATCHED, RELIABLE, SENSOR, ParameterError, param, run
+from curious_robot.nodes.common import LATCHED, RELIABLE, SENSOR, ParameterError, run
 
 TACTILE_CHUNK = 256  # readings per TactileReadings message
 
@@ -40,23 +40,15 @@ class ArmNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("arm", **kwargs)
-        self.robot = param(self, "robot", self.get_namespace().strip("/") or "robot0",
-                           lambda v: bool(v), "must not be empty")
-        kind = param(self, "backend", "sim", lambda v: v in ("sim", "hardware"),
-                     "must be sim or hardware")
-        self.camera_rate = param(self, "camera_rate", 2.0, lambda v: v > 0, "must be > 0 Hz")
-        self.max_poke_force = param(self, "max_poke_force", 20.0, lambda v: v > 0,
-                                    "must be > 0 N")
-        # simulation
-        seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
-        config_path = param(self, "world_config", "")
-        n_objects = param(self, "n_objects", 0, lambda v: v >= 0,
-                          "must be >= 0 (0: the world config's number)")
-        split = param(self, "object_split", "all", lambda v: v in ("train", "held_out", "all"),
-                      "must be train, held_out or all")
-        # hardware
-        hw_path = param(self, "hardware_config", "")
-        dry_run = param(self, "dry_run", False)
+        from curious_robot.node_config import ArmParams, declare
+
+        p = declare(self, ArmParams, robot=self.get_namespace().strip("/") or "robot0")
+        if not p.robot:
+            raise ParameterError("parameter 'robot' must not be empty")
+        self.robot, kind = p.robot, p.backend
+        self.camera_rate, self.max_poke_force = p.camera_rate, p.max_poke_force
+        seed, config_path, n_objects, split = p.seed, p.world_config, p.n_objects, p.object_split
+        hw_path, dry_run = p.hardware_config, p.dry_run
         self.lock = threading.Lock()
         self.busy_lock = threading.Lock()
         self.busy = 0  # goals accepted and not finished

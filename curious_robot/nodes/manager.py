@@ -22,8 +22,7 @@ from rclpy.node import Node
 
 from curious_robot import tasks as registry
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import (RELIABLE, SENSOR, Outbox, ParameterError, param,
-                                         run)
+from curious_robot.nodes.common import RELIABLE, SENSOR, Outbox, ParameterError, run
 from curious_robot.record import Interaction
 
 
@@ -42,29 +41,23 @@ class Waiter:
 class ManagerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("interaction_manager", **kwargs)
-        self.robot = param(self, "robot", self.get_namespace().strip("/") or "robot0",
-                           bool, "must not be empty")
+        from curious_robot.node_config import declare, manager_params
+
+        p = declare(self, manager_params(),
+                    robot=self.get_namespace().strip("/") or "robot0")
+        if not p.robot:
+            raise ParameterError("parameter 'robot' must not be empty")
+        self.robot = p.robot
         known = registry.names("arm")
-        self.tasks = list(param(self, "tasks", list(known),
-                                lambda v: len(v) > 0 and all(t in known for t in v),
-                                f"must be a non-empty list of {', '.join(known)}"))
-        nonneg = (lambda v: v >= 0, "must be >= 0")
-        share = {t.name: param(self, f"weight_{t.name}", t.default_weight, *nonneg)
-                 for t in registry.all_tasks("arm")}
-        weights = [share[t] for t in known if t in self.tasks]
+        weights = [getattr(p, f"weight_{t}") for t in known if t in p.tasks]
         if sum(weights) <= 0:
             raise ParameterError("parameters 'weight_<task>' of the tasks "
-                                 f"{self.tasks} are all 0")
+                                 f"{p.tasks} are all 0")
         self.weights = np.asarray(weights, float) / np.sum(weights)
-        self.tasks = [t for t in known if t in self.tasks]  # the order of the weights
-        seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
-        self.max_interactions = param(self, "max_interactions", 0, lambda v: v >= 0,
-                                      "must be >= 0 (0: no limit)")
-        self.reset_every = param(self, "reset_every", 40, lambda v: v >= 0,
-                                 "must be >= 0 (0: only when the table is empty)")
-        self.action_timeout = param(self, "action_timeout", 60.0, lambda v: v > 0,
-                                    "must be > 0 s")
-        self.resend_after = param(self, "resend_after", 5.0, lambda v: v > 0, "must be > 0 s")
+        self.tasks = [t for t in known if t in p.tasks]  # the order of the weights
+        seed = p.seed
+        self.max_interactions, self.reset_every = p.max_interactions, p.reset_every
+        self.action_timeout, self.resend_after = p.action_timeout, p.resend_after
         self.rng = np.random.default_rng([seed, 7919])
 
         import curious_robot_interfaces.action as actions

@@ -10,22 +10,19 @@ from __future__ import annotations
 import numpy as np
 from rclpy.node import Node
 
-from curious_robot.nodes.common import LATCHED, ParameterError, param, run
-from curious_robot.selection import POLICIES, Target, Workspace, select_random
+from curious_robot.nodes.common import LATCHED, ParameterError, run
+from curious_robot.selection import Target, Workspace, select_random
 
 
 class SelectorNode(Node):
     def __init__(self, task: str, **kwargs):
         super().__init__(f"{task}_selector", **kwargs)
         self.task = task
-        self.policy = param(self, "policy", "random", lambda v: v in POLICIES,
-                            f"must be one of {', '.join(POLICIES)}")
-        seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
-        ws = param(self, "workspace", [-0.30, 0.30, -0.30, 0.30],
-                   lambda v: len(v) == 4 and v[0] < v[1] and v[2] < v[3],
-                   "must be [xmin, xmax, ymin, ymax] with min < max")
-        self.checkpoint = param(self, "checkpoint", "")
-        self.workspace = Workspace(*ws)
+        from curious_robot.node_config import SelectorParams, declare
+
+        p = declare(self, SelectorParams)
+        self.policy, seed, self.checkpoint = p.policy, p.seed, p.checkpoint
+        self.workspace = Workspace(*p.workspace)
         self.rng = np.random.default_rng([seed, sum(map(ord, task))])
         self.model = None
         if self.policy != "random":

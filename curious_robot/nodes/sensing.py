@@ -13,7 +13,7 @@ import numpy as np
 from rclpy.node import Node
 
 from curious_robot.convert import msg_to_image
-from curious_robot.nodes.common import LATCHED, SENSOR, param, run
+from curious_robot.nodes.common import LATCHED, SENSOR, run
 from curious_robot.perception import DetectorConfig, detect_objects
 
 
@@ -33,14 +33,11 @@ def pose_to_matrix(pose) -> np.ndarray:
 class SensingNode(Node):
     def __init__(self, **kwargs):
         super().__init__("sensing", **kwargs)
-        positive = (lambda v: v > 0, "must be > 0")
-        self.config = DetectorConfig(
-            plane_distance=param(self, "plane_distance", 0.004, *positive),
-            min_height=param(self, "min_height", 0.006, *positive),
-            min_points=param(self, "min_points", 12, lambda v: v >= 1, "must be >= 1"),
-            workspace=tuple(param(self, "workspace", [-0.35, 0.35, -0.35, 0.35],
-                                  lambda v: len(v) == 4 and v[0] < v[1] and v[2] < v[3],
-                                  "must be [xmin, xmax, ymin, ymax] with min < max")))
+        from curious_robot.node_config import SensingParams, declare
+
+        p = declare(self, SensingParams)
+        self.config = DetectorConfig(plane_distance=p.plane_distance, min_height=p.min_height,
+                                     min_points=p.min_points, workspace=tuple(p.workspace))
         from curious_robot_interfaces.msg import DetectedObjects
         from geometry_msgs.msg import PoseStamped
         from sensor_msgs.msg import CameraInfo, Image

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from rclpy.node import Node
 
-from curious_robot.nodes.common import RELIABLE, param, run
+from curious_robot.nodes.common import RELIABLE, run
 from curious_robot.tactile import fit_tactile
 
 
 class TactileNode(Node):
     def __init__(self, **kwargs):
         super().__init__("tactile", **kwargs)
-        self.max_pending = param(self, "max_pending", 16, lambda v: v > 0, "must be > 0")
+        from curious_robot.node_config import TactileParams, declare
+
+        self.max_pending = declare(self, TactileParams).max_pending
         from curious_robot_interfaces.msg import TactileResponse, TactileReadings
 
         self.pending: dict[str, list] = {}

@@ -102,7 +102,7 @@ class PretextTrainer:
                  cfg: PretextConfig | None = None, device="cpu",
                  rebalance: np.ndarray | None = None):
         self.store = store
-        self.model_cfg = model_cfg or ModelConfig(input_size=96, width=0.5)
+        self.model_cfg = model_cfg or ModelConfig()
         self.cfg = cfg or PretextConfig()
         self.device = torch.device(device)
         kind, mc = self.cfg.kind, self.model_cfg
@@ -301,7 +301,8 @@ def load_colour_model(path: str | os.PathLike) -> tuple[torch.nn.Module, ModelCo
 
 
 def train_pretext(store_path: str | os.PathLike, out: str | os.PathLike, kind: str,
-                  steps: int, input_size: int = 96, width: float = 0.5,
+                  steps: int, input_size: int = ModelConfig.input_size,
+                  width: float = ModelConfig.width,
                   cfg: PretextConfig | None = None, save_every: int = 100,
                   progress=None, device="cpu") -> dict:
     """Train (or resume) ``kind`` to ``steps`` into ``out/checkpoint.pt`` (TensorBoard:

@@ -49,7 +49,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from curious_robot.convert import msg_to_record
+from curious_robot.decode import msg_to_record
 from curious_robot.record import Interaction, InvalidInteraction, validate
 from curious_robot.store.store import StoreError
 

@@ -14,12 +14,42 @@ hooks import torch lazily, so importing the registry stays cheap for the robot n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from curious_robot.selection import Selection, Target, Workspace
+
+# -- what a selector works with (re-exported by curious_robot.selection) ------------------
+
+@dataclass
+class Target:
+    """What a selector knows of the object to act on (from the sensing node)."""
+
+    x: float
+    y: float
+    yaw: float = 0.0  # long side, rad
+    length: float = 0.05  # m, long side
+    width: float = 0.05  # m, short side
+
+
+@dataclass(frozen=True)
+class Workspace:
+    xmin: float = -0.30
+    xmax: float = 0.30
+    ymin: float = -0.30
+    ymax: float = 0.30
+
+    def clip(self, x: float, y: float) -> tuple[float, float]:
+        return (min(max(x, self.xmin), self.xmax), min(max(y, self.ymin), self.ymax))
+
+
+@dataclass
+class Selection:
+    action: list[float]
+    score: float = 0.0
+    policy: str = "random"
+
 
 #: ``image(value, name)``: the ROS layer's image converter handed to the conversion hooks.
 ImageFn = Callable[..., Any]
@@ -66,6 +96,12 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
+
+    def targets(self, records) -> np.ndarray:
+        """The regression target (:attr:`target`) of ``records``, one row each."""
+        if self.target is None:
+            raise ValueError(f"task {self.name!r} has no regression target")
+        return np.array([self.target(r) for r in records], np.float64)
 
     # -- robot side: manager -> action goal -> arm -> action result -> record -------------
 
@@ -124,6 +160,15 @@ class Task:
         """One training batch (numpy arrays) of ``records`` at ``size`` px; ``stats`` is the
         target's :class:`~curious_robot.learning.data.NormStats` when :attr:`target` is set."""
         raise NotImplementedError(f"task {self.name} has no training batch")
+
+    def augment(self, batch: dict, rng: np.random.Generator, strength: float,
+                scramble: float = 0.0) -> dict:
+        """Photometric jitter and (where :attr:`scramble`) colour scrambling of a batch's
+        images (:func:`curious_robot.learning.data.augment_batch`)."""
+        from curious_robot.learning import data
+
+        return data.augment_batch(batch, rng, strength, scramble if self.scramble else 0.0,
+                                  self.shared_augment)
 
     def loss(self, model, b: dict, cfg):
         """The loss (a torch scalar) of one batch (tensors)."""

@@ -44,7 +44,7 @@ class Grasp(Task):
     # -- selection ------------------------------------------------------------------------
     def random_action(self, t, rng, ws, jitter: float = 0.01):
         """The paper's exploration: a random angle at (about) the object's centre."""
-        from curious_robot.selection import Selection
+        from .base import Selection
 
         x, y = ws.clip(t.x + rng.uniform(-jitter, jitter), t.y + rng.uniform(-jitter, jitter))
         return Selection([x, y, float(rng.uniform(0.0, math.pi))])
@@ -56,7 +56,7 @@ class Grasp(Task):
 
     # -- learning -------------------------------------------------------------------------
     def make_head(self, cfg, dims):
-        from curious_robot.learning.networks import N_ANGLE_BINS, ConvHead
+        from curious_robot.learning.layers import N_ANGLE_BINS, ConvHead
 
         ch = dims["channels"]
         return ConvHead(ch[3], ch[4], dims["hidden"], N_ANGLE_BINS, dims["dropout"])
@@ -67,20 +67,20 @@ class Grasp(Task):
         return data.grasp_batch(records, size, rng, rotate=cfg.rotate_grasp)
 
     def loss(self, model, b, cfg):
-        from curious_robot.learning.networks import grasp_loss
+        from curious_robot.learning.layers import grasp_loss
 
         return grasp_loss(model.grasp(b["patch"]), b["bin"], b["success"])
 
     def evaluate(self, model, ctx):
         import torch
 
-        from curious_robot.learning import data, metrics
+        from curious_robot.learning import data, scores
 
         recs = ctx.held_out()
         if not recs:
             return {}
         probs, labels = [], []
-        for part in metrics.chunks(recs, ctx.chunk):
+        for part in scores.chunks(recs, ctx.chunk):
             b = data.grasp_batch(part, ctx.size, rotate=False)
             t = data.to_tensors(b, ctx.device)
             p = torch.sigmoid(model.grasp(t["patch"])).gather(1, t["bin"].view(-1, 1))
@@ -90,14 +90,14 @@ class Grasp(Task):
         n_train = ctx.store.count(self.name, held_out=False)
         rate = ctx.store.count(self.name, held_out=False, success=True) / n_train \
             if n_train else None
-        return {"grasp_bin_accuracy": metrics.none_if_nan(metrics.binary_accuracy(probs, labels)),
-                "grasp_majority_accuracy": metrics.none_if_nan(
-                    metrics.majority_accuracy(labels, rate))}
+        return {"grasp_bin_accuracy": scores.none_if_nan(scores.binary_accuracy(probs, labels)),
+                "grasp_majority_accuracy": scores.none_if_nan(
+                    scores.majority_accuracy(labels, rate))}
 
     def panel(self, model, store, stats, size, device):
-        from curious_robot.learning import metrics
+        from curious_robot.learning import scores
 
-        return metrics.grasp_panel(model, store, size, device, task=self.name)
+        return scores.grasp_panel(self, model, store, size, device)
 
     def synthetic(self, color, rng, size):
         """A bar at a random angle; success when closing across it (within 30 degrees)."""

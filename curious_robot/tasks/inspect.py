@@ -54,7 +54,7 @@ class Inspect(Task):
         """Inspect needs the object in hand: close across the narrow side of the footprint."""
         import math
 
-        from curious_robot.selection import Selection
+        from .base import Selection
 
         x, y = ws.clip(t.x, t.y)
         return Selection([x, y, (t.yaw + math.pi / 2.0) % math.pi])
@@ -76,7 +76,7 @@ class Inspect(Task):
     def loss(self, model, b, cfg):
         import torch
 
-        from curious_robot.learning.networks import identity_loss, identity_nce_loss
+        from curious_robot.learning.layers import identity_loss, identity_nce_loss
 
         n = b["a"].shape[0]
         e = model.embed(torch.cat([b["a"], b["b"]]))  # both towers in one pass of the root
@@ -89,22 +89,22 @@ class Inspect(Task):
         return identity_loss(e[:n], e[n:], b["same"], cfg.identity_margin)
 
     def evaluate(self, model, ctx):
-        from curious_robot.learning import metrics
+        from curious_robot.learning import scores
 
         recs = ctx.held_out()
         if not recs:
             return {}
-        scores, same = metrics.embed_pairs(model, recs, ctx.size, ctx.device, 0, ctx.chunk)
-        if not len(scores):
+        sims, same = scores.embed_pairs(model, recs, ctx.size, ctx.device, 0, ctx.chunk)
+        if not len(sims):
             return {}
-        train_ids = metrics.subset(ctx.store.ids(self.name, held_out=False), ctx.max_records, 1)
+        train_ids = scores.subset(ctx.store.ids(self.name, held_out=False), ctx.max_records, 1)
         threshold = 0.0
         if len(train_ids):
-            ts, tsame = metrics.embed_pairs(model, ctx.store.get_many(train_ids.tolist()),
+            ts, tsame = scores.embed_pairs(model, ctx.store.get_many(train_ids.tolist()),
                                             ctx.size, ctx.device, 1, ctx.chunk)
-            threshold = metrics.best_threshold(ts, tsame)
-        return {"identity_pair_accuracy": metrics.none_if_nan(
-            metrics.pair_accuracy(scores, same, threshold))}
+            threshold = scores.best_threshold(ts, tsame)
+        return {"identity_pair_accuracy": scores.none_if_nan(
+            scores.pair_accuracy(sims, same, threshold))}
 
     def synthetic(self, color, rng, size):
         """Discs of the object's colour, jittered in place and size."""

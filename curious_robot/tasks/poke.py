@@ -60,7 +60,7 @@ class Poke(Task):
 
     # -- selection ------------------------------------------------------------------------
     def random_action(self, t, rng, ws, jitter: float = 0.004):
-        from curious_robot.selection import Selection
+        from .base import Selection
 
         x, y = ws.clip(t.x + rng.uniform(-jitter, jitter), t.y + rng.uniform(-jitter, jitter))
         return Selection([x, y])
@@ -73,32 +73,33 @@ class Poke(Task):
 
     # -- learning -------------------------------------------------------------------------
     def make_head(self, cfg, dims):
-        from curious_robot.learning.networks import MLPHead
+        from curious_robot.learning.layers import MLPHead
 
         return MLPHead(dims["fc6"], dims["hidden"], 2, dims["dropout"])
 
     def batch(self, records, size, rng, stats, cfg):
         from curious_robot.learning import data
 
-        return data.poke_batch(records, size, stats)
+        return {"patch": data.stack([r.before for r in records], size),
+                "target": stats.normalize(self.targets(records))}
 
     def predict(self, model, t):
         return model.poke(t["patch"])
 
     def loss(self, model, b, cfg):
-        from curious_robot.learning.networks import regression_loss
+        from curious_robot.learning.layers import regression_loss
 
         return regression_loss(self.predict(model, b), b["target"])
 
     def evaluate(self, model, ctx):
-        from curious_robot.learning import metrics
+        from curious_robot.learning import scores
 
-        return metrics.regression_metrics(self, model, ctx)
+        return scores.regression_metrics(self, model, ctx)
 
     def panel(self, model, store, stats, size, device):
-        from curious_robot.learning import metrics
+        from curious_robot.learning import scores
 
-        return metrics.poke_panel(model, store, stats, size, device, task=self.name)
+        return scores.poke_panel(self, model, store, stats, size, device)
 
     def synthetic(self, color, rng, size):
         """A disc whose brightness sets the stiffness."""

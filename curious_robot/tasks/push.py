@@ -58,7 +58,7 @@ class Push(Task):
     # -- selection ------------------------------------------------------------------------
     def random_action(self, t, rng, ws, length: tuple[float, float] = (0.08, 0.14)):
         """Start beside the object from a random direction and push through its centre."""
-        from curious_robot.selection import Selection
+        from .base import Selection
 
         direction = rng.uniform(0.0, 2.0 * math.pi)
         ux, uy = math.cos(direction), math.sin(direction)
@@ -74,7 +74,7 @@ class Push(Task):
 
     # -- learning -------------------------------------------------------------------------
     def make_head(self, cfg, dims):
-        from curious_robot.learning.networks import ConvHead
+        from curious_robot.learning.layers import ConvHead
 
         ch = dims["channels"]
         return ConvHead(2 * ch[2], ch[3], dims["hidden"], 4, dims["dropout"])
@@ -82,20 +82,23 @@ class Push(Task):
     def batch(self, records, size, rng, stats, cfg):
         from curious_robot.learning import data
 
-        return data.push_batch(records, size, stats)
+        return {"before": data.stack([r.before for r in records], size),
+                "after": data.stack([r.after if r.after is not None else r.before
+                                     for r in records], size),
+                "target": stats.normalize(self.targets(records))}
 
     def predict(self, model, t):
         return model.push(t["before"], t["after"])
 
     def loss(self, model, b, cfg):
-        from curious_robot.learning.networks import regression_loss
+        from curious_robot.learning.layers import regression_loss
 
         return regression_loss(self.predict(model, b), b["target"])
 
     def evaluate(self, model, ctx):
-        from curious_robot.learning import metrics
+        from curious_robot.learning import scores
 
-        return metrics.regression_metrics(self, model, ctx)
+        return scores.regression_metrics(self, model, ctx)
 
     def synthetic(self, color, rng, size):
         """A disc moved by the push's displacement."""
