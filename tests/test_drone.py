@@ -220,20 +220,16 @@ def test_drone_config_matches_the_nodes():  # the launch file: tests/test_launch
     import yaml
 
     from curious_robot.graph import drone_graph
+    from curious_robot.node_config import check_overrides, params_of
     from tests.helpers.setup_nodes import node_targets
-    from tests.test_launch_config import declared_parameters
 
     root = pathlib.Path(__file__).resolve().parents[1]
     config = yaml.safe_load((root / "config" / "drone.yaml").read_text())
-    arm_config = yaml.safe_load((root / "config" / "collect.yaml").read_text())
     targets = node_targets(root)
     for spec in drone_graph(robots=1):
         assert spec.executable in targets, spec.executable
-        declared = declared_parameters(targets[spec.executable].split(":")[0])
+        cls = params_of(spec.executable)  # what the node declares (curious_robot/node_config)
         key = "/learner" if spec.name == "learner" else f"/**/{spec.name}"
-        if spec.name == "learner":  # the same learner as collect mode
-            assert set(config[key]["ros__parameters"]) <= \
-                set(arm_config[key]["ros__parameters"])
-            continue
-        assert set(config[key]["ros__parameters"]) <= declared, spec.name
-        assert set(spec.parameters) <= declared, spec.name
+        section = (config.get(key) or {}).get("ros__parameters") or {}
+        assert check_overrides(cls, section, key) == [], spec.name
+        assert check_overrides(cls, spec.parameters, spec.fqn) == [], spec.name

@@ -202,8 +202,8 @@ def test_fake_arm_follows_trajectories_within_velocity_limits(kin):
 
 def test_deploy_graph_agrees_with_the_nodes():
     from curious_robot.arm.deploy import deploy_graph
+    from curious_robot.node_config import check_overrides, params_of
     from tests.helpers.setup_nodes import node_targets
-    from tests.test_launch_config import declared_parameters
 
     installed = node_targets(ROOT)
     specs = deploy_graph(str(PANDA), fake_hardware=True, robots=2, store="/tmp/x.db")
@@ -211,8 +211,7 @@ def test_deploy_graph_agrees_with_the_nodes():
         ["/robot0", "/robot1"]
     for spec in specs:
         assert spec.executable in installed, spec.executable
-        declared = declared_parameters(installed[spec.executable].split(":")[0])
-        assert set(spec.parameters) <= declared, (spec.fqn, set(spec.parameters) - declared)
+        assert check_overrides(params_of(spec.executable), spec.parameters, spec.fqn) == []
     arm = next(s for s in specs if s.name == "arm")
     assert arm.parameters["backend"] == "hardware"
     # the launch file itself: tests/test_launch_files.py
