@@ -17,6 +17,8 @@ TARGETS = {
              "seconds to evaluate a checkpoint on a 2,000-image folder (budget 120 s)"),
     "mcap": ("curious_robot.store.bench_mcap",
              "seconds to export a 1,000-interaction store to MCAP (budget 60 s) and import it"),
+    "store": ("curious_robot.store.bench_store",
+              "milliseconds per stored interaction, synchronous FULL (default) vs NORMAL"),
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curious_robot.record import Interaction, InvalidInteraction
+from curious_robot.record import Interaction, InvalidInteraction, check_counts, check_image_size
 
 #: encoding -> (dtype, channels)
 ENCODINGS = {
@@ -27,6 +27,7 @@ def msg_to_image(msg, name: str = "image") -> np.ndarray | None:
     if msg.encoding not in ENCODINGS:
         raise InvalidInteraction(f"{name}: unsupported encoding {msg.encoding!r}")
     dtype, channels = ENCODINGS[msg.encoding]
+    check_image_size(name, msg.height, msg.width, np.dtype(dtype).itemsize, channels)
     row = msg.width * channels * np.dtype(dtype).itemsize
     if msg.step != row:
         raise InvalidInteraction(
@@ -52,6 +53,10 @@ def from_time(t) -> float:
 def msg_to_record(msg) -> Interaction:
     """Interaction message -> record. Raises InvalidInteraction for malformed images or
     truth arrays; call :func:`curious_robot.record.validate` for the full check."""
+    check_counts(len(msg.views), max(len(msg.tactile.depth), len(msg.tactile.force)),
+                 max(len(msg.truth_keys), len(msg.truth_values)),
+                 {"task": msg.task, "robot": msg.robot, "object_id": msg.object_id,
+                  "object_model": msg.object_model})
     if len(msg.truth_keys) != len(msg.truth_values):
         raise InvalidInteraction(
             f"truth_keys has {len(msg.truth_keys)} entries but truth_values "

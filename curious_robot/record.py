@@ -32,6 +32,52 @@ class InvalidInteraction(ValueError):
     """Raised by :func:`validate` with a message that names the offending field."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one record, checked before anything is copied or encoded (the learner
+    decodes messages from anyone on the network). Generous for real cameras (a 4K frame
+    fits), far below what hurts the learner or the image codecs."""
+
+    image_side: int = 4096           # pixels, width and height
+    image_bytes: int = 48 * 2**20    # raw bytes of one image (4096 x 4096 rgb8)
+    views: int = 32                  # inspect views per record
+    tactile_samples: int = 10_000
+    text: int = 256                  # characters of robot, task, object id / model
+    truth_entries: int = 64
+    magnitude: float = 1e6           # |value| of an action, outcome or truth entry
+
+
+LIMITS = Limits()
+
+
+def check_image_size(name: str, height: int, width: int, itemsize: int,
+                     channels: int) -> None:
+    """Refuse an image whose sides or raw size exceed :data:`LIMITS` (before decoding)."""
+    if height > LIMITS.image_side or width > LIMITS.image_side:
+        raise InvalidInteraction(f"image {name} is {width} x {height} px; a side may be at "
+                                 f"most {LIMITS.image_side} px")
+    n = int(height) * int(width) * int(itemsize) * int(channels)
+    if n > LIMITS.image_bytes:
+        raise InvalidInteraction(f"image {name} has {n} bytes; at most "
+                                 f"{LIMITS.image_bytes} are accepted")
+
+
+def check_counts(views: int, tactile: int, truth: int, texts: dict[str, str]) -> None:
+    """Refuse too many views / tactile samples / truth entries, or over-long strings."""
+    if views > LIMITS.views:
+        raise InvalidInteraction(f"{views} views; at most {LIMITS.views} are accepted")
+    if tactile > LIMITS.tactile_samples:
+        raise InvalidInteraction(f"{tactile} tactile samples; at most "
+                                 f"{LIMITS.tactile_samples} are accepted")
+    if truth > LIMITS.truth_entries:
+        raise InvalidInteraction(f"{truth} truth entries; at most {LIMITS.truth_entries} "
+                                 f"are accepted")
+    for name, text in texts.items():
+        if isinstance(text, str) and len(text) > LIMITS.text:
+            raise InvalidInteraction(f"{name} has {len(text)} characters; at most "
+                                     f"{LIMITS.text} are accepted")
+
+
 @dataclass
 class Interaction:
     """One robot interaction and its outcome."""
@@ -67,10 +113,12 @@ class Interaction:
         return out
 
 
-def _check_finite(name: str, values) -> None:
+def _check_finite(name: str, values, bound: float | None = None) -> None:
     for i, v in enumerate(values):
         if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
             raise InvalidInteraction(f"{name}[{i}] is not a finite number: {v!r}")
+        if bound is not None and abs(v) > bound:
+            raise InvalidInteraction(f"{name}[{i}] = {v!r} exceeds the bound {bound:g}")
 
 
 def _check_image(name: str, img) -> None:
@@ -87,6 +135,8 @@ def _check_image(name: str, img) -> None:
                                  f"{img.dtype} {img.shape}")
     if img.shape[0] == 0 or img.shape[1] == 0:
         raise InvalidInteraction(f"image {name} is empty: {img.shape}")
+    check_image_size(name, img.shape[0], img.shape[1], img.itemsize,
+                     img.shape[2] if img.ndim == 3 else 1)
 
 
 def validate(rec: Interaction) -> Interaction:
@@ -95,8 +145,11 @@ def validate(rec: Interaction) -> Interaction:
         raise InvalidInteraction(f"unknown task {rec.task!r}; known: "
                                  f"{', '.join(registry.names())}")
     spec = registry.get(rec.task)
-    if not rec.robot:
+    if not isinstance(rec.robot, str) or not rec.robot:
         raise InvalidInteraction("robot name is empty")
+    check_counts(len(rec.views), max(len(rec.tactile_depth), len(rec.tactile_force)),
+                 len(rec.truth), {"robot": rec.robot, "object_id": rec.object_id,
+                                  "object_model": rec.object_model})
     if not isinstance(rec.seq, (int, np.integer)) or rec.seq < 0:
         raise InvalidInteraction(f"seq must be a non-negative integer, got {rec.seq!r}")
     n_act = len(spec.action_fields)
@@ -104,20 +157,24 @@ def validate(rec: Interaction) -> Interaction:
         raise InvalidInteraction(
             f"{rec.task} action needs {n_act} values {spec.action_fields}, "
             f"got {len(rec.action)}")
-    _check_finite("action", rec.action)
+    _check_finite("action", rec.action, LIMITS.magnitude)
     n_out = len(spec.outcome_fields)
     if len(rec.outcome) != n_out:
         raise InvalidInteraction(
             f"{rec.task} outcome needs {n_out} values {spec.outcome_fields}, "
             f"got {len(rec.outcome)}")
-    _check_finite("outcome", rec.outcome)
+    _check_finite("outcome", rec.outcome, LIMITS.magnitude)
     if len(rec.tactile_depth) != len(rec.tactile_force):
         raise InvalidInteraction(
             f"tactile_depth has {len(rec.tactile_depth)} samples but tactile_force has "
             f"{len(rec.tactile_force)}")
     _check_finite("tactile_depth", rec.tactile_depth)
     _check_finite("tactile_force", rec.tactile_force)
-    _check_finite("truth", list(rec.truth.values()))
+    _check_finite("truth", list(rec.truth.values()), LIMITS.magnitude)
+    for key in rec.truth:
+        if not isinstance(key, str) or len(key) > LIMITS.text:
+            raise InvalidInteraction(f"truth key {str(key)[:40]!r}... is not a string of at "
+                                     f"most {LIMITS.text} characters")
     for name, img in rec.images().items():
         _check_image(name, img)
     if rec.before is None:

@@ -184,7 +184,8 @@ BAD_PUBLISHER = textwrap.dedent("""
     m = good(3); m.outcome = [math.nan]; msgs.append(m)
     m = good(4); m.task = "juggle"; msgs.append(m)
     m = good(5); m.image_before.encoding = "rgb8"; m.image_before.step = 7; msgs.append(m)
-    msgs.append(good(6))
+    msgs.append(good(6, before=np.zeros((1, 1_100_000, 3), np.uint8)))  # PNG refuses it
+    msgs.append(good(7))
     while pub.get_subscription_count() == 0:
         rclpy.spin_once(node, timeout_sec=0.1)
     time.sleep(1.0)
@@ -207,23 +208,42 @@ def test_malformed_interactions_are_rejected_with_reasons_and_store_untouched(tm
         pub.wait_for("SENT", timeout=60)
         status = {}
         deadline = time.monotonic() + 60
-        while len(status) < 7 and time.monotonic() < deadline:
+        while len(status) < 8 and time.monotonic() < deadline:
             a = listener.wait_for("ACK bad", timeout=30).split()
             status.setdefault(int(a[2]), (a[3], a[4]))
     finally:
         pub.stop()
         lrn.stop()
         listener.stop()
-    for seq in range(6):
+    for seq in range(7):
         assert status[seq][0] == "rejected", status[seq]
     assert "bytes" in status[0][1] and "step" in status[1][1]
     assert "action[1]" in status[2][1] and "outcome[0]" in status[3][1]
     assert "unknown_task" in status[4][1] and "step" in status[5][1]
-    # the first ack of the good one says "stored"; resends of it are "duplicate"
-    assert status[6][0] in ("stored", "duplicate") and status[6][1] == "-"
+    assert "side" in status[6][1]  # bounded before any copy (record.LIMITS)
+    # the good one after them all is stored: the first ack says so, resends "duplicate"
+    assert status[7][0] in ("stored", "duplicate") and status[7][1] == "-"
     with ReplayStore(store, readonly=True) as s:
         assert s.count() == 1 and s.check() == []
     assert any("rejected interaction bad/4" in line for line in lrn.lines)
+
+
+def test_a_second_learner_on_the_same_store_exits_2(tmp_path):
+    store = str(tmp_path / "replay.db")
+    first = learner(store)
+    try:
+        deadline = time.monotonic() + 60  # the first one holds the store
+        while not any("learner storing into" in line for line in first.lines):
+            assert time.monotonic() < deadline and first.popen.poll() is None, first.lines
+            time.sleep(0.2)
+        second = Proc(code="import sys; from curious_robot.nodes.learner import main; "
+                           "sys.exit(main())", args=["--ros-args", "-p", f"store:={store}"])
+        assert second.popen.wait(timeout=60) == 2
+        time.sleep(0.2)
+        assert "already open for writing by another learner" in "\n".join(second.lines)
+        assert first.popen.poll() is None  # the first one is unharmed
+    finally:
+        first.stop()
 
 
 @pytest.mark.parametrize("code,args,name", [

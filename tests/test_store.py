@@ -177,6 +177,15 @@ MALFORMED = {
     "tactile lengths": _bad(tactile_depth=[0.1], tactile_force=[]),
     "NaN stamp": _bad(stamp_end=float("nan")),
     "huge sim_step": _bad(sim_step=2**64),
+    # bounds (record.LIMITS): what an image codec or the learner's memory would choke on
+    "side over the limit": _bad(before=np.zeros((1, 1_100_000, 3), np.uint8)),
+    "too many views": _bad(views=[rgb(1)] * 33),
+    "too many tactile samples": _bad(tactile_depth=[0.0] * 10_001,
+                                     tactile_force=[0.0] * 10_001),
+    "robot name too long": _bad(robot="r" * 257),
+    "object id too long": _bad(object_id="o" * 257),
+    "action too large": _bad(action=[0.1, 1e9, 0.0]),
+    "too many truth entries": _bad(truth={f"k{i}": 0.0 for i in range(65)}),
 }
 
 
@@ -436,6 +445,31 @@ def _run_until_killed(path, n_acks: int) -> list[int]:
         rest, _ = proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL
     return acked + [int(s) for s in rest.split()]  # printed after a commit: acked too
+
+
+def test_commits_are_fsynced_by_default(path):
+    with ReplayStore(path) as s:
+        assert s._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with ReplayStore(path, synchronous="normal") as s:
+        assert s._conn().execute("PRAGMA synchronous").fetchone()[0] == 1
+
+
+def test_a_second_exclusive_writer_is_refused_across_processes(path):
+    code = ("import sys; from curious_robot.store import ReplayStore, StoreError\n"
+            "try:\n    ReplayStore(sys.argv[1], exclusive=True)\n"
+            "except StoreError as e:\n    print(e); sys.exit(2)\nprint('opened')")
+    first = ReplayStore(path, exclusive=True)
+    first.add(make(seq=0))
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"another learner (pid {os.getpid()})" in out.stdout
+    with ReplayStore(path, readonly=True) as reader:  # readers are never refused
+        assert reader.count() == 1
+    first.close()  # released: the next learner opens it
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "opened" in out.stdout, out.stderr
 
 
 def test_acknowledged_interactions_survive_kill_9(path):

@@ -40,12 +40,13 @@ class LearnerNode(Node):
         from curious_robot.store import ReplayStore, StoreError
 
         try:
-            self.store = ReplayStore(self.store_path)
+            self.store = ReplayStore(self.store_path, exclusive=True)
         except StoreError as exc:
             raise ParameterError(f"parameter 'store' = {self.store_path!r}: {exc}") from exc
         self.store_lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()  # not acknowledged, or a bug caught
         self.inbox: queue.Queue = queue.Queue(maxsize=self.queue_size)
 
         from curious_robot_interfaces.msg import IngestAck, Interaction, ModelUpdate
@@ -93,18 +94,43 @@ class LearnerNode(Node):
                 msg = self.inbox.get(timeout=0.2)
             except queue.Empty:
                 continue
-            self._ingest(msg)
+            try:
+                self._ingest(msg)
+            except Exception as exc:  # noqa: BLE001 - one bad message must not end ingestion
+                self.failures["ingest_errors"] += 1
+                self.get_logger().error(f"ingest of {getattr(msg, 'robot', '?')}/"
+                                        f"{getattr(msg, 'seq', '?')} failed: {exc!r}")
+
+    #: retries of a store write that failed for a reason that may pass (lock held, disk
+    #: full): waits of 0.5, 1, 2, 4 s; after that the record is not acknowledged, so its
+    #: robot sends it again later.
+    STORE_RETRIES = (0.5, 1.0, 2.0, 4.0)
+
+    def _store(self, rec):
+        from curious_robot.store import StoreError
+
+        for wait in (*self.STORE_RETRIES, None):
+            try:
+                with self.store_lock:
+                    expected = self.store.last_seq(rec.robot)
+                    return expected, self.store.add(rec)
+            except StoreError as exc:
+                if wait is None or self.stop.is_set():
+                    raise
+                self.get_logger().warn(f"storing {rec.robot}/{rec.seq} failed ({exc}); "
+                                       f"retrying in {wait:g} s")
+                self.stop.wait(wait)
 
     def _ingest(self, msg) -> None:
         from curious_robot_interfaces.msg import IngestAck
+
+        from curious_robot.store import StoreError
 
         ack = IngestAck(robot=msg.robot, seq=msg.seq)
         ack.header.stamp = self.get_clock().now().to_msg()
         try:
             rec = validate(msg_to_record(msg))
-            with self.store_lock:
-                expected = self.store.last_seq(rec.robot)
-                res = self.store.add(rec)
+            expected, res = self._store(rec)
             ack.status = res.status
             if res.status == "stored":
                 self.counts[rec.task] += 1
@@ -119,7 +145,17 @@ class LearnerNode(Node):
             kind = str(exc).split(":")[0][:60]
             self.rejected[kind] += 1
             self.get_logger().error(
-                f"rejected interaction {msg.robot}/{msg.seq} ({msg.task}): {exc}")
+                f"rejected interaction {msg.robot}/{msg.seq} ({msg.task[:40]}): {exc}")
+        except StoreError as exc:  # not acknowledged: the robot resends it later
+            self.failures["store_errors"] += 1
+            self.get_logger().error(f"could not store {msg.robot}/{msg.seq}: {exc}; "
+                                    "not acknowledged, it will be sent again")
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. an image the codec refuses
+            ack.status, ack.reason = "rejected", f"cannot store this record: {exc!r}"[:500]
+            self.rejected["unstorable"] += 1
+            self.get_logger().error(
+                f"rejected interaction {msg.robot}/{msg.seq}: {ack.reason}")
         self.pub_ack.publish(ack)
 
     def _on_status(self, request, response):
@@ -135,6 +171,8 @@ class LearnerNode(Node):
         msg = (f"stored {sum(stored.values())} this run {dict(sorted(stored.items()))}, "
                f"duplicates {self.counts['duplicate']}, rejected {sum(self.rejected.values())}, "
                f"queue {self.inbox.qsize()}")
+        if self.failures:
+            msg += f", failures {dict(sorted(self.failures.items()))}"
         if self.trainer is not None:
             msg += f", {self.trainer.status()}"
             now, n = time.monotonic(), sum(stored.values())  # ingest rate into TensorBoard

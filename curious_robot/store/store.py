@@ -4,11 +4,14 @@ Design
 - SQLite in WAL mode: one writer (the learner's ingestion thread) and any number of
   readers (training loop, command line; threads or processes) work at the same time.
   Each thread gets its own connection; ``busy_timeout`` covers the short write locks.
-- ``synchronous=NORMAL``: in WAL mode a commit is in the operating system's hands when
-  :meth:`ReplayStore.add` returns, so an acknowledged interaction survives the process
-  being killed (``kill -9``, a crash); only a power loss / kernel crash can lose the
-  last few commits, and never corrupts the file. Pass ``synchronous="FULL"`` to fsync
-  every commit as well (durable across power loss, slower).
+- ``synchronous=FULL`` (the default): every commit is fsynced before
+  :meth:`ReplayStore.add` returns, so an acknowledged interaction survives a power loss or
+  a kernel crash as well as a killed process; a robot never reuses a seq the learner
+  acknowledged. ``synchronous="NORMAL"`` skips the fsync (survives ``kill -9`` but not a
+  power loss); ``curious-robot bench store`` measures what FULL costs.
+- ``exclusive=True`` (the learner): a lock file beside the store (``<store>-writer.lock``,
+  ``flock``) admits one such writer; a second one gets a :class:`StoreError` naming the
+  holder's pid, so two learners never race on one store, its checkpoints and status.
 - One transaction per interaction: the row and all its images, or nothing.
 - ``UNIQUE(robot, seq)``: a record already stored is reported as ``duplicate``.
 - Images are compressed losslessly (:mod:`curious_robot.store.codec`): PNG for rgb8,
@@ -139,7 +142,7 @@ class ReplayStore:
     """Interactions in an SQLite file; safe to share between threads (see module doc)."""
 
     def __init__(self, path: str | os.PathLike, readonly: bool = False, *,
-                 synchronous: str = "NORMAL"):
+                 synchronous: str = "FULL", exclusive: bool = False):
         self.path = Path(path)
         self.readonly = bool(readonly)
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
@@ -152,7 +155,12 @@ class ReplayStore:
         self._pid = os.getpid()
         self._closed = False
         self._id_cache: dict[tuple, tuple[np.ndarray, int]] = {}
+        self._writer_fd: int | None = None
         self._check_path()
+        if exclusive:
+            if self.readonly:
+                raise ValueError("a read-only store cannot be the exclusive writer")
+            self._take_writer_lock()
         try:
             self._init_schema(self._conn())
         except BaseException:
@@ -179,6 +187,30 @@ class ReplayStore:
         parent = p.parent if str(p.parent) else Path(".")
         if not parent.is_dir():
             raise StoreError(f"cannot create replay store {p}: folder {parent} does not exist")
+
+    @property
+    def writer_lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-writer.lock")
+
+    def _take_writer_lock(self) -> None:
+        import fcntl
+
+        lock = self.writer_lock_path
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot create the writer lock {lock}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(f"replay store {self.path} is already open for writing by "
+                             f"another learner (pid {holder}); one learner per store") \
+                from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._writer_fd = fd
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -283,6 +315,9 @@ class ReplayStore:
                 conn.close()
             except sqlite3.Error as exc:  # pragma: no cover - best effort
                 log.warning("closing %s: %s", self.path, exc)
+        fd, self._writer_fd = self._writer_fd, None
+        if fd is not None:
+            os.close(fd)  # releases the flock; the file stays (its content is advisory)
 
     def __enter__(self) -> ReplayStore:
         return self
