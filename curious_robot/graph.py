@@ -53,7 +53,15 @@ def parse_tasks(tasks: str | list[str] | tuple[str, ...]) -> list[str]:
     return items
 
 
-def robot_nodes(index: int, seed: int, tasks: list[str]) -> list[NodeSpec]:
+def outbox_dir(store: str) -> str:
+    """Where a graph's robots spool what the learner has not acknowledged: beside the
+    store, so a run and its outboxes stay together."""
+    return os.path.join(os.path.dirname(os.path.abspath(os.path.expanduser(store))),
+                        "outbox")
+
+
+def robot_nodes(index: int, seed: int, tasks: list[str],
+                store: str | None = None) -> list[NodeSpec]:
     ns = "/" + robot_name(index)
     robot_seed = seed * 1000 + index
     specs = []
@@ -65,6 +73,8 @@ def robot_nodes(index: int, seed: int, tasks: list[str]) -> list[NodeSpec]:
             params["robot"] = robot_name(index)
         if exe == "interaction_manager":
             params["tasks"] = list(tasks)
+            if store:
+                params["outbox_dir"] = outbox_dir(store)
         specs.append(NodeSpec(exe, name, ns, params))
     return specs
 
@@ -79,7 +89,7 @@ def collect_graph(robots: int = 1, seed: int = 0, store: str = "data/replay.db",
         raise ValueError(f"seed must be >= 0, got {seed}")
     task_list = parse_tasks(registry.names("arm") if tasks is None else tasks)
     specs = [s for i in range(first_robot, first_robot + robots)
-             for s in robot_nodes(i, seed, task_list)]
+             for s in robot_nodes(i, seed, task_list, store)]
     if learner:
         specs.append(NodeSpec("learner_node", "learner", "",
                               {"store": os.path.abspath(os.path.expanduser(store))}))

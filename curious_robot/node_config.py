@@ -261,6 +261,10 @@ def manager_params():
                                           low_open=True)),
         ("resend_after", float, setting(5.0, "s without an ack before an interaction is "
                                         "sent again", low=0.0, low_open=True)),
+        ("outbox_dir", str, setting("", "folder of the robot's outbox spool "
+                                    "(<robot>.outbox.db): unacknowledged interactions "
+                                    "survive a kill -9 (empty: memory only; collect and the "
+                                    "launch files put it beside the store)")),
     ]
     return make_dataclass("ManagerParams", fields_)
 

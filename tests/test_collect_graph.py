@@ -20,12 +20,14 @@ EXE = os.path.dirname(sys.executable)
 ACK_LISTENER = textwrap.dedent("""
     import rclpy
     from curious_robot.nodes.common import RELIABLE
-    from curious_robot_interfaces.msg import IngestAck
+    from curious_robot_interfaces.msg import IngestAck, Interaction
     rclpy.init()
     node = rclpy.create_node("ack_listener")
     node.create_subscription(IngestAck, "/interaction_acks", lambda m: print(
         "ACK", m.robot, m.seq, m.status, m.reason.replace(" ", "_") or "-", flush=True),
         RELIABLE)
+    node.create_subscription(Interaction, "/interactions", lambda m: print(
+        "SEEN", m.robot, m.seq, flush=True), RELIABLE)
     print("LISTENING", flush=True)
     rclpy.spin(node)
     """)
@@ -61,6 +63,12 @@ def wait_count(store: str, n: int, timeout: float) -> int:
             return c
         time.sleep(0.5)
     raise AssertionError(f"store has {count(store)} < {n} interactions after {timeout}s")
+
+
+def seen(listener: Proc) -> set[tuple[str, int]]:
+    """Every (robot, seq) a robot published on /interactions while the listener ran."""
+    return {(p[1], int(p[2])) for p in (line.split() for line in list(listener.lines))
+            if p and p[0] == "SEEN"}
 
 
 def acked(listener: Proc) -> set[tuple[str, int]]:
@@ -128,8 +136,64 @@ def test_kill9_learner_then_restart_loses_nothing_and_sequence_goes_on(tmp_path)
         stored = {(r.robot, r.seq) for r in s.get_many(s.ids(), images=False)}
         info = s.robots()["robot0"]
     assert before_kill <= stored, f"acknowledged but lost: {before_kill - stored}"
-    assert len(stored) >= n_after
+    published = {k for k in seen(listener) if k[0] == "robot0"}
+    assert published - stored == set(), "published while the learner was down, never stored"
+    assert count(store) >= n_after > len(before_kill)
     assert info["gaps"] == [] and info["max_seq"] == info["count"] - 1
+
+
+def _spooled(path) -> list[int]:
+    import sqlite3
+
+    if not os.path.exists(path):
+        return []
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+        return [r[0] for r in db.execute("SELECT seq FROM pending ORDER BY seq")]
+
+
+@pytest.mark.slow
+def test_kill9_manager_resends_its_spooled_outbox_after_restart(tmp_path):
+    """Interactions the learner never acknowledged survive a kill -9 of the robot: they
+    wait in the outbox spool (beside the store) and are sent again after restart."""
+    store = str(tmp_path / "replay.db")
+    spool = tmp_path / "outbox" / "robot0.outbox.db"
+    lrn = learner(store)
+    robot = robots(store, duration=300)
+    try:
+        wait_count(store, 3, timeout=90)
+        os.kill(lrn.popen.pid, signal.SIGSTOP)  # frozen: nothing is acknowledged
+        deadline = time.monotonic() + 90
+        while not _spooled(spool):
+            assert time.monotonic() < deadline, "nothing waited unacknowledged"
+            time.sleep(0.3)
+        os.killpg(robot.popen.pid, signal.SIGKILL)  # the robot dies without cleaning up
+        robot.popen.wait()
+        pending = _spooled(spool)
+        os.killpg(lrn.popen.pid, signal.SIGKILL)  # and the learner loses what it queued
+        os.kill(lrn.popen.pid, signal.SIGCONT)
+        lrn.popen.wait()
+        with ReplayStore(store, readonly=True) as s:
+            missing = set(pending) - {r.seq for r in s.get_many(s.ids(), images=False)}
+        assert missing, "the test needs records that were never stored"
+        lrn = learner(store)
+        robot = robots(store, duration=300)
+        deadline = time.monotonic() + 150
+        while True:
+            with ReplayStore(store, readonly=True) as s:
+                stored = {r.seq for r in s.get_many(s.ids(), images=False)}
+                info = s.robots()["robot0"]
+            if missing <= stored and info["max_seq"] > max(pending):
+                break
+            assert time.monotonic() < deadline, f"never stored after restart: {missing - stored}"
+            time.sleep(0.5)
+    finally:
+        robot.stop(timeout=20)
+        lrn.stop()
+    with ReplayStore(store, readonly=True) as s:
+        assert s.check() == []
+        info = s.robots()["robot0"]
+    assert info["gaps"] == [] and info["max_seq"] == info["count"] - 1
+    assert not missing & set(_spooled(spool))  # acknowledged now, so gone from the spool
 
 
 @pytest.mark.slow

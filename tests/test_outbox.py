@@ -57,3 +57,39 @@ def test_a_later_ack_makes_older_unacked_messages_due_at_once():
     box.resend()  # 0 and 1 were lost on the way (the learner answered 2); 3 may be in flight
     assert sent[4:] == ["m0", "m1"]
     assert len(box) == 3
+
+
+def test_a_spooled_outbox_survives_its_process_and_admits_one_owner(tmp_path):
+    import subprocess
+    import sys
+
+    from curious_robot.spool import Spool, SpoolError
+
+    path = tmp_path / "r0.outbox.db"
+    sent, log = [], Log()
+    box = Outbox("r0", sent.append, log, resend_after=60.0, spool=Spool(path),
+                 encode=str.encode, decode=bytes.decode)
+    for seq in range(4):
+        box.send(seq, f"m{seq}")
+    box.on_ack(ack(1))
+    box.on_ack(ack(2, status="rejected", reason="bad"))  # never accepted: not kept either
+    box.on_ack(ack(9))  # unknown seq: nothing to delete
+    # another process cannot take this robot's spool while we hold it
+    code = ("import sys; from curious_robot.spool import Spool, SpoolError\n"
+            "try:\n    Spool(sys.argv[1])\nexcept SpoolError as e:\n    print(e); sys.exit(2)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "in use by another process" in out.stdout, out
+    box.close()
+    again, sent2 = Outbox("r0", [].append, log, resend_after=60.0, spool=Spool(path),
+                          encode=str.encode, decode=bytes.decode), []
+    again._publish = sent2.append
+    assert again.recovered == 2 and again.max_seq == 3
+    again.resend()  # recovered messages are due at once
+    assert sorted(sent2) == ["m0", "m3"]
+    again.close()
+    path.with_name("junk.db").write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(SpoolError, match="not usable"):
+        Spool(path.with_name("junk.db"))
+    with pytest.raises(SpoolError, match="does not exist"):
+        Spool(tmp_path / "no" / "such.db")

@@ -22,7 +22,7 @@ from rclpy.node import Node
 
 from curious_robot import tasks as registry
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import RELIABLE, SENSOR, Outbox, ParameterError, run
+from curious_robot.nodes.common import RELIABLE, SENSOR, ParameterError, make_outbox, run
 from curious_robot.record import Interaction
 
 
@@ -78,7 +78,8 @@ class ManagerNode(Node):
         self.robot_status = self.create_client(RobotStatus, "/robot_status",
                                                callback_group=group)
         self.pub = self.create_publisher(InteractionMsg, "/interactions", RELIABLE)
-        self.outbox = Outbox(self.robot, self.pub.publish, self.get_logger(), self.resend_after)
+        self.outbox = make_outbox(self, self.robot, self.pub, self.resend_after, p.outbox_dir,
+                                  InteractionMsg)
         self.create_subscription(DetectedObjects, "objects", self._on_objects, SENSOR,
                                  callback_group=group)
         self.create_subscription(TactileResponse, "tactile/response", self._on_tactile,
@@ -96,7 +97,8 @@ class ManagerNode(Node):
         self.thread.start()
 
     def close(self) -> None:
-        self.stop.set()
+        self.stop.set()  # the spool stays open: the loop may still be writing; every
+        # committed row is on disk, and the process's exit releases file and lock
 
     # ----------------------------------------------------------------- callbacks
     def _on_objects(self, msg) -> None:
@@ -167,6 +169,8 @@ class ManagerNode(Node):
                     self.get_logger().info(f"waiting for action {client._action_name}",
                                            throttle_duration_sec=10)
             self.seq = self._start_seq()
+            if self.outbox.max_seq is not None:  # an earlier run's records wait in the spool
+                self.seq = max(self.seq, self.outbox.max_seq + 1)
             self.get_logger().info(f"robot '{self.robot}' starts at seq {self.seq}")
             last_motion = 0.0
             since_reset = 0

@@ -1,0 +1,78 @@
+"""A robot's outbox on disk: serialized interactions not yet acknowledged by the learner.
+
+The interaction manager (and the drone pilot) write each interaction here before
+publishing it and delete it when the learner acknowledges it, so a manager killed with
+``kill -9``, or a machine that loses power, sends the rest again after restart instead of
+losing them; the store's ``UNIQUE(robot, seq)`` turns a resend of something already
+stored into ``duplicate``. One small SQLite file per robot (WAL, ``synchronous=FULL``:
+a record is on disk before it is published). A lock (``flock`` on the file) admits one
+process per spool, so two managers that claim the same robot name in one folder are told
+so instead of mixing their sequence numbers. Pure: no rclpy; the caller gives bytes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+
+class SpoolError(RuntimeError):
+    """The spool file cannot be used (named in the message)."""
+
+
+class Spool:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise SpoolError(f"outbox folder {self.path.parent} does not exist")
+        self._lock = threading.Lock()
+        self._fd = os.open(self.path.with_name(self.path.name + ".lock"),
+                           os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            raise SpoolError(f"outbox {self.path} is in use by another process (pid "
+                             f"{holder}): two robots with one name?") from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            self._db = sqlite3.connect(str(self.path), isolation_level=None,
+                                       check_same_thread=False, timeout=10.0)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS pending "
+                             "(seq INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise SpoolError(f"outbox {self.path} is not usable: {exc}") from exc
+
+    def put(self, seq: int, data: bytes) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO pending (seq, data) VALUES (?, ?)",
+                             (int(seq), sqlite3.Binary(data)))
+
+    def remove(self, seq: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM pending WHERE seq = ?", (int(seq),))
+
+    def items(self) -> list[tuple[int, bytes]]:
+        with self._lock:
+            return [(int(s), bytes(d)) for s, d in
+                    self._db.execute("SELECT seq, data FROM pending ORDER BY seq")]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+
+    def close(self) -> None:
+        db, self._db = getattr(self, "_db", None), None
+        if db is not None:
+            db.close()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
