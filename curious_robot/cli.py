@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "curious_robot.store.cli",
     "curious_robot.learning.cli",
     "curious_robot.evaluation.cli",
+    "curious_robot.evaluation.audit",
     "curious_robot.learning.closed_loop",
     "curious_robot.bench",
     "curious_robot.drone.evaluate",

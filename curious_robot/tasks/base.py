@@ -184,6 +184,32 @@ class Task:
         size and record cap."""
         return {}
 
+    # -- signal audit (``curious-robot audit-signals``) --------------------------------------
+
+    #: "accuracy" (the audit predicts ``success``), "error" (it predicts the normalised
+    #: :attr:`target`, mean L2 error) or ``None`` (the task is not audited)
+    audit_metric: str | None = None
+    #: simulator ground truth about the object the audit's ceiling model may read: object
+    #: properties only, never what the primitive measured (lift, views_held, ...), which
+    #: would leak the outcome
+    audit_truth: tuple[str, ...] = ("mass", "friction", "stiffness", "damping")
+
+    def audit_features(self, rec) -> list[float] | None:
+        """The ceiling model's input for one record: ground truth about the object and the
+        action (``None`` when the record carries no ground truth, as on hardware)."""
+        if any(k not in rec.truth for k in self.audit_truth):
+            return None
+        return [float(rec.truth[k]) for k in self.audit_truth] + [float(v) for v in rec.action]
+
+    def audit_predict(self, model, records: list, size: int, stats, device) -> np.ndarray:
+        """The trained model's prediction for ``records``: P(success) per record for
+        "accuracy", the normalised target (N, D) for "error"."""
+        from curious_robot.learning import data
+
+        b = self.batch(records, size, None, stats, None)
+        with torch_no_grad():
+            return self.predict(model, data.to_tensors(b, device)).cpu().numpy()
+
     def panel(self, model, store, stats, size: int, device):
         """A TensorBoard image panel of the model on this task's records ((H, W, 3) uint8),
         or ``None``."""
@@ -194,3 +220,9 @@ class Task:
         """Interaction fields of one synthetic record with learnable structure (tests and
         benchmarks), or ``None`` when the task has no synthetic data."""
         return None
+
+
+def torch_no_grad():
+    import torch
+
+    return torch.no_grad()

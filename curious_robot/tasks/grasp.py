@@ -94,6 +94,35 @@ class Grasp(Task):
                 "grasp_majority_accuracy": scores.none_if_nan(
                     scores.majority_accuracy(labels, rate))}
 
+    audit_metric = "accuracy"
+    audit_truth = ("mass", "friction", "stiffness", "damping", "min_width",
+                   "width_along_angle", "best_angle")
+
+    def audit_features(self, rec):
+        """Object properties, and the gripper angle relative to the object's best closing
+        angle (as cos / sin of twice the difference: a gripper is symmetric under 180 deg)
+        instead of the raw angle and the best angle."""
+        if any(k not in rec.truth for k in self.audit_truth):
+            return None
+        d = 2.0 * (float(rec.action[2]) - float(rec.truth["best_angle"]))
+        return [float(rec.truth[k]) for k in self.audit_truth[:-1]] + [
+            float(np.cos(d)), float(np.sin(d))]
+
+    def audit_predict(self, model, records, size, stats, device):
+        """The grasp head's P(success) at the tried angle bin (also for inspect: an inspect
+        is a grasp that must hold through the turns)."""
+        import torch
+
+        from curious_robot.learning import data, scores
+
+        out = []
+        with torch.no_grad():
+            for part in scores.chunks(records, 64):
+                t = data.to_tensors(data.grasp_batch(part, size, rotate=False), device)
+                p = torch.sigmoid(model.grasp(t["patch"])).gather(1, t["bin"].view(-1, 1))
+                out.append(p.squeeze(1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
     def panel(self, model, store, stats, size, device):
         from curious_robot.learning import scores
 

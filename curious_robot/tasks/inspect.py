@@ -88,6 +88,25 @@ class Inspect(Task):
                                  b["group_a"], b["group_b"], hard=cfg.identity_loss == "hard")
         return identity_loss(e[:n], e[n:], b["same"], cfg.identity_margin)
 
+    # the audit asks whether the object stays held through the turns: a grasp question
+    audit_metric = "accuracy"
+
+    @property
+    def audit_truth(self):
+        from .grasp import GRASP
+
+        return GRASP.audit_truth
+
+    def audit_features(self, rec):
+        from .grasp import GRASP
+
+        return GRASP.audit_features(rec)
+
+    def audit_predict(self, model, records, size, stats, device):
+        from .grasp import GRASP
+
+        return GRASP.audit_predict(model, records, size, stats, device)
+
     def evaluate(self, model, ctx):
         from curious_robot.learning import scores
 

@@ -91,6 +91,8 @@ class Poke(Task):
 
         return regression_loss(self.predict(model, b), b["target"])
 
+    audit_metric = "error"  # slope and intercept from object properties and the spot
+
     def evaluate(self, model, ctx):
         from curious_robot.learning import scores
 

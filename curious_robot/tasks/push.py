@@ -95,6 +95,16 @@ class Push(Task):
 
         return regression_loss(self.predict(model, b), b["target"])
 
+    audit_metric = "error"
+
+    def audit_features(self, rec):
+        """The inverse model's ground-truth twin: the object's true displacement (the
+        outcome: dx, dy, dyaw) and its properties predict where the push went."""
+        if any(k not in rec.truth for k in self.audit_truth):
+            return None
+        return [float(rec.truth[k]) for k in self.audit_truth] + [float(v) for v in
+                                                                  rec.outcome]
+
     def evaluate(self, model, ctx):
         from curious_robot.learning import scores
 
