@@ -349,7 +349,8 @@ class ArmNode(Node):
                 result, error = None, f"refused: {exc}"
             except SafetyStop as exc:
                 result, error = None, f"safety stop: {exc}"
-                self.get_logger().error(f"{phase}: safety stop: {exc}")
+                if not self.closing.is_set():  # shutting down: the stop is ours
+                    self.get_logger().error(f"{phase}: safety stop: {exc}")
             except DryRunDone as exc:
                 result, error = None, f"dry run: {exc}"
             try:
@@ -357,7 +358,8 @@ class ArmNode(Node):
             except Exception as exc:  # noqa: BLE001 - keep serving after a bad scene
                 self.get_logger().error(f"scene maintenance failed, resetting: {exc}")
                 self.backend.reset()
-            self.publish_sensors(fresh=True)
+            if not self.closing.is_set():  # nobody waits for this frame when shutting down
+                self.publish_sensors(fresh=True)
             step = int(self.backend.step_count)
         return result, error, step
 
