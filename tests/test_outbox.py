@@ -16,7 +16,7 @@ class Log:
     def __init__(self):
         self.lines = []
 
-    def warn(self, text):
+    def warning(self, text):
         self.lines.append(("warn", text))
 
     def error(self, text):

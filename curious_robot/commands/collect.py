@@ -4,8 +4,11 @@ The same graph (curious_robot.graph) and the same config/collect.yaml as
 ``launch/collect.launch.py``; one process per node, as ``ros2 launch`` would start them,
 because the arm's physics and rendering, the sensing node's open3d work and the learner
 each want a core of their own and a process per node keeps one crash from taking down
-the rest. Shows progress read from the replay store itself, and ends cleanly: managers
-first (so nothing is in flight), then the others.
+the rest. Shows progress read from the replay store itself, and ends cleanly: at the end
+of ``--duration`` or on Ctrl-C (SIGINT or SIGTERM; a repeated one is ignored) every node
+gets one SIGINT and stops in order (curious_robot.nodes.common.run: robots finish or drop
+their interaction in progress, the learner stores and acknowledges what reached it), within
+:data:`STOP_TIMEOUT` s; a node still running then is killed and reported.
 """
 
 from __future__ import annotations
@@ -16,10 +19,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from curious_robot import tasks as registry
+
+#: s the nodes get to stop after their SIGINT (each one ends itself after 8 s at most)
+STOP_TIMEOUT = 9.0
 
 
 def register(sub) -> None:
@@ -123,18 +130,23 @@ class Graph:
         except OSError:
             return ""
 
-    def stop(self, which=None, timeout: float = 15.0) -> None:
-        names = [n for n in self.procs if which is None or which(n)]
-        for n in names:
-            if self.procs[n].poll() is None:
-                self.procs[n].send_signal(signal.SIGINT)
+    def stop(self, timeout: float = STOP_TIMEOUT) -> dict[str, int | None]:
+        """One SIGINT to every running node, then wait for all of them (``timeout`` s in
+        all); a node still running after that is killed. Returns each node's exit code
+        (``None``: killed)."""
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
         deadline = time.monotonic() + timeout
-        for n in names:
+        codes: dict[str, int | None] = {}
+        for n, p in self.procs.items():
             try:
-                self.procs[n].wait(max(0.1, deadline - time.monotonic()))
+                codes[n] = p.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.procs[n].kill()
-                self.procs[n].wait()
+                p.kill()
+                p.wait()
+                codes[n] = None
+        return codes
 
 
 def _progress_line(stats: dict, elapsed: float, duration: float, start_count: int) -> str:
@@ -153,13 +165,13 @@ def _progress_line(stats: dict, elapsed: float, duration: float, start_count: in
 
 
 def _checkpoint_dir(config: str, overrides: dict, store: str) -> str:
-    """Where the learner's online trainer writes (its checkpoint_dir parameter)."""
-    import yaml
+    """Where the learner's online trainer writes: its effective checkpoint_dir parameter
+    (default, then the parameter file, then this run's overrides)."""
+    from curious_robot.node_config import effective, yaml_section
 
-    with open(config) as f:
-        params = (yaml.safe_load(f) or {}).get("/learner", {}).get("ros__parameters", {})
-    params.update(overrides.get("/learner", {}).get("ros__parameters", {}))
-    return params.get("checkpoint_dir") or os.path.join(os.path.dirname(store), "checkpoints")
+    params = effective("learner_node", yaml_section(config, "learner"),
+                       overrides.get("/learner", {}).get("ros__parameters", {}))
+    return params["checkpoint_dir"] or os.path.join(os.path.dirname(store), "checkpoints")
 
 
 def _model_line(folder: str) -> str:
@@ -222,6 +234,13 @@ def run(args: argparse.Namespace) -> int:
     override_file = log_dir / "overrides.yaml"
     override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
 
+    stop = threading.Event()
+
+    def on_signal(_signum, _frame) -> None:
+        stop.set()  # the first one ends the run; repeated ones change nothing
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     before = _read_stats(store) or {}
     start_count = sum(before.get("tasks", {}).values())
     ckpt_dir = _checkpoint_dir(config, overrides, store)
@@ -236,31 +255,35 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     last_print = 0.0
     code = 0
-    try:
-        while (elapsed := time.monotonic() - t0) < args.duration:
-            time.sleep(1.0)
-            dead = graph.dead()
-            if dead:
-                for name, rc in dead:
-                    print(f"\nnode {name} exited with code {rc}; its log ends:\n"
-                          f"{graph.tail(name)}", file=sys.stderr)
-                code = 1
-                break
-            if tty or elapsed - last_print >= 10.0:
-                stats = _read_stats(store)
-                if stats is not None:
-                    line = _progress_line(stats, elapsed, args.duration, start_count)
-                    line += _model_line(ckpt_dir)
-                    print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n",
-                          file=sys.stderr, flush=True)
-                last_print = elapsed
-    except KeyboardInterrupt:
+    while (elapsed := time.monotonic() - t0) < args.duration and not stop.wait(1.0):
+        dead = graph.dead()
+        if dead:
+            for name, rc in dead:
+                print(f"\nnode {name} exited with code {rc}; its log ends:\n"
+                      f"{graph.tail(name)}", file=sys.stderr)
+            code = 1
+            break
+        if tty or elapsed - last_print >= 10.0:
+            stats = _read_stats(store)
+            if stats is not None:
+                line = _progress_line(stats, elapsed, args.duration, start_count)
+                line += _model_line(ckpt_dir)
+                print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n",
+                      file=sys.stderr, flush=True)
+            last_print = elapsed
+    if stop.is_set():
         print("\ninterrupted: stopping the graph", file=sys.stderr)
-    finally:
-        # managers first, so the learner can still acknowledge what is in flight
-        graph.stop(lambda n: n.endswith(("/interaction_manager", "/pilot")))
-        time.sleep(1.0)
-        graph.stop()
+    t_stop = time.monotonic()
+    codes = graph.stop()
+    failed = {n: rc for n, rc in codes.items() if rc != 0}
+    for name, rc in failed.items():
+        why = f"killed after {STOP_TIMEOUT:.0f} s" if rc is None else f"exit code {rc}"
+        print(f"node {name} did not stop cleanly ({why}); its log ends:\n{graph.tail(name)}",
+              file=sys.stderr)
+    print(f"collect: {len(codes) - len(failed)} of {len(codes)} nodes stopped cleanly in "
+          f"{time.monotonic() - t_stop:.1f} s", file=sys.stderr)
+    if failed:
+        code = 1
     stats = _read_stats(store) or {}
     elapsed = time.monotonic() - t0
     print("\n" + _progress_line(stats, elapsed, args.duration, start_count)

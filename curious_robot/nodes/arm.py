@@ -16,6 +16,7 @@ release_stop. Hardware only: ~/planned_trajectory, ~/planned_path (dry run).
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -53,6 +54,8 @@ class ArmNode(Node):
         self.busy_lock = threading.Lock()
         self.busy = 0  # goals accepted and not finished
         self.estop = threading.Event()
+        self.closing = threading.Event()  # shutting down: no new goals, motions abort
+        self.served = 0  # goals finished (any outcome)
         group = ReentrantCallbackGroup()
         if kind == "sim":
             self.backend = self._sim_backend(config_path, n_objects, split, seed)
@@ -90,7 +93,7 @@ class ArmNode(Node):
         stop_group = MutuallyExclusiveCallbackGroup()
         self.create_service(Trigger, "emergency_stop", self._on_estop, callback_group=stop_group)
         self.create_service(Trigger, "release_stop", self._on_release, callback_group=stop_group)
-        self.create_timer(1.0 / self.camera_rate, self._on_camera_timer,
+        self.camera_timer = self.create_timer(1.0 / self.camera_rate, self._on_camera_timer,
                           callback_group=MutuallyExclusiveCallbackGroup())
         if kind == "sim":
             world = self.backend.world
@@ -150,9 +153,27 @@ class ArmNode(Node):
             ex.shutdown()
         return backend
 
+    def stopping(self) -> None:
+        """Shutdown: refuse new goals, abort running motions (their goals end aborted, so
+        the manager records nothing half done), stop the camera, wait for the goals."""
+        self.closing.set()
+        self.camera_timer.cancel()
+        deadline = time.monotonic() + 3.0
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.busy:
+            raise RuntimeError(f"{self.busy} goal(s) still running")
+
     def close(self) -> None:
-        with self.lock:
+        if not self.lock.acquire(timeout=2.0):
+            raise RuntimeError("the backend stayed busy; closed without its lock")
+        try:
             self.backend.close()
+        finally:
+            self.lock.release()
+
+    def summary(self) -> str:
+        return f"{self.served} goals served"
 
     # ----------------------------------------------------------------- publishing
     def _stamp(self):
@@ -180,7 +201,7 @@ class ArmNode(Node):
 
         frame = self.backend.frame(fresh=fresh)
         if frame is None:
-            self.get_logger().warn("no camera frame to publish", throttle_duration_sec=10)
+            self.get_logger().warning("no camera frame to publish", throttle_duration_sec=10)
             return
         stamp = frame.stamp if frame.stamp is not None and not isinstance(
             frame.stamp, float) else self._stamp()
@@ -211,6 +232,8 @@ class ArmNode(Node):
             self.pub_joints.publish(js)
 
     def _on_camera_timer(self) -> None:
+        if self.closing.is_set():
+            return
         if self.busy == 0 and self.lock.acquire(blocking=False):
             try:
                 self.publish_sensors()
@@ -219,6 +242,9 @@ class ArmNode(Node):
 
     # ----------------------------------------------------------------- services
     def _on_reset(self, request, response):
+        if self.closing.is_set():
+            response.success, response.message = False, "the arm is shutting down"
+            return response
         with self.lock:
             try:
                 out = self.backend.reset(int(request.seed) if request.seed >= 0 else None,
@@ -232,6 +258,9 @@ class ArmNode(Node):
         return response
 
     def _on_patch(self, request, response):
+        if self.closing.is_set():
+            response.success, response.message = False, "the arm is shutting down"
+            return response
         with self.lock:
             try:
                 rgb = self.backend.patch(request.x, request.y)
@@ -246,7 +275,7 @@ class ArmNode(Node):
         self.estop.set()
         self.backend.emergency_stop()  # halts a running trajectory now, not at the next check
         response.success, response.message = True, "emergency stop: motions halted"
-        self.get_logger().warn("emergency stop requested")
+        self.get_logger().warning("emergency stop requested")
         return response
 
     def _on_release(self, _request, response):
@@ -257,7 +286,7 @@ class ArmNode(Node):
 
     # ----------------------------------------------------------------- actions
     def _on_goal(self, _goal):
-        if self.estop.is_set():
+        if self.estop.is_set() or self.closing.is_set():
             return GoalResponse.REJECT
         with self.busy_lock:
             # no idle camera frames from now on until the motion's own post-motion frame:
@@ -268,6 +297,7 @@ class ArmNode(Node):
     def _done(self) -> None:
         with self.busy_lock:
             self.busy -= 1
+            self.served += 1
 
     def _executor_for(self, task):
         def run_and_release(handle):
@@ -306,7 +336,8 @@ class ArmNode(Node):
             handle.publish_feedback(feedback)
 
         def should_stop() -> bool:
-            return self.estop.is_set() or handle.is_cancel_requested
+            return (self.estop.is_set() or self.closing.is_set()
+                    or handle.is_cancel_requested)
 
         with self.lock:
             try:
@@ -318,7 +349,8 @@ class ArmNode(Node):
                 result, error = None, f"refused: {exc}"
             except SafetyStop as exc:
                 result, error = None, f"safety stop: {exc}"
-                self.get_logger().error(f"{phase}: safety stop: {exc}")
+                if not self.closing.is_set():  # shutting down: the stop is ours
+                    self.get_logger().error(f"{phase}: safety stop: {exc}")
             except DryRunDone as exc:
                 result, error = None, f"dry run: {exc}"
             try:
@@ -326,7 +358,8 @@ class ArmNode(Node):
             except Exception as exc:  # noqa: BLE001 - keep serving after a bad scene
                 self.get_logger().error(f"scene maintenance failed, resetting: {exc}")
                 self.backend.reset()
-            self.publish_sensors(fresh=True)
+            if not self.closing.is_set():  # nobody waits for this frame when shutting down
+                self.publish_sensors(fresh=True)
             step = int(self.backend.step_count)
         return result, error, step
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -13,6 +14,7 @@ from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
                              SingleThreadedExecutor)
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 
 # re-exported: the nodes import them from here
 from curious_robot.parameters import ParameterError, param  # noqa: F401
@@ -85,6 +87,13 @@ class Outbox:
         if ack.status == "rejected":
             self._log.error(f"learner rejected seq {ack.seq}: {ack.reason}")
 
+    @property
+    def fate(self) -> str:
+        """What happens to the messages still waiting, in words (for a goodbye line)."""
+        if self._spool is not None:
+            return f"kept in {self._spool.path}, sent again by the next run"
+        return "in memory only: lost; the next run continues after the learner's last seq"
+
     def close(self) -> None:
         if self._spool is not None:
             self._spool.close()
@@ -97,7 +106,7 @@ class Outbox:
             for s, m in late:
                 self._pending[s] = (now, m)
         for s, m in late:
-            self._log.warn(f"no ack for seq {s}; resending")
+            self._log.warning(f"no ack for seq {s}; resending")
             self._publish(m)
 
 
@@ -106,9 +115,9 @@ def make_outbox(node, robot: str, publisher, resend_after: float, outbox_dir: st
     """The node's :class:`Outbox`, spooled to ``<outbox_dir>/<robot>.outbox.db`` (created)
     when ``outbox_dir`` is set; raises :class:`ParameterError` naming the problem."""
     if not outbox_dir:
-        node.get_logger().warn("parameter 'outbox_dir' is empty: interactions not yet "
-                               "acknowledged live in memory only and are lost if this "
-                               "process is killed")
+        node.get_logger().warning("parameter 'outbox_dir' is empty: interactions not yet "
+                                  "acknowledged live in memory only and are lost if this "
+                                  "process is killed")
         return Outbox(robot, publisher.publish, node.get_logger(), resend_after)
     from rclpy.serialization import deserialize_message, serialize_message
 
@@ -128,29 +137,130 @@ def make_outbox(node, robot: str, publisher, resend_after: float, outbox_dir: st
     return box
 
 
+#: Seconds from the first SIGINT / SIGTERM to the end of the process, whatever happens.
+#: ``ros2 launch`` sends SIGTERM 5 s after its SIGINT and SIGKILL 5 s after that.
+HARD_DEADLINE = 8.0
+#: Seconds the executor keeps spinning for a node's ``stopping()`` hook (in-flight work).
+STOPPING_BUDGET = 4.0
+
+
+class Stopping(Exception):
+    """Raised inside a node's worker thread when the node is shutting down."""
+
+
+def _watchdog(name: str, deadline: float) -> None:
+    """Daemon thread: end the process ``deadline`` s from now, whatever cleanup is doing."""
+    def fire() -> None:
+        time.sleep(deadline)
+        sys.stderr.write(f"[{name}] did not stop within {deadline:.0f} s; exiting\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    threading.Thread(target=fire, name="shutdown-deadline", daemon=True).start()
+
+
 def run(node_factory: Callable[[], Node], threads: int = 4) -> int:
-    """rclpy.init, build the node, spin a multi-threaded executor, shut down cleanly.
-    Returns a process exit code (2 for invalid parameters)."""
-    rclpy.init(args=sys.argv)
+    """rclpy.init, build the node, spin a multi-threaded executor until SIGINT / SIGTERM (or
+    rclpy shuts down), then shut down in order and return a process exit code (0: stopped
+    cleanly; 1: cleanup failed; 2: invalid parameters).
+
+    Shutdown: the first signal sets a flag that ends the spin loop; the node's optional
+    ``stopping()`` hook then runs on a helper thread while the executor still spins (stop
+    accepting work, let in-flight work finish or hand it back); the executor stops; the
+    node's optional ``close()`` releases what it holds (store, checkpoint, threads, all with
+    bounded waits); the node is destroyed and rclpy shut down, after one goodbye line
+    (``<node>: stopped cleanly (<summary()>)``). Further signals are ignored; a watchdog
+    ends the process :data:`HARD_DEADLINE` s after the first signal if cleanup hangs."""
+    name = "node"
+    stop = threading.Event()
+    cleanup_started = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        if stop.is_set():
+            return  # a repeated Ctrl-C (or launch's SIGTERM) during cleanup: ignored
+        stop.set()
+        if not cleanup_started.is_set():
+            cleanup_started.set()
+            _watchdog(name, HARD_DEADLINE)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
     node = None
+    executor = None
     code = 0
     try:
         node = node_factory()
+        name = node.get_name()
         executor = (MultiThreadedExecutor(num_threads=threads) if threads > 1
                     else SingleThreadedExecutor())
         executor.add_node(node)
-        executor.spin()
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.25)
     except ParameterError as exc:
-        print(f"[{getattr(node, 'get_name', lambda: 'node')()}] {exc}", file=sys.stderr)
+        print(f"[{getattr(node, 'get_name', lambda: name)()}] {exc}", file=sys.stderr)
         code = 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
-    finally:
-        if node is not None:
-            close = getattr(node, "close", None)
-            if close:
-                close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
+    if not cleanup_started.is_set():
+        cleanup_started.set()
+        _watchdog(name, HARD_DEADLINE)
+    if node is not None and code == 0:
+        code = _stop_node(node, executor)
+    elif node is not None:
+        node.destroy_node()
+    if stop.is_set():  # from here on the process only exits: nothing may interrupt that
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    rclpy.try_shutdown()
+    if stop.is_set():  # rclpy's shutdown may reinstall the handlers it found at import
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return code
+
+
+def _stop_node(node: Node, executor) -> int:
+    """Shut ``node`` down in order (see :func:`run`); returns the exit code."""
+    log = node.get_logger()
+    problems: list[str] = []
+
+    def hook(name: str) -> None:
+        fn = getattr(node, name, None)
+        if fn is None:
+            return
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - reported in the goodbye line
+            problems.append(f"{name}: {exc!r}")
+
+    stopping = threading.Thread(target=hook, args=("stopping",), name="stopping",
+                                daemon=True)
+    stopping.start()
+    deadline = time.monotonic() + STOPPING_BUDGET
+    while stopping.is_alive() and time.monotonic() < deadline and executor is not None:
+        try:
+            executor.spin_once(timeout_sec=0.05)
+        except ExternalShutdownException:
+            break
+        except Exception as exc:  # noqa: BLE001 - a callback failed while stopping
+            problems.append(f"callback: {exc!r}")
+    stopping.join(max(0.0, deadline - time.monotonic()))
+    if stopping.is_alive():
+        problems.append(f"stopping() did not finish in {STOPPING_BUDGET:.0f} s")
+    if executor is not None:
+        executor.shutdown(timeout_sec=1.0, **({"wait_for_threads": False}
+                                              if isinstance(executor, MultiThreadedExecutor)
+                                              else {}))
+    hook("close")
+    summary = ""
+    try:
+        summary = str(node.summary()) if hasattr(node, "summary") else ""
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"summary: {exc!r}")
+    if problems:
+        log.error(f"{node.get_name()}: stopped with problems ({'; '.join(problems)})"
+                  + (f"; {summary}" if summary else ""))
+    else:
+        log.info(f"{node.get_name()}: stopped cleanly" + (f" ({summary})" if summary else ""))
+    node.destroy_node()
+    return 1 if problems else 0

@@ -27,27 +27,24 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
 from curious_robot.convert import image_to_msg, to_time
-from curious_robot.nodes.common import LATCHED, SENSOR, ParameterError, param, run
+from curious_robot.nodes.common import LATCHED, SENSOR, ParameterError, run
 
 
 class DroneNode(Node):
     def __init__(self, **kwargs):
         super().__init__("drone", **kwargs)
         from curious_robot.drone.sim import load_config
+        from curious_robot.node_config import DroneParams, declare
 
-        config_path = param(self, "world_config", "")
+        p = declare(self, DroneParams)
+        config_path = p.world_config
         try:
             self.cfg = load_config(config_path or None)
         except (OSError, ValueError) as exc:
             raise ParameterError(f"parameter 'world_config' = {config_path!r}: {exc}") from exc
-        self.seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
-        self.room_index = param(self, "room_index", 0, lambda v: v >= 0, "must be >= 0")
-        self.room_stride = param(self, "room_stride", 1, lambda v: v >= 1, "must be >= 1")
-        self.held_out_share = param(self, "held_out_share", 0.0, lambda v: 0 <= v <= 1,
-                                    "must be in [0, 1]")
-        self.rtf = param(self, "real_time_factor", 1.0, lambda v: v >= 0,
-                         "must be >= 0 (0: as fast as possible)")
-        self.cmd_timeout = param(self, "cmd_timeout", 0.5, lambda v: v > 0, "must be > 0 s")
+        self.seed, self.room_index, self.room_stride = p.seed, p.room_index, p.room_stride
+        self.held_out_share, self.rtf = p.held_out_share, p.real_time_factor
+        self.cmd_timeout = p.cmd_timeout
         import numpy as np
 
         self.rng = np.random.default_rng([self.seed, 1201])
@@ -76,12 +73,26 @@ class DroneNode(Node):
         self.thread = threading.Thread(target=self._loop, name="drone-sim", daemon=True)
         self.thread.start()
 
+    def stopping(self) -> None:
+        """Shutdown: the simulation loop ends (the drone stops publishing)."""
+        self.stop.set()
+        self.thread.join(timeout=2.0)
+        if self.thread.is_alive():
+            raise RuntimeError("the simulation loop did not end in 2 s")
+
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(timeout=5)
-        with self.lock:
+        if not self.lock.acquire(timeout=2.0):
+            raise RuntimeError("the simulation stayed busy; not closed")
+        try:
             if self.sim is not None:
                 self.sim.close()
+                self.sim = None
+        finally:
+            self.lock.release()
+
+    def summary(self) -> str:
+        return f"{self.rooms_built} room(s) built"
 
     # ----------------------------------------------------------------- rooms
     def _next_layout(self) -> int:

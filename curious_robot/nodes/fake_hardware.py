@@ -20,7 +20,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
 from curious_robot.convert import image_to_msg
-from curious_robot.nodes.common import SENSOR, ParameterError, param, run
+from curious_robot.nodes.common import SENSOR, ParameterError, run
 
 
 class FakeHardwareNode(Node):
@@ -28,18 +28,13 @@ class FakeHardwareNode(Node):
         super().__init__("fake_hardware", **kwargs)
         from curious_robot.arm.config import HardwareConfig
         from curious_robot.arm.fake import FakeArm
+        from curious_robot.node_config import FakeHardwareParams, declare
         from curious_robot.world import World, WorldConfig
 
-        path = param(self, "hardware_config", "", bool, "must name a hardware YAML")
-        world_path = param(self, "world_config", "")
-        seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
-        n_objects = param(self, "n_objects", 0, lambda v: v >= 0, "must be >= 0")
-        split = param(self, "object_split", "all", lambda v: v in ("train", "held_out", "all"),
-                      "must be train, held_out or all")
-        rate = param(self, "control_rate", 0.0, lambda v: v >= 0,
-                     "must be >= 0 Hz (0: the hardware YAML's safety.control_rate)")
-        self.camera_rate = param(self, "camera_rate", 5.0, lambda v: v > 0, "must be > 0 Hz")
-        prefix = param(self, "joint_prefix", "")
+        p = declare(self, FakeHardwareParams)
+        path, world_path, seed, n_objects = p.hardware_config, p.world_config, p.seed, p.n_objects
+        split, rate, prefix = p.object_split, p.control_rate, p.joint_prefix
+        self.camera_rate = p.camera_rate
         try:
             self.cfg = HardwareConfig.from_yaml(path)
             wcfg = WorldConfig.from_yaml(world_path) if world_path else WorldConfig()
@@ -78,17 +73,31 @@ class FakeHardwareNode(Node):
                                 callback_group=MutuallyExclusiveCallbackGroup())
         self._ticks = 0
         self._t0: float | None = None
-        self.create_timer(self.fake.period, self._on_tick,
-                          callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(1.0 / self.camera_rate, self._on_camera,
-                          callback_group=MutuallyExclusiveCallbackGroup())
+        self._loop_timers = [
+            self.create_timer(self.fake.period, self._on_tick,
+                              callback_group=MutuallyExclusiveCallbackGroup()),
+            self.create_timer(1.0 / self.camera_rate, self._on_camera,
+                              callback_group=MutuallyExclusiveCallbackGroup())]
         self.get_logger().info(
             f"fake hardware '{self.cfg.arm.name}' ready: {len(self.fake.world.objects())} "
             f"objects, seed {seed}, control at {1.0 / self.fake.period:.0f} Hz, trajectories "
             f"on {self.resolve_topic_name(t.joint_trajectory)}")
 
+    def stopping(self) -> None:
+        """Shutdown: the control loop and the camera stop (the arm holds still)."""
+        for timer in self._loop_timers:
+            timer.cancel()
+
     def close(self) -> None:
-        self.fake.world.close()
+        if not self.fake.lock.acquire(timeout=2.0):
+            raise RuntimeError("the simulated arm stayed busy; not closed")
+        try:
+            self.fake.world.close()
+        finally:
+            self.fake.lock.release()
+
+    def summary(self) -> str:
+        return f"{self._ticks} control ticks"
 
     # ------------------------------------------------------------ commands
     def _on_trajectory(self, msg) -> None:

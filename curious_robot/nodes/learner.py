@@ -22,21 +22,25 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
 from curious_robot.convert import msg_to_record
-from curious_robot.nodes.common import LATCHED, RELIABLE, ParameterError, param, run
+from curious_robot.nodes.common import LATCHED, RELIABLE, ParameterError, run
 from curious_robot.record import InvalidInteraction, validate
 
 
 class LearnerNode(Node):
+    #: s the learner still takes interactions after a shutdown signal
+    GRACE = 1.0
+
     def __init__(self, **kwargs):
         super().__init__("learner", **kwargs)
-        self.store_path = param(self, "store", "data/replay.db", bool, "must not be empty")
+        from curious_robot.node_config import declare, learner_node_params
+
+        p = declare(self, learner_node_params())
+        self.store_path = p.store
         folder = os.path.dirname(os.path.abspath(self.store_path))
         if not os.path.isdir(folder):
             raise ParameterError(f"parameter 'store' = {self.store_path!r}: folder {folder} "
                                  "does not exist")
-        self.train = param(self, "train", False)
-        self.report_every = param(self, "report_every", 10.0, lambda v: v > 0, "must be > 0 s")
-        self.queue_size = param(self, "queue_size", 1000, lambda v: v > 0, "must be > 0")
+        self.train, self.report_every, self.queue_size = p.train, p.report_every, p.queue_size
         from curious_robot.store import ReplayStore, StoreError
 
         try:
@@ -54,10 +58,11 @@ class LearnerNode(Node):
 
         self.pub_ack = self.create_publisher(IngestAck, "/interaction_acks", RELIABLE)
         self.pub_model = self.create_publisher(ModelUpdate, "/model_updates", LATCHED)
-        self.create_subscription(Interaction, "/interactions", self._on_interaction, RELIABLE,
-                                 callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_service(RobotStatus, "/robot_status", self._on_status,
-                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.sub = self.create_subscription(Interaction, "/interactions", self._on_interaction,
+                                            RELIABLE,
+                                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.status_srv = self.create_service(RobotStatus, "/robot_status", self._on_status,
+                                              callback_group=MutuallyExclusiveCallbackGroup())
         self.stop = threading.Event()
         self.worker = threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)
         self.worker.start()
@@ -65,17 +70,51 @@ class LearnerNode(Node):
         self._ingest_mark: tuple[float, int] | None = None  # (time, stored) at last report
         if self.train:
             self._start_training()
-        self.create_timer(self.report_every, self._report)
+        self._trainer_stopper: threading.Thread | None = None
+        self.report_timer = self.create_timer(self.report_every, self._report)
         self.get_logger().info(f"learner storing into {self.store_path} "
                                f"({self.store.count()} interactions already there)")
 
+    def stopping(self) -> None:
+        """Shutdown: training finishes its cycle and saves a checkpoint (in the background);
+        interactions still arriving for ``GRACE`` s (the robots' last ones: they stop at
+        the same signal) are taken; then no more are accepted (a robot resends what is
+        not acknowledged), and what is queued is stored and acknowledged."""
+        if self.trainer is not None:
+            self._trainer_stopper = threading.Thread(
+                target=self.trainer.stop, kwargs={"timeout": 5.0}, name="stop-training",
+                daemon=True)
+            self._trainer_stopper.start()
+        self.report_timer.cancel()
+        time.sleep(self.GRACE)
+        self.destroy_subscription(self.sub)
+        self.destroy_service(self.status_srv)
+        self.stop.set()  # the ingest thread ends once the queue is empty
+        self.worker.join(timeout=2.5)
+        if self.worker.is_alive():
+            raise RuntimeError(f"ingestion did not finish; {self.inbox.qsize()} interactions "
+                               "left unacknowledged")
+
     def close(self) -> None:
         self.stop.set()
-        self.worker.join(timeout=10)
-        if self.trainer is not None:
-            self.trainer.stop()
+        self.worker.join(timeout=1.0)
+        if self._trainer_stopper is not None:
+            self._trainer_stopper.join(timeout=5.0)
+        elif self.trainer is not None:
+            self.trainer.stop(timeout=5.0)
         with self.store_lock:
             self.store.close()
+        if self.trainer is not None and self.trainer.running:
+            raise RuntimeError("online training did not stop in 5 s")
+
+    def summary(self) -> str:
+        stored = sum(v for k, v in self.counts.items() if k != "duplicate")
+        out = (f"stored {stored} this run, {self.counts['duplicate']} duplicates, "
+               f"{sum(self.rejected.values())} rejected; store closed")
+        if self.trainer is not None:
+            saved = self.trainer.saved_step
+            out += f"; checkpoint step {saved}" if saved >= 0 else "; no checkpoint"
+        return out
 
     def _start_training(self) -> None:
         from curious_robot.learning.online import OnlineTrainer
@@ -89,10 +128,12 @@ class LearnerNode(Node):
         self.inbox.put(msg)
 
     def _ingest_loop(self) -> None:
-        while not self.stop.is_set():
+        while True:
             try:
-                msg = self.inbox.get(timeout=0.2)
+                msg = self.inbox.get(timeout=0.1)
             except queue.Empty:
+                if self.stop.is_set():
+                    return
                 continue
             try:
                 self._ingest(msg)
@@ -117,7 +158,7 @@ class LearnerNode(Node):
             except StoreError as exc:
                 if wait is None or self.stop.is_set():
                     raise
-                self.get_logger().warn(f"storing {rec.robot}/{rec.seq} failed ({exc}); "
+                self.get_logger().warning(f"storing {rec.robot}/{rec.seq} failed ({exc}); "
                                        f"retrying in {wait:g} s")
                 self.stop.wait(wait)
 
@@ -135,7 +176,7 @@ class LearnerNode(Node):
             if res.status == "stored":
                 self.counts[rec.task] += 1
                 if expected is not None and rec.seq > expected + 1:
-                    self.get_logger().warn(
+                    self.get_logger().warning(
                         f"gap from robot '{rec.robot}': seq {expected + 1}..{rec.seq - 1} "
                         "missing (it may still arrive)")
             else:

@@ -22,20 +22,23 @@ from rclpy.node import Node
 
 from curious_robot import tasks as registry
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import RELIABLE, SENSOR, ParameterError, make_outbox, run
+from curious_robot.nodes.common import (RELIABLE, SENSOR, ParameterError, Stopping,
+                                         make_outbox, run)
 from curious_robot.record import Interaction
 
 
-class Waiter:
-    """Wait on an rclpy future from a thread that is not spinning."""
-
-    @staticmethod
-    def result(future, timeout: float):
-        done = threading.Event()
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
+def wait_result(future, timeout: float, stop: threading.Event):
+    """Wait on an rclpy future from a thread that is not spinning: its result, ``None``
+    after ``timeout`` s; raises :class:`Stopping` as soon as ``stop`` is set."""
+    done = threading.Event()
+    future.add_done_callback(lambda _f: done.set())
+    deadline = time.monotonic() + timeout
+    while not done.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+        if stop.is_set():
+            raise Stopping
+        if time.monotonic() >= deadline:
             return None
-        return future.result()
+    return future.result()
 
 
 class ManagerNode(Node):
@@ -96,9 +99,26 @@ class ManagerNode(Node):
         self.thread = threading.Thread(target=self._loop, name="manager-loop", daemon=True)
         self.thread.start()
 
-    def close(self) -> None:
-        self.stop.set()  # the spool stays open: the loop may still be writing; every
-        # committed row is on disk, and the process's exit releases file and lock
+    def stopping(self) -> None:
+        """Shutdown: start no new interaction and give up the one in progress (its goal is
+        canceled; nothing half done is published), then wait a little for the learner to
+        acknowledge what was published (what stays unacknowledged is not stored)."""
+        self.stop.set()
+        with self.cond:
+            self.cond.notify_all()
+        self.thread.join(timeout=2.0)
+        if self.thread.is_alive():
+            raise RuntimeError("the interaction loop did not end in 2 s")
+        deadline = time.monotonic() + 2.0
+        while len(self.outbox) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.outbox.close()  # the loop has ended: nothing writes to the spool any more
+
+    def summary(self) -> str:
+        lost = len(self.outbox)
+        return (f"{self.done} interactions sent, "
+                + (f"{lost} not acknowledged ({self.outbox.fate})" if lost
+                   else "all acknowledged"))
 
     # ----------------------------------------------------------------- callbacks
     def _on_objects(self, msg) -> None:
@@ -115,9 +135,13 @@ class ManagerNode(Node):
 
     # ----------------------------------------------------------------- helpers
     def _call(self, client, request, timeout: float = 10.0):
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service {client.srv_name} not available")
-        res = Waiter.result(client.call_async(request), timeout)
+        deadline = time.monotonic() + timeout
+        while not client.service_is_ready():
+            if self.stop.wait(0.1):
+                raise Stopping
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"service {client.srv_name} not available")
+        res = wait_result(client.call_async(request), timeout, self.stop)
         if res is None:
             raise TimeoutError(f"service {client.srv_name} did not answer in {timeout}s")
         return res
@@ -138,12 +162,14 @@ class ManagerNode(Node):
     def _wait_tactile(self, poke_id: str, timeout: float = 5.0):
         deadline = time.monotonic() + timeout
         with self.cond:
-            while poke_id not in self.tactile and not self.stop.is_set():
+            while poke_id not in self.tactile:
                 left = deadline - time.monotonic()
+                if self.stop.is_set():
+                    raise Stopping
                 if left <= 0:
                     return None
                 self.cond.wait(min(left, 0.5))
-            return self.tactile.pop(poke_id, None)
+            return self.tactile.pop(poke_id)
 
     def _start_seq(self) -> int:
         from curious_robot_interfaces.srv import RobotStatus
@@ -154,7 +180,7 @@ class ManagerNode(Node):
                 return int(res.last_seq) + 1
             except TimeoutError as exc:
                 self.get_logger().info(f"waiting for the learner: {exc}", throttle_duration_sec=10)
-        return 0
+        raise Stopping
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -163,8 +189,8 @@ class ManagerNode(Node):
     def _loop(self) -> None:
         try:
             for client in self.actions.values():
-                while not client.wait_for_server(timeout_sec=2.0):
-                    if self.stop.is_set():
+                while not client.server_is_ready():
+                    if self.stop.wait(0.5):
                         return
                     self.get_logger().info(f"waiting for action {client._action_name}",
                                            throttle_duration_sec=10)
@@ -194,7 +220,7 @@ class ManagerNode(Node):
                 try:
                     rec = self._interact(task, obj)
                 except TimeoutError as exc:
-                    self.get_logger().warn(f"{task} skipped: {exc}")
+                    self.get_logger().warning(f"{task} skipped: {exc}")
                     rec = None
                 # the arm publishes no idle frame between accepting a goal and its
                 # post-motion frame, so any detection stamped after the acceptance is fresh
@@ -205,6 +231,8 @@ class ManagerNode(Node):
                     continue
                 rec.stamp_start, rec.stamp_end = started, end
                 self._publish(rec)
+        except Stopping:
+            return
         except Exception as exc:  # noqa: BLE001 - log and let the process be restarted
             self.get_logger().fatal(f"manager loop failed: {exc!r}")
             raise
@@ -233,12 +261,12 @@ class ManagerNode(Node):
 
         patch = self._call(self.get_patch, GetPatch.Request(x=obj.centroid.x, y=obj.centroid.y))
         if not patch.success:
-            self.get_logger().warn(f"no patch at the object: {patch.message}")
+            self.get_logger().warning(f"no patch at the object: {patch.message}")
             return None
         sel = self._call(self.selectors[task], SelectAction.Request(
             task=task, object=obj, patch=patch.patch, patch_size=patch.patch_size))
         if not sel.success:
-            self.get_logger().warn(f"{task} selector refused: {sel.message}")
+            self.get_logger().warning(f"{task} selector refused: {sel.message}")
             return None
         a = list(sel.action)
         spec = registry.get(task)
@@ -249,7 +277,7 @@ class ManagerNode(Node):
         if spec.tactile:
             tactile = self._wait_tactile(r.poke_id)
             if tactile is None:
-                self.get_logger().warn(f"no tactile response for {task} {r.poke_id}")
+                self.get_logger().warning(f"no tactile response for {task} {r.poke_id}")
                 return None
         fields = spec.outcome(r, tactile, msg_to_image)
         if fields is None or fields.get("before") is None:
@@ -263,18 +291,22 @@ class ManagerNode(Node):
         from action_msgs.msg import GoalStatus
 
         client = self.actions[task]
-        handle = Waiter.result(client.send_goal_async(goal), 10.0)
+        handle = wait_result(client.send_goal_async(goal), 10.0, self.stop)
         accepted = self._now()
         if handle is None or not handle.accepted:
-            self.get_logger().warn(f"{task} goal not accepted")
+            self.get_logger().warning(f"{task} goal not accepted")
             return None, accepted
-        res = Waiter.result(handle.get_result_async(), self.action_timeout)
+        try:
+            res = wait_result(handle.get_result_async(), self.action_timeout, self.stop)
+        except Stopping:
+            handle.cancel_goal_async()
+            raise
         if res is None:
             self.get_logger().error(f"{task} did not finish in {self.action_timeout}s; cancel")
             handle.cancel_goal_async()
             return None, accepted
         if res.status != GoalStatus.STATUS_SUCCEEDED:
-            self.get_logger().warn(f"{task} ended with status {res.status}: "
+            self.get_logger().warning(f"{task} ended with status {res.status}: "
                                    f"{res.result.message}")
             return None, accepted
         return res.result, accepted

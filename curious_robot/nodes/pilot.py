@@ -19,46 +19,35 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import (RELIABLE, SENSOR, Outbox, ParameterError, param,
-                                         run)
+from curious_robot.nodes.common import RELIABLE, SENSOR, Outbox, ParameterError, run
 
 
 class PilotNode(Node):
     def __init__(self, **kwargs):
         super().__init__("pilot", **kwargs)
-        from curious_robot.drone.pilot import Pilot, PilotConfig
+        from dataclasses import asdict, fields
 
-        self.robot = param(self, "robot", self.get_namespace().strip("/") or "drone0",
-                           bool, "must not be empty")
-        seed = param(self, "seed", 0, lambda v: v >= 0, "must be >= 0")
-        d = PilotConfig()
-        values = {
-            "speed": param(self, "speed", d.speed),
-            "backoff_speed": param(self, "backoff_speed", d.backoff_speed),
-            "backoff_s": param(self, "backoff_s", d.backoff_s),
-            "turn_rate": param(self, "turn_rate", d.turn_rate),
-            "max_straight_s": param(self, "max_straight_s", d.max_straight_s),
-            "accel_threshold": param(self, "accel_threshold", d.accel_threshold),
-            "stall_speed": param(self, "stall_speed", d.stall_speed),
-            "stall_s": param(self, "stall_s", d.stall_s),
-            "unsafe_s": param(self, "unsafe_s", d.unsafe_s),
-            "safe_s": param(self, "safe_s", d.safe_s),
-        }
+        from curious_robot.drone.pilot import Pilot, PilotConfig
+        from curious_robot.node_config import declare, pilot_params
+
+        p = declare(self, pilot_params(), robot=self.get_namespace().strip("/") or "drone0")
+        if not p.robot:
+            raise ParameterError("parameter 'robot' must not be empty")
+        self.robot = p.robot
+        flight = {f.name for f in fields(PilotConfig)}
         try:
-            self.pilot = Pilot(PilotConfig(**{k: float(v) for k, v in values.items()}),
-                               seed=seed)
+            self.pilot = Pilot(PilotConfig(**{k: float(v) for k, v in asdict(p).items()
+                                              if k in flight}), seed=p.seed)
         except ValueError as exc:
             raise ParameterError(str(exc)) from exc
-        self.max_interactions = param(self, "max_interactions", 0, lambda v: v >= 0,
-                                      "must be >= 0 (0: no limit)")
-        self.crashes_per_room = param(self, "crashes_per_room", 20, lambda v: v >= 0,
-                                      "must be >= 0 (0: stay in the first room)")
-        self.resend_after = param(self, "resend_after", 5.0, lambda v: v > 0, "must be > 0 s")
+        self.max_interactions, self.crashes_per_room = p.max_interactions, p.crashes_per_room
+        self.resend_after = p.resend_after
 
         from geometry_msgs.msg import PoseStamped, Twist
         from sensor_msgs.msg import Image, Imu
@@ -104,17 +93,33 @@ class PilotNode(Node):
         threading.Thread(target=self._start_seq, name="pilot-seq", daemon=True).start()
         self.create_timer(1.0, self.outbox.resend, callback_group=other)
 
-    def close(self) -> None:
+    def stopping(self) -> None:
+        """Shutdown: hover from now on and publish no more frames, then wait a little for
+        the learner to acknowledge what was published (what stays unacknowledged is not
+        stored)."""
+        from geometry_msgs.msg import Twist
+
         self.stop.set()
+        self.pub_cmd.publish(Twist())
+        deadline = time.monotonic() + 2.0
+        while len(self.outbox) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def summary(self) -> str:
+        lost = len(self.outbox)
+        return (f"{self.done} frames sent, {self.pilot.collisions} collisions, "
+                + (f"{lost} not acknowledged: not stored, the next run continues after the "
+                   "learner's last stored seq" if lost else "all acknowledged"))
 
     # ----------------------------------------------------------------- sequence numbers
     def _start_seq(self) -> None:
         from curious_robot_interfaces.srv import RobotStatus
 
         while not self.stop.is_set():
-            if not self.robot_status.wait_for_service(timeout_sec=2.0):
-                self.get_logger().info("waiting for the learner (/robot_status)",
-                                       throttle_duration_sec=10)
+            if not self.robot_status.service_is_ready():
+                if not self.stop.wait(0.5):
+                    self.get_logger().info("waiting for the learner (/robot_status)",
+                                           throttle_duration_sec=10)
                 continue
             answered = threading.Event()
             future = self.robot_status.call_async(RobotStatus.Request(robot=self.robot))
@@ -131,7 +136,7 @@ class PilotNode(Node):
             self.layout_seed = int(info["layout_seed"])
             self.held_out = bool(info.get("held_out", False))
         except (ValueError, KeyError, TypeError) as exc:
-            self.get_logger().warn(f"ignoring room message {msg.data!r}: {exc}")
+            self.get_logger().warning(f"ignoring room message {msg.data!r}: {exc}")
 
     def _on_contact(self, msg) -> None:
         self.contact = self.contact or bool(msg.data)
@@ -148,7 +153,7 @@ class PilotNode(Node):
         self.pose = (t, p.x, p.y, p.z, yaw, tilt)
 
     def _on_image(self, msg) -> None:
-        if self.busy or self.seq is None:
+        if self.busy or self.seq is None or self.stop.is_set():
             return
         img = msg_to_image(msg, "camera/image_raw")
         if img is not None and img.ndim == 3 and img.shape[1] >= img.shape[0]:
@@ -159,7 +164,7 @@ class PilotNode(Node):
 
         t = self.last_t = from_time(msg.header.stamp)
         cmd = Twist()
-        if self.seq is None or self.busy or self._finished():
+        if self.seq is None or self.busy or self._finished() or self.stop.is_set():
             self.pub_cmd.publish(cmd)  # hover
             return
         if self.pose is not None and (self.pose[5] > 60.0 or self.pose[3] < 0.3):
@@ -196,7 +201,7 @@ class PilotNode(Node):
 
         def done(future):
             if future.result() is None or not future.result().success:
-                self.get_logger().warn(f"{client.srv_name} failed")
+                self.get_logger().warning(f"{client.srv_name} failed")
             self.pose, self.forward_speed = None, None
             self.pilot.restart(self.last_t)
             self.busy = False
@@ -207,7 +212,7 @@ class PilotNode(Node):
     def _publish(self, frame) -> None:
         from curious_robot.drone.pilot import to_interaction
 
-        if self._finished():
+        if self._finished() or self.stop.is_set():
             return
         rec = to_interaction(frame, self.robot, self.seq, self.layout_seed, self.held_out)
         msg = record_to_msg(rec)

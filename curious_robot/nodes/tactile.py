@@ -46,7 +46,7 @@ class TactileNode(Node):
             out.onset_depth, out.max_force = float(fit.onset_depth), float(fit.max_force)
             out.n_contact, out.valid = int(fit.n_contact), bool(fit.valid)
         except ValueError as exc:
-            self.get_logger().warn(f"poke {last.poke_id}: no tactile fit: {exc}")
+            self.get_logger().warning(f"poke {last.poke_id}: no tactile fit: {exc}")
             out.max_force = float(max(force)) if force else 0.0
         self.pub.publish(out)
 
