@@ -292,6 +292,90 @@ def test_malformed_interactions_are_rejected_with_reasons_and_store_untouched(tm
     assert any("rejected interaction bad/4" in line for line in lrn.lines)
 
 
+GOOD_PUBLISHER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import rclpy
+    from curious_robot.convert import record_to_msg
+    from curious_robot.nodes.common import RELIABLE
+    from curious_robot.record import Interaction
+    from curious_robot_interfaces.msg import Interaction as InteractionMsg
+
+    rclpy.init()
+    node = rclpy.create_node("good_publisher")
+    pub = node.create_publisher(InteractionMsg, "/interactions", RELIABLE)
+    msg = record_to_msg(Interaction(task="grasp", robot="patient", seq=0,
+                                    action=[0.0, 0.0, 0.5], outcome=[0.02],
+                                    before=np.zeros((32, 32, 3), np.uint8)))
+    while pub.get_subscription_count() == 0:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    while True:  # as a robot's outbox does until acknowledged
+        pub.publish(msg)
+        print("SENT", flush=True)
+        for _ in range(20):
+            rclpy.spin_once(node, timeout_sec=0.1)
+    """)
+
+HEALTH_LISTENER = textwrap.dedent("""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    rclpy.init()
+    node = rclpy.create_node("health_listener")
+    def show(m):
+        for s in m.status:
+            v = {kv.key: kv.value for kv in s.values}
+            print("HEALTH", s.name.replace(" ", "_"), int.from_bytes(s.level, "little")
+                  if isinstance(s.level, bytes) else int(s.level), v.get("stored"),
+                  v.get("failures"), flush=True)
+    node.create_subscription(DiagnosticArray, "/diagnostics", show, 10)
+    print("LISTENING", flush=True)
+    rclpy.spin(node)
+    """)
+
+LOCKER = textwrap.dedent("""
+    import sqlite3, sys, time
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")  # holds the write lock: every writer waits
+    print("LOCKED", flush=True)
+    time.sleep(float(sys.argv[2]))
+    db.execute("ROLLBACK")
+    print("RELEASED", flush=True)
+    """)
+
+
+def test_a_locked_store_is_retried_and_the_record_stored_after_release(tmp_path):
+    """A store error (here: another process holds the write lock longer than the busy
+    timeout) does not end ingestion: the learner retries with backoff, stores the record
+    once the lock is gone and reports its health on /diagnostics."""
+    store = str(tmp_path / "replay.db")
+    health = Proc(HEALTH_LISTENER)
+    health.wait_for("LISTENING")
+    lrn = learner(store)
+    try:
+        deadline = time.monotonic() + 60
+        while not any("learner storing into" in line for line in lrn.lines):
+            assert time.monotonic() < deadline, lrn.lines
+            time.sleep(0.2)
+        locker = Proc(LOCKER, args=[store, "14"])
+        locker.wait_for("LOCKED", timeout=30)
+        pub = Proc(GOOD_PUBLISHER)
+        try:
+            locker.wait_for("RELEASED", timeout=60)
+            assert count(store) == 0  # nothing could be written while locked
+            wait_count(store, 1, timeout=60)
+            line = health.wait_for("HEALTH learner:_ingestion 0 1", timeout=30)
+        finally:
+            pub.stop()
+            locker.stop()
+    finally:
+        lrn.stop()
+        health.stop()
+    assert any("retrying in" in line for line in lrn.lines), lrn.lines[-20:]
+    assert line.split()[-1] == "0"  # retried and stored: no record failed
+    with ReplayStore(store, readonly=True) as s:
+        assert s.check() == [] and s.last_seq("patient") == 0
+
+
 def test_a_second_learner_on_the_same_store_exits_2(tmp_path):
     store = str(tmp_path / "replay.db")
     first = learner(store)

@@ -58,6 +58,12 @@ class LearnerNode(Node):
 
         self.pub_ack = self.create_publisher(IngestAck, "/interaction_acks", RELIABLE)
         self.pub_model = self.create_publisher(ModelUpdate, "/model_updates", LATCHED)
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.pub_health = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
+        self.fatal = ""  # why ingestion died (then the node ends: see _watch)
+        self._last_ingest = time.monotonic()
+        self._failures_seen = 0
         self.sub = self.create_subscription(Interaction, "/interactions", self._on_interaction,
                                             RELIABLE,
                                             callback_group=MutuallyExclusiveCallbackGroup())
@@ -72,6 +78,7 @@ class LearnerNode(Node):
             self._start_training()
         self._trainer_stopper: threading.Thread | None = None
         self.report_timer = self.create_timer(self.report_every, self._report)
+        self.watch_timer = self.create_timer(1.0, self._watch)
         self.get_logger().info(f"learner storing into {self.store_path} "
                                f"({self.store.count()} interactions already there)")
 
@@ -86,6 +93,7 @@ class LearnerNode(Node):
                 daemon=True)
             self._trainer_stopper.start()
         self.report_timer.cancel()
+        self.watch_timer.cancel()
         time.sleep(self.GRACE)
         self.destroy_subscription(self.sub)
         self.destroy_service(self.status_srv)
@@ -106,6 +114,8 @@ class LearnerNode(Node):
             self.store.close()
         if self.trainer is not None and self.trainer.running:
             raise RuntimeError("online training did not stop in 5 s")
+        if self.fatal:
+            raise RuntimeError(self.fatal)  # the exit code says the learner failed
 
     def summary(self) -> str:
         stored = sum(v for k, v in self.counts.items() if k != "duplicate")
@@ -128,6 +138,13 @@ class LearnerNode(Node):
         self.inbox.put(msg)
 
     def _ingest_loop(self) -> None:
+        try:
+            self._ingest_forever()
+        except BaseException as exc:  # noqa: BLE001 - recorded; _watch ends the node
+            self.fatal = f"the ingest thread died: {exc!r}"
+            raise
+
+    def _ingest_forever(self) -> None:
         while True:
             try:
                 msg = self.inbox.get(timeout=0.1)
@@ -137,6 +154,7 @@ class LearnerNode(Node):
                 continue
             try:
                 self._ingest(msg)
+                self._last_ingest = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - one bad message must not end ingestion
                 self.failures["ingest_errors"] += 1
                 self.get_logger().error(f"ingest of {getattr(msg, 'robot', '?')}/"
@@ -207,7 +225,54 @@ class LearnerNode(Node):
         response.count = int(robots.get(request.robot, {}).get("count", 0))
         return response
 
+    def _watch(self) -> None:
+        """Once a second: ingestion that died ends the node (so ``collect`` and a
+        supervisor see a failed process instead of a learner that answers but stores
+        nothing)."""
+        if self.worker.is_alive() or self.stop.is_set():
+            return
+        self.fatal = self.fatal or "the ingest thread ended"
+        self.get_logger().fatal(f"{self.fatal}; nothing would be stored, so the learner "
+                                "stops (robots keep their records and resend them)")
+        self._publish_health()
+        self.watch_timer.cancel()
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)  # the clean shutdown path; close() fails
+
+    def _publish_health(self) -> None:
+        """diagnostic_msgs/DiagnosticArray on /diagnostics (the ROS convention; rqt's
+        runtime monitor and Foxglove show it): ERROR when ingestion died, WARN when
+        records failed to store since the last report or the queue is 80 % full."""
+        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+        failures = sum(self.failures.values())
+        queued = self.inbox.qsize()
+        if self.fatal or not self.worker.is_alive():
+            level, text = DiagnosticStatus.ERROR, self.fatal or "ingest thread not running"
+        elif failures > self._failures_seen or queued >= 0.8 * self.queue_size:
+            level, text = DiagnosticStatus.WARN, (
+                f"{failures - self._failures_seen} record(s) not stored since the last "
+                f"report" if failures > self._failures_seen else f"queue {queued} of "
+                f"{self.queue_size}")
+        else:
+            level, text = DiagnosticStatus.OK, "ingesting"
+        self._failures_seen = failures
+        stored = sum(v for k, v in self.counts.items() if k != "duplicate")
+        values = {"stored": stored, "duplicates": self.counts["duplicate"],
+                  "rejected": sum(self.rejected.values()), "failures": failures,
+                  "queue": queued,
+                  "seconds_since_last_ingest": round(time.monotonic() - self._last_ingest, 1)}
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: ingestion",
+                                  message=text, hardware_id=self.store_path,
+                                  values=[KeyValue(key=k, value=str(v))
+                                          for k, v in values.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_health.publish(msg)
+
     def _report(self) -> None:
+        self._publish_health()
         stored = {k: v for k, v in self.counts.items() if k != "duplicate"}
         msg = (f"stored {sum(stored.values())} this run {dict(sorted(stored.items()))}, "
                f"duplicates {self.counts['duplicate']}, rejected {sum(self.rejected.values())}, "
