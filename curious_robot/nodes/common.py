@@ -153,6 +153,10 @@ def run(node_factory: Callable[[], Node], threads: int = 4) -> int:
     elif node is not None:
         node.destroy_node()
     rclpy.try_shutdown()
+    # the interpreter's own finalization puts back the default handlers of the signals it
+    # handles (a late Ctrl-C would then kill the process); ignored ones stay ignored
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return code
 
 
