@@ -275,6 +275,10 @@ def run(args: argparse.Namespace) -> int:
         print("\ninterrupted: stopping the graph", file=sys.stderr)
     t_stop = time.monotonic()
     codes = graph.stop()
+    # from here on the runner only reports and ends; a late Ctrl-C must not cut that short
+    # (nor kill the interpreter's finalization, which restores the default handler)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     failed = {n: rc for n, rc in codes.items() if rc != 0}
     for name, rc in failed.items():
         why = f"killed after {STOP_TIMEOUT:.0f} s" if rc is None else f"exit code {rc}"

@@ -213,9 +213,10 @@ def run(node_factory: Callable[[], Node], threads: int = 4) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     rclpy.try_shutdown()
-    if stop.is_set():  # rclpy's shutdown may reinstall the handlers it found at import
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # the interpreter's own finalization puts back the default handlers of the signals it
+    # handles (a late Ctrl-C would then kill the process); ignored ones stay ignored
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return code
 
 
