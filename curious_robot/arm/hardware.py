@@ -669,6 +669,6 @@ def _debounced(force, prev):
 
 
 def _quat(r: np.ndarray):
-    from curious_robot.world.world import _quat_from_matrix
+    from curious_robot.motion.geometry import quat_from_matrix
 
-    return _quat_from_matrix(r)
+    return quat_from_matrix(r)

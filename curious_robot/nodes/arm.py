@@ -166,9 +166,9 @@ class ArmNode(Node):
         msg.header.stamp = self._stamp()
         msg.header.frame_id = "table"
         msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = map(float, pose[:3, 3])
-        from curious_robot.world.world import _quat_from_matrix
+        from curious_robot.motion.geometry import quat_from_matrix
 
-        q = _quat_from_matrix(pose[:3, :3])
+        q = quat_from_matrix(pose[:3, :3])
         (msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z,
          msg.pose.orientation.w) = q
         self.pub_pose.publish(msg)

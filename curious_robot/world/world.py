@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from curious_robot.motion.arm_model import ArmModel
+
 from .camera import Camera
 from .config import WorldConfig, resolve_path
-from .ik import IKChain
 from .objects import (MATERIALS, ObjectInfo, footprint_widths, load_manifest, mesh_vertices,
                       select_models)
 from .session import BulletSession
@@ -34,52 +35,6 @@ class Aborted(Exception):
 
 class PhysicsBlowUp(RuntimeError):
     """Raised inside a primitive when the simulation produced NaN or absurd velocities."""
-
-
-def _quat_from_matrix(r: np.ndarray) -> tuple[float, float, float, float]:
-    """Rotation matrix -> quaternion (x, y, z, w)."""
-    t = np.trace(r)
-    if t > 0:
-        s = math.sqrt(t + 1.0) * 2
-        w, x = 0.25 * s, (r[2, 1] - r[1, 2]) / s
-        y, z = (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s
-    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
-        s = math.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2]) * 2
-        w, x = (r[2, 1] - r[1, 2]) / s, 0.25 * s
-        y, z = (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s
-    elif r[1, 1] > r[2, 2]:
-        s = math.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2]) * 2
-        w, x = (r[0, 2] - r[2, 0]) / s, (r[0, 1] + r[1, 0]) / s
-        y, z = 0.25 * s, (r[1, 2] + r[2, 1]) / s
-    else:
-        s = math.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1]) * 2
-        w, x = (r[1, 0] - r[0, 1]) / s, (r[0, 2] + r[2, 0]) / s
-        y, z = (r[1, 2] + r[2, 1]) / s, 0.25 * s
-    return (x, y, z, w)
-
-
-def _rot_about(axis, angle: float) -> np.ndarray:
-    a = np.asarray(axis, float)
-    a = a / np.linalg.norm(a)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k
-
-
-def grasp_orientation(arm, angle: float, tilt: tuple[float, float] = (0.0, 0.0)):
-    """Quaternion (x, y, z, w) of an ``ArmConfig``'s ee frame pointing down with the fingers
-    closing along ``angle`` (table frame). ``tilt`` = (about the finger axis, about the
-    other horizontal axis), radians. Shared by the world and the hardware kinematics."""
-    f_e, z_e = np.array(arm.finger_axis), np.array(arm.approach_axis)
-    f_t = np.array([math.cos(angle), math.sin(angle), 0.0])
-    z_t = np.array([0.0, 0.0, -1.0])
-    b_e = np.stack([f_e, z_e, np.cross(f_e, z_e)], axis=1)
-    b_t = np.stack([f_t, z_t, np.cross(f_t, z_t)], axis=1)
-    r = b_t @ b_e.T
-    if tilt[0]:
-        r = _rot_about(f_t, tilt[0]) @ r
-    if tilt[1]:
-        r = _rot_about(np.cross(f_t, z_t), tilt[1]) @ r
-    return _quat_from_matrix(r)
 
 
 class World(BulletSession):
@@ -125,29 +80,26 @@ class World(BulletSession):
         p.changeDynamics(self.table, -1, lateralFriction=0.6)
 
     def _build_arm(self) -> None:
+        #: the shared arm model (URDF, limits, IK, fingertip reach, wrist angle)
+        self.model = m = ArmModel(self.p, self.config.arm, on_load=self._setup_arm)
+        self._home = m.home
+        #: how far the fingertips reach beyond the ee point along the approach axis
+        self.tip_below_ee = m.tip_below_ee
+        self._probe_path = str(resolve_path(self.config.probe_urdf))
+
+    def _setup_arm(self, m: ArmModel) -> None:
+        """The world's view of the freshly loaded arm, its frictions and collision filters."""
         p, a = self.p, self.config.arm
-        self.arm = p.loadURDF(str(resolve_path(a.urdf)), a.base_position,
-                              p.getQuaternionFromEuler([0, 0, a.base_yaw]), useFixedBase=True)
-        joints, links = {}, {}
-        self._limits = {}
-        for j in range(p.getNumJoints(self.arm)):
-            info = p.getJointInfo(self.arm, j)
-            joints[info[1].decode()] = j
-            links[info[12].decode()] = j
-            self._limits[j] = (info[8], info[9], info[11])
-        self._joint_names = list(joints)
-        try:
-            self._arm_j = [joints[n] for n in a.arm_joints]
-            self._finger_j = [joints[n] for n in a.finger_joints]
-            self._ee = links[a.ee_link]
-            self._hand = links[a.hand_link]
-        except KeyError as exc:
-            raise ValueError(f"arm {a.name}: no joint or link named {exc.args[0]!r} in "
-                             f"{a.urdf}") from None
-        self._lo = np.array([self._limits[j][0] for j in self._arm_j])
-        self._hi = np.array([self._limits[j][1] for j in self._arm_j])
-        vmax = np.array([self._limits[j][2] or 2.0 for j in self._arm_j])
-        self._vmax = vmax * a.joint_speed_scale
+        self.arm = m.body
+        self._limits = m.limits
+        self._joint_names = m.urdf_joints
+        self._arm_j, self._finger_j, self._ee = m.arm_joints, m.finger_joints, m.ee
+        if m.hand is None:
+            raise ValueError(f"arm {a.name}: no joint or link named {a.hand_link!r} in "
+                             f"{a.urdf}")
+        self._hand = m.hand
+        self._lo, self._hi = m.lower, m.upper
+        self._vmax = m.velocity_limits * a.joint_speed_scale
         self.finger_links = list(self._finger_j)
         self._arm_links = set(range(-1, p.getNumJoints(self.arm)))
         for j in self._finger_j:
@@ -157,21 +109,6 @@ class World(BulletSession):
                 p.changeVisualShape(self.arm, link, rgbaColor=[0, 0, 0, 0])
         for link in (-1, 0):  # the base stands at the table's edge
             p.setCollisionFilterPair(self.arm, self.table, link, -1, 0)
-        self._set_arm(np.array(a.home), a.finger_open)
-        self._home = np.array(a.home)
-        self._chain = IKChain(p, self.arm, self._ee, self._arm_j, self._home)
-        # how far the fingertips reach beyond the ee point along the approach axis
-        q_save = self.arm_q()
-        self._set_arm(self.ik((0.0, 0.0, 0.3), self.grasp_orientation(0.0)), 0.0)
-        low = min(p.getAABB(self.arm, j)[0][2] for j in self._finger_j)
-        self.tip_below_ee = float(self.ee_position()[2] - low)
-        self._set_arm(q_save, a.finger_open)
-        self._probe_path = str(resolve_path(self.config.probe_urdf))
-        # yaw of the finger axis at home: grasp angles are mapped to the equivalent one
-        # (angle or angle + pi) that is closer to it, so the wrist turns less
-        r = self._ee_rotation()
-        f = r @ np.array(a.finger_axis)
-        self._home_finger_yaw = math.atan2(f[1], f[0])
 
     # ------------------------------------------------------------------ objects
     def _shape(self, model) -> tuple[int, int]:
@@ -454,37 +391,22 @@ class World(BulletSession):
                                          targetPosition=target, force=a.finger_force,
                                          maxVelocity=a.finger_speed)
 
-    def _ee_rotation(self) -> np.ndarray:
-        st = self.p.getLinkState(self.arm, self._ee, computeForwardKinematics=1)
-        return np.asarray(self.p.getMatrixFromQuaternion(st[5])).reshape(3, 3)
-
     def ee_position(self) -> np.ndarray:
-        st = self.p.getLinkState(self.arm, self._ee, computeForwardKinematics=1)
-        return np.asarray(st[4])
+        return self.model.ee_position()
 
     def grasp_orientation(self, angle: float, tilt: tuple[float, float] = (0.0, 0.0)):
         """Quaternion of the ee frame pointing down with fingers closing along ``angle``."""
-        return grasp_orientation(self.config.arm, angle, tilt)
+        return self.model.grasp_orientation(angle, tilt)
 
     def wrist_angle(self, angle: float) -> float:
         """The grasp angle equivalent to ``angle`` (mod pi) that turns the wrist least."""
-        d = (angle - self._home_finger_yaw + math.pi / 2) % math.pi - math.pi / 2
-        return self._home_finger_yaw + d
+        return self.model.wrist_angle(angle)
 
     def ik(self, pos, orn, q_seed=None, tol: float = 5e-4, rounds: int = 3) -> np.ndarray:
-        """Joint positions placing the ee at ``pos`` / ``orn``, within the joint limits
-        (:meth:`IKChain.solve`; seeded by ``q_seed`` or the arm's joints). Leaves the arm
-        where it was. Raises ValueError if the pose is unreachable (error above 5 mm)."""
-        p = self.p
-        q_now = self.arm_q()
-        fingers = [s[0] for s in p.getJointStates(self.arm, self._finger_j)]
-        try:
-            return self._chain.solve(pos, orn, q_seed if q_seed is not None else q_now,
-                                     tol, rounds)
-        finally:
-            self._set_arm(q_now)
-            for j, v in zip(self._finger_j, fingers):
-                p.resetJointState(self.arm, j, v)
+        """Joint positions placing the ee at ``pos`` / ``orn`` (:meth:`ArmModel.ik`: within
+        the joint limits, seeded by ``q_seed`` or the arm's joints, the arm left where it
+        was). Raises ValueError if the pose is unreachable (error above 5 mm)."""
+        return self.model.ik(pos, orn, q_seed, tol, rounds)
 
     def _steps_for(self, q0, q1) -> int:
         dt = self.config.time_step
