@@ -207,7 +207,8 @@ class MotionConfig:
     patch_extent: float = PrimitiveDefaults.patch_extent
     view_extent: float = 0.18  # m across an inspect view
     lift_speed: float = PrimitiveDefaults.lift_speed  # m/s
-    descend_speed: float = 0.08  # m/s, guarded descents (contact stops them)
+    #: m/s, guarded descents (contact stops them)
+    descend_speed: float = PrimitiveDefaults.descend_speed
     table_height_threshold: float = 0.006  # m above the table: an object (push outcome)
 
     def __post_init__(self):

@@ -127,6 +127,7 @@ class PrimitiveDefaults:
     poke_speed = 0.003  # m/s, largest press speed
     inspect_views = 4
     lift_speed = 0.4  # m/s
+    descend_speed = 0.08  # m/s, guarded descents (the simulation's are kinematic)
     patch_size = 128
     patch_extent = 0.16  # m of table across a patch
 

@@ -295,7 +295,7 @@ class ArmNode(Node):
     def _run(self, handle, fn, feedback_type, phase: str):
         """Run a backend primitive under the lock with feedback, cancel and e-stop."""
         from curious_robot.arm.backend import DryRunDone, SafetyStop
-        from curious_robot.world.world import Aborted
+        from curious_robot.motion.results import Aborted
 
         feedback = feedback_type()
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from curious_robot.motion.arm_model import ArmModel
+from curious_robot.motion.results import Aborted, Progress, ShouldStop
 
 from .camera import Camera
 from .config import WorldConfig, resolve_path
@@ -24,15 +25,6 @@ from .session import BulletSession
 
 log = logging.getLogger(__name__)
 
-#: Signature of the optional hooks of a primitive.
-Progress = Callable[[float], None]
-ShouldStop = Callable[[], bool]
-
-
-class Aborted(Exception):
-    """Raised inside a primitive when its ``should_stop`` hook returns True."""
-
-
 class PhysicsBlowUp(RuntimeError):
     """Raised inside a primitive when the simulation produced NaN or absurd velocities."""
 
@@ -41,8 +33,10 @@ class World(BulletSession):
     """One simulated table-top world; see the module docstring.
 
     ``World(config, seed)`` builds the scene and drops ``config.num_objects`` objects; the
-    primitives (:meth:`grasp`, :meth:`push`, :meth:`poke`, :meth:`inspect`) are defined in
-    :mod:`curious_robot.world.primitives`. Use :meth:`close` (or ``with World() as w:``).
+    primitives (:meth:`grasp`, :meth:`push`, :meth:`poke`, :meth:`inspect`) are the motion
+    scripts of :mod:`curious_robot.motion` run on :attr:`robot` (a
+    :class:`~curious_robot.world.sim_robot.SimRobot`). Use :meth:`close` (or
+    ``with World() as w:``).
     """
 
     def __init__(self, config: WorldConfig | None = None, seed: int = 0):
@@ -86,6 +80,16 @@ class World(BulletSession):
         #: how far the fingertips reach beyond the ee point along the approach axis
         self.tip_below_ee = m.tip_below_ee
         self._probe_path = str(resolve_path(self.config.probe_urdf))
+        self._robot = None
+
+    @property
+    def robot(self):
+        """This world as the motion scripts' robot (:class:`~.sim_robot.SimRobot`)."""
+        if self._robot is None:
+            from .sim_robot import SimRobot
+
+            self._robot = SimRobot(self)
+        return self._robot
 
     def _setup_arm(self, m: ArmModel) -> None:
         """The world's view of the freshly loaded arm, its frictions and collision filters."""
@@ -311,7 +315,8 @@ class World(BulletSession):
         self.step_count += n
 
     # ------------------------------------------------------------------ sensing
-    def _render(self, cam: Camera, depth: bool = True):
+    def render(self, cam: Camera, depth: bool = True):
+        """RGB (and metric depth unless ``depth`` is False) of camera ``cam``."""
         p = self.p
         flags = self._pb.ER_NO_SEGMENTATION_MASK
         _, _, rgba, zbuf, _ = p.getCameraImage(cam.width, cam.height, cam.view_matrix(p),
@@ -326,7 +331,7 @@ class World(BulletSession):
 
     def capture(self) -> tuple[np.ndarray, np.ndarray]:
         """RGB (H, W, 3) uint8 and depth (H, W) float32 metres from the overhead camera."""
-        return self._render(self.camera)
+        return self.render(self.camera)
 
     def patch_camera(self, x: float, y: float) -> Camera:
         cfg = self.config
@@ -334,7 +339,7 @@ class World(BulletSession):
 
     def patch(self, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
         """RGB-D patch centred on table point (x, y), axis-aligned (one render)."""
-        return self._render(self.patch_camera(x, y))
+        return self.render(self.patch_camera(x, y))
 
     def joint_state(self) -> tuple[list[str], list[float], list[float], list[float]]:
         """Names, positions, velocities and efforts of the arm and finger joints."""
@@ -563,28 +568,32 @@ class World(BulletSession):
     # ------------------------------------------------------------------ primitives
     def grasp(self, x: float, y: float, angle: float, progress: Progress | None = None,
               should_stop: ShouldStop | None = None):
-        """Top-down grasp at table point (x, y) with the fingers closing along ``angle``."""
-        from .primitives import grasp
+        """Top-down grasp at table point (x, y) with the fingers closing along ``angle``
+        (:mod:`curious_robot.motion.grasp`)."""
+        from curious_robot.motion.grasp import GRASP
 
-        return grasp(self, x, y, angle, progress=progress, should_stop=should_stop)
+        return GRASP.run(self.robot, x, y, angle, progress, should_stop)
 
     def push(self, start_xy, end_xy, progress: Progress | None = None,
              should_stop: ShouldStop | None = None):
-        """Push with the closed gripper along the line ``start_xy`` -> ``end_xy``."""
-        from .primitives import push
+        """Push with the closed gripper along the line ``start_xy`` -> ``end_xy``
+        (:mod:`curious_robot.motion.push`)."""
+        from curious_robot.motion.push import PUSH
 
-        return push(self, start_xy, end_xy, progress=progress, should_stop=should_stop)
+        return PUSH.run(self.robot, start_xy, end_xy, progress, should_stop)
 
     def poke(self, x: float, y: float, progress: Progress | None = None,
              should_stop: ShouldStop | None = None):
-        """Press the tactile probe down at (x, y) until the force limit."""
-        from .primitives import poke
+        """Press the tactile probe down at (x, y) until the force limit
+        (:mod:`curious_robot.motion.poke`)."""
+        from curious_robot.motion.poke import POKE
 
-        return poke(self, x, y, progress=progress, should_stop=should_stop)
+        return POKE.run(self.robot, x, y, 0.0, progress, should_stop)
 
     def inspect(self, object_id: str, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None):
-        """Grasp an object and image it held in several wrist poses."""
-        from .primitives import inspect
+        """Grasp an object and image it held in several wrist poses
+        (:mod:`curious_robot.motion.inspect`)."""
+        from curious_robot.motion.inspect import INSPECT
 
-        return inspect(self, object_id, progress=progress, should_stop=should_stop)
+        return INSPECT.run(self.robot, object_id, 0.0, 0.0, 0.0, progress, should_stop)
