@@ -22,9 +22,7 @@ PACKAGE = "curious_robot"
 #: Cycles that exist today and are being removed in parallel (the task-code refactor).
 #: Each entry is the set of modules on the cycle. Only cycles inside curious_robot/world/
 #: or curious_robot/arm/ may be listed; empty this once they are gone.
-KNOWN_CYCLES_BEING_FIXED: tuple[frozenset[str], ...] = (
-    frozenset({"curious_robot.world.world", "curious_robot.world.primitives"}),
-)
+KNOWN_CYCLES_BEING_FIXED: tuple[frozenset[str], ...] = ()
 
 #: ROS glue: the only modules allowed to reach rclpy. A module is glue when its name is one
 #: of these or lies under one of them.
@@ -240,3 +238,34 @@ def test_pure_modules_do_not_reach_rclpy():
                 bad.append(" -> ".join(chain[::-1] + [ros[0]]))
                 break
     assert not bad, "pure modules reaching ROS:\n  " + "\n  ".join(bad)
+
+
+#: Modules that may import the simulated world: ``arm.bench`` times the hardware backend
+#: on a fake arm that a simulated world plays.
+WORLD_USERS_IN_ARM = ("curious_robot.arm.bench",)
+
+
+def test_motion_and_hardware_do_not_reach_the_simulation():
+    """The motion scripts and the hardware backend run without ``curious_robot.world``:
+    nothing in ``motion/`` or ``arm/`` (but :data:`WORLD_USERS_IN_ARM`) reaches it, lazy
+    imports included, and ``motion/`` reaches nothing of ``arm/`` either."""
+    edges, _ = import_graph()
+    bad = []
+    for mod in sorted(edges):
+        if mod in WORLD_USERS_IN_ARM:
+            continue
+        if mod.startswith(f"{PACKAGE}.motion"):
+            forbidden = (f"{PACKAGE}.world", f"{PACKAGE}.arm")
+        elif mod.startswith(f"{PACKAGE}.arm"):
+            forbidden = (f"{PACKAGE}.world",)
+        else:
+            continue
+        parent = _reach(edges, mod)
+        for reached in sorted(parent):
+            if any(reached == f or reached.startswith(f + ".") for f in forbidden):
+                chain = [reached]
+                while parent[chain[-1]] is not None:
+                    chain.append(parent[chain[-1]])
+                bad.append(" -> ".join(chain[::-1]))
+                break
+    assert not bad, "motion / hardware modules reaching the simulation:\n  " + "\n  ".join(bad)

@@ -1,36 +1,35 @@
 """The interface between the arm node and an arm: what the node needs, nothing more.
 
-A backend owns the arm (simulated or real). The node calls it under one lock; a primitive
-receives ``progress(fraction)`` and ``should_stop()`` hooks and returns the result
-dataclasses of :mod:`curious_robot.world.primitives` (the same fields on both backends;
-on hardware ``object_id`` and ``truth`` are empty). Conventions of the errors a primitive
-may raise, which the node turns into the action's message:
+A backend owns the arm (simulated or real). The node calls it under one lock. The
+primitives are the motion scripts of :mod:`curious_robot.motion`, the same objects on
+every backend, run on the backend's :attr:`ArmBackend.robot` (the robot protocol,
+:class:`curious_robot.motion.robot.Robot`); a primitive receives ``progress(fraction)``
+and ``should_stop()`` hooks and returns the result dataclasses of
+:mod:`curious_robot.motion.results` (the same fields on both backends; on hardware
+``object_id`` and ``truth`` are empty). Conventions of the errors a primitive may raise,
+which the node turns into the action's message:
 
 - ``ValueError``: the request is refused before anything moved ("refused: ...");
-- :class:`~curious_robot.world.world.Aborted`: canceled or emergency stop ("aborted: ...");
+- :class:`~curious_robot.motion.results.Aborted`: canceled or emergency stop
+  ("aborted: ...");
 - :class:`SafetyStop`: the safety layer stopped a motion ("safety stop: ...");
 - :class:`DryRunDone`: dry-run mode planned and published the motion but did not move.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-Progress = Callable[[float], None]
-ShouldStop = Callable[[], bool]
+from curious_robot.motion import SCRIPTS
+from curious_robot.motion.geometry import wrap_angle
+from curious_robot.motion.results import DryRunDone, Progress, SafetyStop, ShouldStop
+from curious_robot.motion.script import Script
 
-
-class SafetyStop(RuntimeError):
-    """A safety check failed during a motion; the arm was halted."""
-
-
-class DryRunDone(RuntimeError):
-    """Dry-run mode: the motion was planned and published, the arm did not move."""
+__all__ = ["ArmBackend", "CameraModel", "DryRunDone", "Frame", "ObjectFacts", "Progress",
+           "ResetOutcome", "SafetyStop", "ShouldStop", "StartupRefused", "wrap_angle"]
 
 
 class StartupRefused(RuntimeError):
@@ -125,25 +124,34 @@ class ArmBackend(ABC):
     def reset(self, seed: int | None = None, n_objects: int = 0) -> ResetOutcome:
         """Clear the table / drop new objects where the backend can; arm home."""
 
+    @property
     @abstractmethod
+    def robot(self):
+        """The arm as the motion scripts see it (:class:`curious_robot.motion.robot.Robot`)."""
+
+    def script(self, name: str) -> Script:
+        """The motion script of primitive ``name``: one object, whatever the backend."""
+        if name not in SCRIPTS:
+            raise ValueError(f"no motion script {name!r}; known: {sorted(SCRIPTS)}")
+        return SCRIPTS[name]
+
+    # the primitives: the shared scripts on this backend's robot
     def grasp(self, x: float, y: float, angle: float, progress: Progress | None = None,
               should_stop: ShouldStop | None = None):
-        ...
+        return self.script("grasp").run(self.robot, x, y, angle, progress, should_stop)
 
-    @abstractmethod
     def push(self, start_xy, end_xy, progress: Progress | None = None,
              should_stop: ShouldStop | None = None):
-        ...
+        return self.script("push").run(self.robot, start_xy, end_xy, progress, should_stop)
 
-    @abstractmethod
     def poke(self, x: float, y: float, max_force: float = 0.0,
              progress: Progress | None = None, should_stop: ShouldStop | None = None):
-        ...
+        return self.script("poke").run(self.robot, x, y, max_force, progress, should_stop)
 
-    @abstractmethod
     def inspect(self, object_id: str, x: float, y: float, angle: float,
                 progress: Progress | None = None, should_stop: ShouldStop | None = None):
-        ...
+        return self.script("inspect").run(self.robot, object_id, x, y, angle, progress,
+                                          should_stop)
 
     # ------------------------------------------------------------ optional
     def object_facts(self, object_id: str) -> ObjectFacts | None:
@@ -170,7 +178,3 @@ class ArmBackend(ABC):
     def close(self) -> None:
         """Release the arm's resources."""
         return None
-
-
-def wrap_angle(a: float) -> float:
-    return (a + math.pi) % (2 * math.pi) - math.pi

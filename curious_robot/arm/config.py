@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from curious_robot.world.config import ArmConfig, WorldConfig, _from_dict, _load_yaml
+from curious_robot.motion.config import ArmConfig, PrimitiveDefaults
+from curious_robot.motion.config import from_dict as _from_dict
+from curious_robot.motion.config import load_yaml as _load_yaml
 
 
 def _section(cls, data, where: str):
@@ -185,26 +187,28 @@ class SafetyConfig:
 
 @dataclass
 class MotionConfig:
-    """Parameters of the primitives; the defaults are the simulation's (WorldConfig)."""
+    """Parameters of the primitives; the defaults are the simulation's
+    (:class:`~curious_robot.motion.config.PrimitiveDefaults`)."""
 
-    approach_height: float = WorldConfig.approach_height
-    lift_height: float = WorldConfig.lift_height
-    grasp_depth: float = WorldConfig.grasp_depth
-    min_grasp_height: float = WorldConfig.min_grasp_height
-    push_height: float = WorldConfig.push_height
-    push_speed: float = WorldConfig.push_speed
-    poke_force_limit: float = WorldConfig.poke_force_limit
-    poke_max_depth: float = WorldConfig.poke_max_depth
+    approach_height: float = PrimitiveDefaults.approach_height
+    lift_height: float = PrimitiveDefaults.lift_height
+    grasp_depth: float = PrimitiveDefaults.grasp_depth
+    min_grasp_height: float = PrimitiveDefaults.min_grasp_height
+    push_height: float = PrimitiveDefaults.push_height
+    push_speed: float = PrimitiveDefaults.push_speed
+    poke_force_limit: float = PrimitiveDefaults.poke_force_limit
+    poke_max_depth: float = PrimitiveDefaults.poke_max_depth
     poke_speed: float = 0.004  # m/s
     #: distance along the approach axis from the ee point to the poking point (the closed
     #: fingertips or the skin sensor); < 0: the fingertips, measured from the URDF
     poke_tool_offset: float = -1.0
-    inspect_views: int = WorldConfig.inspect_views
-    patch_size: int = WorldConfig.patch_size
-    patch_extent: float = WorldConfig.patch_extent
+    inspect_views: int = PrimitiveDefaults.inspect_views
+    patch_size: int = PrimitiveDefaults.patch_size
+    patch_extent: float = PrimitiveDefaults.patch_extent
     view_extent: float = 0.18  # m across an inspect view
-    lift_speed: float = 0.4  # m/s
-    descend_speed: float = 0.08  # m/s, guarded descents (contact stops them)
+    lift_speed: float = PrimitiveDefaults.lift_speed  # m/s
+    #: m/s, guarded descents (contact stops them)
+    descend_speed: float = PrimitiveDefaults.descend_speed
     table_height_threshold: float = 0.006  # m above the table: an object (push outcome)
 
     def __post_init__(self):

@@ -173,7 +173,7 @@ class LocalIO(RobotIO):
         g = self.cfg.gripper
         width = g.width_of([by[n][0] for n in g.joints]) if all(n in by for n in g.joints) \
             else float("nan")
-        return State(self.fake.time, q, dq, width, self.fake.wrench()[:3])
+        return State(self.fake.time, q, dq, width, self.fake.wrench()[:3], self.fake.time)
 
     def state(self) -> State | None:
         try:

@@ -1,15 +1,18 @@
-"""The hardware backend: the four primitives as joint trajectories sent through a
-:class:`RobotIO` (ros2_control topics in the node, or an in-process fake arm in tests),
-every trajectory checked by the :class:`~curious_robot.arm.safety.SafetyLayer` before it is
-sent and at every joint-state reading while it runs.
+"""The hardware backend: the robot protocol (:class:`curious_robot.motion.robot.Robot`)
+over joint trajectories sent through a :class:`RobotIO` (ros2_control topics in the node,
+or an in-process fake arm in tests), every trajectory checked by the
+:class:`~curious_robot.arm.safety.SafetyLayer` before it is sent and at every joint-state
+reading while it runs (a force reading that is not finite or older than
+``safety.state_timeout`` stops the arm too).
 
-The motions follow the simulation's primitive scripts (approach, guarded descent, close,
-lift / press / stroke, release, home) with the same parameters (:class:`MotionConfig`);
-what the simulation reads from its ground truth is measured here instead: the surface
-height from the calibrated depth image, contact from the force sensor, the grasp outcome
-from the gripper width, the press depth from the joint states (forward kinematics), a
-push's object motion from the depth images before and after. Object ids and truth are
-unknown (empty).
+The primitives are the motion scripts of :mod:`curious_robot.motion`, the same objects the
+simulation runs, with this arm's parameters (:class:`MotionConfig`); what the simulation
+reads from its ground truth is measured here instead: the surface height from the
+calibrated depth image, contact from the force sensor, the grasp outcome from the gripper
+width, the press depth from the joint states (forward kinematics), a push's object motion
+from the depth images before and after. Object ids and truth are unknown (empty). A stop
+(cancel, e-stop) raises :class:`~curious_robot.motion.results.Aborted` to the caller with
+the arm holding where it stopped.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curious_robot.tactile import fit_tactile
-from curious_robot.world.primitives import (INSPECT_POSES, INSPECT_POINT, GraspResult,
-                                            InspectResult, PokeResult, PushResult)
-from curious_robot.world.world import Aborted
+from curious_robot.motion.config import MotionParams
+from curious_robot.motion.geometry import quat_from_matrix, wrap_angle
+from curious_robot.motion.guard import force_fault
+from curious_robot.motion.inspect import INSPECT_POINT
+from curious_robot.motion.results import Aborted, DryRunDone, PushResult, SafetyStop
+from curious_robot.motion.robot import Pose, Touch
 
-from .backend import (ArmBackend, CameraModel, DryRunDone, Frame, ResetOutcome, SafetyStop,
-                      StartupRefused, wrap_angle)
+from .backend import ArmBackend, CameraModel, Frame, ResetOutcome, StartupRefused
 from .config import HardwareConfig
 from .safety import SafetyLayer
 
@@ -44,6 +48,7 @@ class State:
     dq: np.ndarray
     gripper_width: float
     force: np.ndarray | None = None  # N, newest wrench (3,)
+    force_t: float | None = None  # when the force reading arrived (the IO's clock)
 
 
 class RobotIO(ABC):
@@ -174,6 +179,18 @@ class HardwareBackend(ArmBackend):
         self.tool_offset = m.poke_tool_offset if m.poke_tool_offset >= 0 else \
             self.kin.tip_below_ee
         self.safety = SafetyLayer(config.safety, self.kin, self.kin.tip_below_ee)
+        # the robot protocol's attributes (curious_robot.motion.robot.Robot)
+        self.arm = self.kin
+        self.params = MotionParams(
+            approach_height=m.approach_height, lift_height=m.lift_height,
+            grasp_depth=m.grasp_depth, min_grasp_height=m.min_grasp_height,
+            closed_width=config.gripper.closed_width, push_height=m.push_height,
+            push_speed=m.push_speed, poke_force_limit=m.poke_force_limit,
+            poke_max_depth=m.poke_max_depth, poke_speed=m.poke_speed,
+            inspect_views=m.inspect_views, lift_speed=m.lift_speed,
+            descend_speed=m.descend_speed)
+        self.poke_offset = self.tool_offset
+        self.floor = config.safety.workspace[2][0]
         self.estop = threading.Event()
         self._motion_end = io.now()
         self._dry_q: np.ndarray | None = None
@@ -322,6 +339,10 @@ class HardwareBackend(ArmBackend):
                 s = self._next_state(last, should_stop)
                 last = s.t
                 el = s.t - t0
+                # a force sensor that reports nonsense or went silent stops the arm
+                why = force_fault(s.force, s.force_t, s.t, self.cfg.safety.state_timeout)
+                if why:
+                    raise SafetyStop(why)
                 if guard is not None and guard(s):
                     self.io.hold(s.q)
                     self._settle(s.q)
@@ -407,7 +428,7 @@ class HardwareBackend(ArmBackend):
         h = self.cfg.motion.approach_height
         if tip[2] < h - 0.01:
             ee, rot = self.kin.ee_pose(q)
-            orn = _quat(rot)
+            orn = quat_from_matrix(rot)
             self._line_to((ee[0], ee[1], ee[2] + h - tip[2]), orn,
                           self.cfg.motion.lift_speed, should_stop=should_stop,
                           check_box=False)
@@ -424,51 +445,194 @@ class HardwareBackend(ArmBackend):
             self._dry_q = None
             raise DryRunDone(f"{what} planned and published, not executed")
 
-    # ------------------------------------------------------------ primitives
-    def grasp(self, x, y, angle, progress=None, should_stop=None, release: bool = True):
-        """Top-down grasp as in the simulation; success: the gripper is not closed after
-        the lift (something is in the hand)."""
-        m, g = self.cfg.motion, self.cfg.gripper
-        self.safety.check_target(x, y, "grasp point")
-        if not math.isfinite(angle):
-            raise ValueError(f"grasp angle {angle} is not finite")
-        angle = angle % math.pi
-        patch, heights = self._patch(x, y)
-        z_surface = surface_height(heights, m.patch_extent, 0.01)
-        z_around = surface_height(heights, m.patch_extent, 0.04)
-        z_tip = max(z_surface - m.grasp_depth, z_around - 0.04, m.min_grasp_height)
-        tb = self.kin.tip_below_ee
-        orn = self.kin.grasp_orientation(self.kin.wrist_angle(angle))
-        q_pre = self.kin.ik((x, y, m.approach_height + tb), orn)
-        q_grasp = self.kin.ik((x, y, z_tip + tb), orn, q_seed=q_pre)
-        q_up = self.kin.ik((x, y, z_tip + tb + m.lift_height), orn, q_seed=q_grasp)
-        # the whole plan is checked before anything moves
-        self.plan([q_pre, q_grasp, q_up, self.kin.home], q_from=self._q())
-        self._begin()
-        res = GraspResult(False, 0.0, patch, "", x, y, angle)
-        self._retreat(should_stop)
-        self.gripper(g.open_width, should_stop)
-        self.execute([q_pre], should_stop=should_stop, progress=progress, span=(0.0, 0.2))
-        contact = self._contact_guard()
-        self._line_to((x, y, z_tip + tb), orn, m.descend_speed, guard=contact,
-                      should_stop=should_stop, progress=progress, span=(0.2, 0.35))
-        self.gripper(0.0, should_stop, stall=True)
-        if progress:
-            progress(0.55)
-        self._line_to((x, y, z_tip + tb + m.lift_height), orn, m.lift_speed,
-                      should_stop=should_stop, progress=progress, span=(0.55, 0.8))
-        s = self._state() if not self.cfg.safety.dry_run else None
-        res.gripper_width = float(s.gripper_width) if s is not None else 0.0
-        res.success = bool(res.gripper_width > g.closed_width)
-        if release:
-            self.gripper(g.open_width, should_stop)
-            self._home(should_stop)
-        if progress:
-            progress(1.0)
-        if release:
-            self._end("grasp")
-        return res
+    # ------------------------------------------------------------ the robot protocol
+    @property
+    def robot(self):
+        """This backend is the motion scripts' robot
+        (:class:`curious_robot.motion.robot.Robot`)."""
+        return self
 
+    def check_target(self, x, y, what):
+        self.safety.check_target(x, y, what)
+
+    def check_plan(self, waypoints, from_home=False, then_home=True):
+        """Solve :class:`Pose` waypoints (IK seeded by the previous waypoint) and check the
+        whole trajectory with the safety layer before anything moves (ValueError)."""
+        q_from = self.kin.home if from_home else self._q()
+        qs, prev = [], self.kin.home
+        for w in waypoints:
+            if isinstance(w, Pose):
+                w = self.kin.ik(w.position, w.orientation, q_seed=prev, tol=w.tol)
+            qs.append(np.asarray(w, float))
+            prev = qs[-1]
+        if then_home:
+            qs.append(self.kin.home)
+        self.plan(qs, q_from=q_from)
+
+    def check_stop(self, should_stop):
+        self._check_stop(should_stop)
+
+    def prepare(self):
+        return {"recovered": 0.0}  # nothing to maintain; the truth is dropped (report)
+
+    def steps(self):
+        return 0
+
+    def begin(self, should_stop):
+        """Dry run: plans start from the present joints; leave a low pose straight up."""
+        self._begin()
+        self._retreat(should_stop)
+
+    def end(self, what):
+        self._end(what)
+
+    def after_abort(self, exc):
+        raise exc  # the node reports the stop; the arm holds where it stopped
+
+    def report(self, result):
+        """No ground truth on hardware; a push that ran to the end succeeded."""
+        result.truth = {}
+        if isinstance(result, PushResult):
+            result.success = True
+        return result
+
+    def look(self, x, y):
+        rgb, heights = self._patch(x, y)
+        return _HeightView(rgb, None, heights, self.cfg.motion.patch_extent)
+
+    def scene(self, fresh=False):
+        f = (self.frame(fresh=True) if fresh else None) or self.io.frame(None, timeout=2.0)
+        if f is None:
+            raise ValueError("no camera frame yet")
+        return f
+
+    def object_near(self, x, y):
+        return ""  # object ids are unknown on hardware
+
+    def grasp_truth(self, object_id, angle):
+        return {}
+
+    def mark_objects(self):
+        return None
+
+    def lifted(self, mark):
+        return None  # the gripper width tells whether something is held
+
+    def object_motion(self, mark, before, after, start, end, object_id):
+        return (object_id, *self._object_motion(before, after, start, end))
+
+    def holding(self, object_id):
+        s = self._state() if not self.cfg.safety.dry_run else None
+        return s is None or s.gripper_width > self.cfg.gripper.closed_width
+
+    def view_held(self, object_id):
+        f = self.frame(fresh=True)
+        if f is None:
+            return None
+        m = self.cfg.motion
+        return warp_top_down(self.camera_model(), f, INSPECT_POINT[0], INSPECT_POINT[1],
+                             m.view_extent, m.patch_size, INSPECT_POINT[2] - 0.05)[0]
+
+    def inspect_target(self, object_id, x, y, angle):
+        """The given grasp (object ids are unknown on hardware)."""
+        self.safety.check_target(x, y, "inspect grasp point")
+        return object_id, x, y, angle
+
+    def gripper_width(self):
+        s = self._state() if not self.cfg.safety.dry_run else None
+        return float(s.gripper_width) if s is not None else 0.0
+
+    def joints(self):
+        return self._q()
+
+    def ee_position(self):
+        return self.kin.ee_pose(self._q())[0]
+
+    def ik(self, pos, orn, q_seed=None, tol=5e-4):
+        return self.kin.ik(pos, orn, q_seed=q_seed, tol=tol)
+
+    def poke_force_limit(self, requested):
+        m, c = self.cfg.motion, self.cfg.safety
+        return min(requested if requested > 0 else m.poke_force_limit, c.max_poke_force)
+
+    def preset_gripper(self, closed, should_stop):
+        self.gripper(0.0 if closed else self.cfg.gripper.open_width, should_stop)
+
+    def close_gripper(self, should_stop):
+        self.gripper(0.0, should_stop, stall=True)
+
+    def open_gripper(self, should_stop):
+        self.gripper(self.cfg.gripper.open_width, should_stop)
+
+    def approach(self, q, should_stop, progress=None, span=(0.0, 1.0)):
+        self.execute([q], should_stop=should_stop, progress=progress, span=span)
+        return True
+
+    def descend(self, q_top, q_bottom, bottom, orn, step_m, length, should_stop,
+                progress=None, span=(0.0, 1.0)):
+        """A straight line down at ``descend_speed``, stopped by the contact force."""
+        z0 = float(self.kin.ee_pose(self._q())[0][2])
+        how = self._line_to(bottom, orn, self.cfg.motion.descend_speed,
+                            guard=self._contact_guard(), should_stop=should_stop,
+                            progress=progress, span=span)
+        if how != "guard":
+            return 1.0
+        z = float(self.kin.ee_pose(self._q())[0][2])
+        frac = (z0 - z) / (z0 - bottom[2]) if z0 > bottom[2] else 0.0
+        return float(min(max(frac, 0.0), math.nextafter(1.0, 0.0)))
+
+    def move_joints(self, q, should_stop, speed_scale=1.0, duration=None, progress=None,
+                    span=(0.0, 1.0)):
+        """One trajectory point, at the safety layer's speed limits (or in ``duration``)."""
+        self.execute([q], None if duration is None else [duration], should_stop=should_stop,
+                     progress=progress, span=span)
+
+    def move_line(self, pos, orn, speed, should_stop, progress=None, span=(0.0, 1.0)):
+        self._line_to(pos, orn, speed, should_stop=should_stop, progress=progress, span=span)
+
+    def press(self, top, bottom, q_top, q_bottom, orn, guard, should_stop, progress=None,
+              span=(0.0, 1.0)):
+        """Let the arm settle, tare the force, then a straight line down at ``poke_speed``
+        under ``guard`` (depth from the joint states by forward kinematics, force the
+        tared wrench norm); then straight up to the approach height."""
+        m, off = self.cfg.motion, self.tool_offset
+        x, y, z_bottom = bottom
+        if self.cfg.safety.dry_run:
+            self._line_to((x, y, z_bottom + off), orn, m.poke_speed, should_stop=should_stop)
+        else:
+            settle_until = self.io.now() + 0.2
+            s = self._state()
+            while s.t < settle_until:  # let the arm settle, then tare the force
+                self._check_stop(should_stop)
+                s = self.io.wait_state(s.t, self.cfg.safety.state_timeout) or s
+            tare = s.force if s.force is not None else np.zeros(3)
+            z0 = float(self.kin.tool_point(s.q, off)[2])
+
+            def press_guard(st: State) -> bool:
+                d = z0 - float(self.kin.tool_point(st.q, off)[2])
+                f = float(np.linalg.norm(st.force - tare)) if st.force is not None else 0.0
+                return guard(d, f)
+
+            self._line_to((x, y, z_bottom + off), orn, m.poke_speed, guard=press_guard,
+                          should_stop=should_stop, progress=progress, span=span)
+        self._line_to((x, y, m.approach_height + off), orn, m.lift_speed,
+                      should_stop=should_stop)
+        return Touch()
+
+    def dwell(self, seconds):
+        return None  # trajectories end at rest: execute waits for the goal
+
+    def settle(self):
+        return None
+
+    def finish(self, should_stop, closed=False):
+        """Gripper open (unless ``closed``), straight up if low, home."""
+        if not closed:
+            self.gripper(self.cfg.gripper.open_width, should_stop)
+        self._home(should_stop)
+        return 0.0
+
+    # ------------------------------------------------------------ helpers
     def _contact_guard(self, limit: float | None = None):
         s0 = self._state() if not self.cfg.safety.dry_run else None
         tare = s0.force if s0 is not None and s0.force is not None else np.zeros(3)
@@ -477,48 +641,6 @@ class HardwareBackend(ArmBackend):
         def guard(s: State) -> bool:
             return s.force is not None and float(np.linalg.norm(s.force - tare)) > lim
         return guard
-
-    def push(self, start_xy, end_xy, progress=None, should_stop=None):
-        m = self.cfg.motion
-        sx, sy = (float(v) for v in start_xy)
-        ex, ey = (float(v) for v in end_xy)
-        self.safety.check_target(sx, sy, "push start")
-        self.safety.check_target(ex, ey, "push end")
-        length = math.hypot(ex - sx, ey - sy)
-        if length < 0.01:
-            raise ValueError(f"push is too short: {length * 1000:.1f} mm (at least 10 mm)")
-        tb = self.kin.tip_below_ee
-        orn = self.kin.grasp_orientation(self.kin.wrist_angle(math.atan2(ey - sy, ex - sx)
-                                                              + math.pi / 2))
-        q_pre = self.kin.ik((sx, sy, m.approach_height + tb), orn)
-        q_low = self.kin.ik((sx, sy, m.push_height + tb), orn, q_seed=q_pre)
-        q_end = self.kin.ik((ex, ey, m.push_height + tb), orn, q_seed=q_low)
-        self.plan([q_pre, q_low, q_end, self.kin.home], q_from=self._q())
-        before = self.io.frame(None, timeout=2.0)
-        if before is None:
-            raise ValueError("no camera frame yet")
-        self._begin()
-        res = PushResult(before.rgb, before.rgb, 0.0, 0.0, 0.0, "", (sx, sy), (ex, ey),
-                         depth_before=before.depth)
-        self._retreat(should_stop)
-        self.gripper(0.0, should_stop)
-        self.execute([q_pre], should_stop=should_stop, progress=progress, span=(0.0, 0.15))
-        self._line_to((sx, sy, m.push_height + tb), orn, m.descend_speed,
-                      guard=self._contact_guard(), should_stop=should_stop,
-                      progress=progress, span=(0.15, 0.25))
-        p0 = self.kin.ee_pose(self._q())[0]
-        self._line_to((ex, ey, p0[2]), orn, m.push_speed, should_stop=should_stop,
-                      progress=progress, span=(0.25, 0.85))
-        self._line_to((ex, ey, p0[2] + 0.05), orn, m.lift_speed, should_stop=should_stop)
-        self._home(should_stop)
-        self._end("push")
-        after = self.frame(fresh=True) or self.io.frame(None, timeout=2.0)
-        res.after = after.rgb
-        res.success = True
-        res.dx, res.dy, res.dyaw = self._object_motion(before, after, (sx, sy), (ex, ey))
-        if progress:
-            progress(1.0)
-        return res
 
     def _object_motion(self, before: Frame, after: Frame, start, end):
         """Motion (dx, dy, dyaw) of the object nearest to the push path, from the depth
@@ -539,123 +661,6 @@ class HardwareBackend(ArmBackend):
         dyaw = (wrap_angle(yaw1 - yaw0) + math.pi / 2) % math.pi - math.pi / 2
         return float(d[0]), float(d[1]), float(dyaw)
 
-    def poke(self, x, y, max_force=0.0, progress=None, should_stop=None):
-        """Press the closed fingertips (or the configured probe) down until the force limit
-        or the depth limit, reading force (wrench norm, tared) against measured depth."""
-        m, c = self.cfg.motion, self.cfg.safety
-        self.safety.check_target(x, y, "poke point")
-        limit = min(max_force if max_force > 0 else m.poke_force_limit, c.max_poke_force)
-        patch, heights = self._patch(x, y)
-        z_surface = surface_height(heights, m.patch_extent, 0.006)
-        off = self.tool_offset
-        orn = self.kin.grasp_orientation(self.kin.wrist_angle(0.0))
-        tip0 = z_surface + 0.004
-        z_bottom = max(z_surface - m.poke_max_depth - 0.004, c.workspace[2][0])
-        q_pre = self.kin.ik((x, y, m.approach_height + off), orn)
-        q_top = self.kin.ik((x, y, tip0 + off), orn, q_seed=q_pre)
-        q_bot = self.kin.ik((x, y, z_bottom + off), orn, q_seed=q_top)
-        self.plan([q_pre, q_top, q_bot, self.kin.home], q_from=self._q())
-        self._begin()
-        res = PokeResult([], [], patch, "", 0.0, False, x, y)
-        self._retreat(should_stop)
-        self.gripper(0.0, should_stop)
-        self.execute([q_pre], should_stop=should_stop, progress=progress, span=(0.0, 0.15))
-        how = self._line_to((x, y, tip0 + off), orn, m.descend_speed,
-                            guard=self._contact_guard(), should_stop=should_stop,
-                            progress=progress, span=(0.15, 0.25))
-        if how != "guard":  # else: blocked above the surface seen (no reading)
-            self._press(res, x, y, z_bottom, off, orn, limit, should_stop, progress)
-        self._line_to((x, y, m.approach_height + off), orn, m.lift_speed,
-                      should_stop=should_stop)
-        self._home(should_stop)
-        self._end("poke")
-        if len(res.depth) >= 3:
-            res.fit = fit_tactile(res.depth, res.force)
-        if progress:
-            progress(1.0)
-        return res
-
-    def _press(self, res, x, y, z_bottom, off, orn, limit, should_stop, progress) -> None:
-        m = self.cfg.motion
-        if self.cfg.safety.dry_run:
-            self._line_to((x, y, z_bottom + off), orn, m.poke_speed, should_stop=should_stop)
-            return
-        settle_until = self.io.now() + 0.2
-        s = self._state()
-        while s.t < settle_until:  # let the arm settle, then tare the force
-            self._check_stop(should_stop)
-            s = self.io.wait_state(s.t, self.cfg.safety.state_timeout) or s
-        tare = s.force if s.force is not None else np.zeros(3)
-        z0 = float(self.kin.tool_point(s.q, off)[2])
-        contact: list[float] = []
-
-        def press_guard(st: State) -> bool:
-            d = z0 - float(self.kin.tool_point(st.q, off)[2])
-            f = float(np.linalg.norm(st.force - tare)) if st.force is not None else 0.0
-            res.depth.append(d)
-            res.force.append(f)
-            if f > 0.05 and not contact:
-                contact.append(d)
-            if f >= limit:
-                res.reached_force_limit = True
-                return True
-            return bool(contact and d - contact[0] > m.poke_max_depth)
-
-        self._line_to((x, y, z_bottom + off), orn, m.poke_speed, guard=press_guard,
-                      should_stop=should_stop, progress=progress, span=(0.25, 0.8))
-
-    def inspect(self, object_id, x, y, angle, progress=None, should_stop=None):
-        """Grasp at (x, y, angle) (object ids are unknown on hardware), show the object to
-        the camera at the inspect point in several wrist poses, put it down."""
-        m, g = self.cfg.motion, self.cfg.gripper
-        self.safety.check_target(x, y, "inspect grasp point")
-        orn_views = []
-        for k in range(m.inspect_views):
-            turn, t0, t1 = INSPECT_POSES[k % len(INSPECT_POSES)]
-            orn_views.append(self.kin.grasp_orientation(self.kin.wrist_angle(angle % math.pi
-                                                                             + turn), (t0, t1)))
-        qv, q = [], self.kin.home
-        for orn in orn_views:  # all reachable and in the box before anything moves
-            q = self.kin.ik(INSPECT_POINT, orn, q_seed=q, tol=3e-3)
-            qv.append(q)
-        self.plan(qv, q_from=self.kin.home)
-        gres = self.grasp(x, y, angle, None, should_stop, release=False)
-        res = InspectResult(False, gres.patch, [], False, object_id, gres, x, y, gres.angle)
-        if not gres.success:
-            self.gripper(g.open_width, should_stop)
-            self._home(should_stop)
-            self._end("inspect")
-            if progress:
-                progress(1.0)
-            return res
-        res.success = True
-        n_held = 0
-        for k, q in enumerate(qv):
-            self.execute([q], should_stop=should_stop, progress=progress,
-                         span=(0.3 + 0.6 * k / len(qv), 0.3 + 0.6 * (k + 1) / len(qv)))
-            s = self._state() if not self.cfg.safety.dry_run else None
-            if s is not None and s.gripper_width <= g.closed_width:
-                break
-            f = self.frame(fresh=True)
-            if f is None:
-                break
-            n_held += 1
-            res.views.append(warp_top_down(self.camera_model(), f, INSPECT_POINT[0],
-                                           INSPECT_POINT[1], m.view_extent, m.patch_size,
-                                           INSPECT_POINT[2] - 0.05)[0])
-        res.held_through_all = n_held == len(qv)
-        orn = self.kin.grasp_orientation(self.kin.wrist_angle(gres.angle))
-        q_down = self.kin.ik((0.0, 0.0, 0.06 + self.kin.tip_below_ee + 0.03), orn,
-                             q_seed=self._q())
-        self.execute([q_down], should_stop=should_stop)
-        self.gripper(g.open_width, should_stop)
-        self._home(should_stop)
-        self._end("inspect")
-        res.truth = {}
-        if progress:
-            progress(1.0)
-        return res
-
     def close(self) -> None:
         self.kin.close()
 
@@ -668,7 +673,14 @@ def _debounced(force, prev):
     return force if np.linalg.norm(force) <= np.linalg.norm(prev) else prev
 
 
-def _quat(r: np.ndarray):
-    from curious_robot.world.world import _quat_from_matrix
+@dataclass
+class _HeightView:
+    """A patch resampled from the camera, with the table-frame height of each pixel."""
 
-    return _quat_from_matrix(r)
+    rgb: np.ndarray
+    depth: np.ndarray | None
+    heights: np.ndarray
+    extent: float
+
+    def surface(self, radius_m: float) -> float:
+        return surface_height(self.heights, self.extent, radius_m)

@@ -53,6 +53,7 @@ class RosRobotIO(RobotIO):
         self._reported: list[str] | None = None
         self._state: State | None = None
         self._force: np.ndarray | None = None
+        self._force_t: float | None = None
         self._info = None
         self._color = self._depth = None  # (arrival, msg)
         kw = {"callback_group": callback_group}
@@ -98,13 +99,15 @@ class RosRobotIO(RobotIO):
             if all(n in self._joints for n in g.joints) else float("nan")
         self._state = State(time.monotonic(), np.array([self._joints[n][0] for n in arm]),
                             np.array([self._joints[n][1] for n in arm]), width,
-                            None if self._force is None else self._force.copy())
+                            None if self._force is None else self._force.copy(),
+                            self._force_t)
         self.cond.notify_all()
 
     def _on_wrench(self, msg) -> None:
         f = msg.wrench.force
         with self.cond:
             self._force = np.array([f.x, f.y, f.z])
+            self._force_t = time.monotonic()
 
     def _on_color(self, msg) -> None:
         with self.cond:

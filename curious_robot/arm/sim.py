@@ -1,4 +1,5 @@
-"""The simulation backend: the primitives run on a PyBullet :class:`World` in this process."""
+"""The simulation backend: the motion scripts run on a PyBullet :class:`World` in this
+process (through its :class:`~curious_robot.world.sim_robot.SimRobot`)."""
 
 from __future__ import annotations
 
@@ -36,22 +37,9 @@ class SimBackend(ArmBackend):
         ids = [o.object_id for o in self.world.objects()]
         return ResetOutcome(True, f"{len(ids)} objects on the table", ids)
 
-    def grasp(self, x, y, angle, progress=None, should_stop=None):
-        return self.world.grasp(x, y, angle, progress=progress, should_stop=should_stop)
-
-    def push(self, start_xy, end_xy, progress=None, should_stop=None):
-        return self.world.push(start_xy, end_xy, progress=progress, should_stop=should_stop)
-
-    def poke(self, x, y, max_force=0.0, progress=None, should_stop=None):
-        return self.world.poke(x, y, progress=progress, should_stop=should_stop)
-
-    def inspect(self, object_id, x, y, angle, progress=None, should_stop=None):
-        if not object_id:
-            near = self.world.object_at(x, y)
-            if near is None:
-                raise ValueError(f"no object at ({x:.3f}, {y:.3f})")
-            object_id = near.object_id
-        return self.world.inspect(object_id, progress=progress, should_stop=should_stop)
+    @property
+    def robot(self):
+        return self.world.robot
 
     def object_facts(self, object_id: str) -> ObjectFacts | None:
         try:

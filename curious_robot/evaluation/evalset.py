@@ -85,9 +85,9 @@ def _rotation(yaw: float, flip: bool) -> np.ndarray:
 
 
 def _quat(r: np.ndarray) -> tuple[float, float, float, float]:
-    from curious_robot.world.world import _quat_from_matrix
+    from curious_robot.motion.geometry import quat_from_matrix
 
-    return _quat_from_matrix(r)
+    return quat_from_matrix(r)
 
 
 class Renderer:

@@ -187,9 +187,9 @@ class ArmNode(Node):
         msg.header.stamp = self._stamp()
         msg.header.frame_id = "table"
         msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = map(float, pose[:3, 3])
-        from curious_robot.world.world import _quat_from_matrix
+        from curious_robot.motion.geometry import quat_from_matrix
 
-        q = _quat_from_matrix(pose[:3, :3])
+        q = quat_from_matrix(pose[:3, :3])
         (msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z,
          msg.pose.orientation.w) = q
         self.pub_pose.publish(msg)
@@ -325,7 +325,7 @@ class ArmNode(Node):
     def _run(self, handle, fn, feedback_type, phase: str):
         """Run a backend primitive under the lock with feedback, cancel and e-stop."""
         from curious_robot.arm.backend import DryRunDone, SafetyStop
-        from curious_robot.world.world import Aborted
+        from curious_robot.motion.results import Aborted
 
         feedback = feedback_type()
 

@@ -2,7 +2,7 @@
 
 A :class:`Task` holds everything that differs between grasp, push, poke, inspect and crash:
 the layout of its action and outcome vectors, its ROS action and the goal / result <->
-record conversions, its motion (which backend primitive runs it), its selectors, its head,
+record conversions, its motion (the motion script that runs it), its selectors, its head,
 batch builder and loss, its held-out metrics, and a generator of synthetic records for
 tests and benchmarks. Code outside :mod:`curious_robot.tasks` iterates the registry and
 calls these hooks; it never names a task.
@@ -90,6 +90,9 @@ class Task:
     #: on colour); ``shared_augment``: all images of one record share one augmentation draw
     scramble: bool = False
     shared_augment: bool = False
+    #: the motion script that runs the task on an arm (:mod:`curious_robot.motion`; the
+    #: same object on the simulated and the real arm), ``None`` for tasks without one
+    script: Any = None
     #: the regression target that is normalised with the training split's statistics
     #: (``None``: the task has no normalised target)
     target: Callable[[Any], list[float]] | None = None
@@ -115,8 +118,9 @@ class Task:
 
     def execute(self, backend, action: list[float], options: dict | None = None,
                 progress=None, should_stop=None):
-        """Run the task's motion on an arm backend (sim or hardware); returns the backend's
-        result object. ``ValueError`` refuses the action (outside the workspace, ...)."""
+        """Run the task's motion (:attr:`script`) on an arm backend's robot (sim or
+        hardware); returns the script's result object. ``ValueError`` refuses the action
+        (outside the workspace, ...)."""
         raise NotImplementedError(f"task {self.name} has no motion")
 
     def fill_result(self, out, res, image: ImageFn) -> None:

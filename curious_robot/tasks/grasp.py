@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from curious_robot.motion.grasp import GRASP
+
 from .base import Task
 
 
@@ -19,6 +21,7 @@ class Grasp(Task):
     default_weight = 2.0  # the paper's data was mostly grasps
     head, head_input = "grasp", "conv4"
     scramble = True
+    script = GRASP
     metric_keys = ("grasp_bin_accuracy", "grasp_majority_accuracy")
 
     # -- robot ----------------------------------------------------------------------------
@@ -30,7 +33,7 @@ class Grasp(Task):
 
     def execute(self, backend, action, options=None, progress=None, should_stop=None):
         x, y, angle = action
-        return backend.grasp(x, y, angle, progress=progress, should_stop=should_stop)
+        return self.script.run(backend.robot, x, y, angle, progress, should_stop)
 
     def fill_result(self, out, res, image):
         out.success = bool(res.success)

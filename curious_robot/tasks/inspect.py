@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from curious_robot.motion.inspect import INSPECT
+
 from .base import Task
 
 
@@ -20,6 +22,7 @@ class Inspect(Task):
     #: poke head below predict-the-mean
     loss_weight = 0.5
     scramble = True
+    script = INSPECT
     metric_keys = ("identity_pair_accuracy",)
 
     # -- robot ----------------------------------------------------------------------------
@@ -31,8 +34,8 @@ class Inspect(Task):
 
     def execute(self, backend, action, options=None, progress=None, should_stop=None):
         x, y, angle = action
-        return backend.inspect((options or {}).get("object_id", ""), x, y, angle,
-                               progress=progress, should_stop=should_stop)
+        return self.script.run(backend.robot, (options or {}).get("object_id", ""), x, y,
+                               angle, progress, should_stop)
 
     def fill_result(self, out, res, image):
         out.success = bool(res.success)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from curious_robot.motion.poke import POKE
+
 from .base import Task
 
 
@@ -20,6 +22,7 @@ class Poke(Task):
     #: a poke whose tactile fit failed (too few contact samples) has nothing to regress
     train_success = True
     scramble = False  # the colour shows the material, which sets the stiffness
+    script = POKE
     metric_keys = ("poke_error", "poke_mean_baseline_error")
 
     @staticmethod
@@ -35,8 +38,8 @@ class Poke(Task):
 
     def execute(self, backend, action, options=None, progress=None, should_stop=None):
         x, y = action
-        return backend.poke(x, y, (options or {}).get("max_force", 0.0), progress=progress,
-                            should_stop=should_stop)
+        return self.script.run(backend.robot, x, y, (options or {}).get("max_force", 0.0),
+                               progress, should_stop)
 
     def fill_result(self, out, res, image):
         depth = [float(v) for v in res.depth]

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from curious_robot.motion.push import PUSH
+
 from .base import Task
 
 
@@ -25,6 +27,7 @@ class Push(Task):
     head, head_input = "push", "conv3"
     scramble = True
     shared_augment = True  # the push moves the object, not the lamp
+    script = PUSH
     metric_keys = ("push_error", "push_mean_baseline_error")
 
     @staticmethod
@@ -42,7 +45,7 @@ class Push(Task):
 
     def execute(self, backend, action, options=None, progress=None, should_stop=None):
         sx, sy, ex, ey = action
-        return backend.push((sx, sy), (ex, ey), progress=progress, should_stop=should_stop)
+        return self.script.run(backend.robot, (sx, sy), (ex, ey), progress, should_stop)
 
     def fill_result(self, out, res, image):
         out.success = bool(getattr(res, "success", True))

@@ -1,6 +1,7 @@
 """Configuration of the simulated world: dataclasses with checks, loadable from YAML.
 
-The arm is data (``sim/arms/<name>.yaml``), the object set is data
+The arm is data (``sim/arms/<name>.yaml``, read by the shared
+:class:`~curious_robot.motion.config.ArmConfig`), the object set is data
 (``sim/objects/objects.yaml``); this module only reads and validates them.
 Paths that are relative resolve against the ``sim/`` folder (``$CURIOUS_ROBOT_SIM_DIR``
 or the repository's ``sim/``) and then against ``pybullet_data``.
@@ -8,108 +9,15 @@ or the repository's ``sim/``) and then against ``pybullet_data``.
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from curious_robot.motion.config import (ArmConfig, PrimitiveDefaults, from_dict, load_yaml,
+                                         resolve_path, sim_dir)
+
+__all__ = ["SPLITS", "ArmConfig", "WorldConfig", "load_yaml", "resolve_path", "sim_dir"]
 
 SPLITS = ("train", "held_out", "all")
-
-
-def sim_dir() -> Path:
-    """The folder holding arm configs, the object manifest and tool URDFs."""
-    env = os.environ.get("CURIOUS_ROBOT_SIM_DIR")
-    if env:
-        return Path(env)
-    from curious_robot.paths import share_path
-
-    return share_path("sim")
-
-
-def resolve_path(path: str | Path) -> Path:
-    """An absolute path, or one relative to ``sim/`` or ``pybullet_data`` (first that exists)."""
-    p = Path(path)
-    if p.is_absolute():
-        return p
-    for root in (sim_dir(), _pybullet_data()):
-        if (root / p).exists():
-            return root / p
-    raise FileNotFoundError(f"{path}: not found under {sim_dir()} nor pybullet_data")
-
-
-def _pybullet_data() -> Path:
-    import pybullet_data
-
-    return Path(pybullet_data.getDataPath())
-
-
-def _load_yaml(path: str | Path) -> dict:
-    with open(path) as f:
-        data = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return data
-
-
-def _from_dict(cls, data: dict, where: str):
-    """``cls(**data)``, refusing keys ``cls`` has no field for (they name ``where``)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(names)}")
-    return cls(**data)
-
-
-@dataclass
-class ArmConfig:
-    """A 7-DoF arm with a parallel gripper, described by its URDF and joint names."""
-
-    name: str = "panda"
-    urdf: str = "franka_panda/panda.urdf"
-    base_position: tuple[float, float, float] = (-0.5, 0.0, 0.0)
-    base_yaw: float = 0.0
-    arm_joints: tuple[str, ...] = tuple(f"panda_joint{i}" for i in range(1, 8))
-    finger_joints: tuple[str, ...] = ("panda_finger_joint1", "panda_finger_joint2")
-    ee_link: str = "panda_grasptarget"
-    hand_link: str = "panda_hand"
-    finger_axis: tuple[float, float, float] = (0.0, 1.0, 0.0)
-    approach_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    home: tuple[float, ...] = (0.0, -0.35, 0.0, -2.2, 0.0, 1.85, 0.785)
-    finger_open: float = 0.029
-    finger_force: float = 12.0
-    finger_speed: float = 0.2
-    arm_force: float = 87.0
-    joint_speed_scale: float = 0.8
-
-    def __post_init__(self):
-        self.base_position = tuple(float(v) for v in self.base_position)
-        self.arm_joints = tuple(self.arm_joints)
-        self.finger_joints = tuple(self.finger_joints)
-        self.home = tuple(float(v) for v in self.home)
-        self.finger_axis = tuple(float(v) for v in self.finger_axis)
-        self.approach_axis = tuple(float(v) for v in self.approach_axis)
-        if len(self.base_position) != 3:
-            raise ValueError(f"arm {self.name}: base_position needs 3 values")
-        if len(self.home) != len(self.arm_joints):
-            raise ValueError(f"arm {self.name}: home has {len(self.home)} values for "
-                             f"{len(self.arm_joints)} arm joints")
-        if len(self.finger_joints) not in (1, 2):
-            raise ValueError(f"arm {self.name}: finger_joints needs 1 or 2 joints")
-        for name in ("finger_axis", "approach_axis"):
-            v = getattr(self, name)
-            if len(v) != 3 or abs(math.hypot(*v) - 1.0) > 1e-6:
-                raise ValueError(f"arm {self.name}: {name} must be a unit 3-vector, got {v}")
-        for name in ("finger_open", "finger_force", "finger_speed", "arm_force",
-                     "joint_speed_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"arm {self.name}: {name} must be positive")
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> ArmConfig:
-        return _from_dict(cls, _load_yaml(resolve_path(path)), str(path))
 
 
 @dataclass
@@ -132,8 +40,8 @@ class WorldConfig:
     image_size: int = 128
     camera_height: float = 0.75
     scene_extent: float = 0.46  # m of table seen across the overhead image
-    patch_size: int = 128
-    patch_extent: float = 0.16  # m of table across a patch
+    patch_size: int = PrimitiveDefaults.patch_size
+    patch_extent: float = PrimitiveDefaults.patch_extent  # m of table across a patch
     hide_arm: bool = True
     renderer: str = "tiny"  # "tiny" (ER_TINY_RENDERER) or "opengl" (needs a GL context)
     # per-object physical properties, drawn at each spawn
@@ -145,24 +53,28 @@ class WorldConfig:
     materials: bool = True
     damping_ratio_range: tuple[float, float] = (0.001, 0.005)  # damping = ratio * stiffness
     # primitives
-    approach_height: float = 0.12  # m above the table for free-space moves
-    lift_height: float = 0.1
-    grasp_depth: float = 0.025  # m below the surface seen at the grasp point
-    min_grasp_height: float = 0.008  # m, lowest fingertip height above the table
-    closed_width: float = 0.004  # m, gripper width at or below which it counts as closed
-    push_height: float = 0.012
-    push_speed: float = 0.25  # m/s
-    poke_force_limit: float = 5.0  # N
-    poke_max_depth: float = 0.02  # m beyond the first contact
-    poke_speed: float = 0.003  # m/s, largest press speed
+    #: m above the table for free-space moves
+    approach_height: float = PrimitiveDefaults.approach_height
+    lift_height: float = PrimitiveDefaults.lift_height
+    #: m below the surface seen at the grasp point
+    grasp_depth: float = PrimitiveDefaults.grasp_depth
+    #: m, lowest fingertip height above the table
+    min_grasp_height: float = PrimitiveDefaults.min_grasp_height
+    #: m, gripper width at or below which it counts as closed
+    closed_width: float = PrimitiveDefaults.closed_width
+    push_height: float = PrimitiveDefaults.push_height
+    push_speed: float = PrimitiveDefaults.push_speed  # m/s
+    poke_force_limit: float = PrimitiveDefaults.poke_force_limit  # N
+    poke_max_depth: float = PrimitiveDefaults.poke_max_depth  # m beyond the first contact
+    poke_speed: float = PrimitiveDefaults.poke_speed  # m/s, largest press speed
     poke_solver_iterations: int = 200  # during the press: stiff contacts need them
-    inspect_views: int = 4
+    inspect_views: int = PrimitiveDefaults.inspect_views
     probe_urdf: str = "tools/probe.urdf"
     max_speed: float = 5.0  # m/s: any object faster than this is a physics blow-up
 
     def __post_init__(self):
         if isinstance(self.arm, dict):
-            self.arm = _from_dict(ArmConfig, self.arm, "arm")
+            self.arm = from_dict(ArmConfig, self.arm, "arm")
         elif isinstance(self.arm, (str, Path)):
             self.arm = ArmConfig.from_yaml(self.arm)
         self.workspace = tuple(tuple(float(v) for v in b) for b in self.workspace)
@@ -189,5 +101,5 @@ class WorldConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> WorldConfig:
         """Read a world config; ``arm`` may be a mapping or the path of an arm YAML."""
-        data = _load_yaml(path)
-        return _from_dict(cls, data, str(path))
+        data = load_yaml(path)
+        return from_dict(cls, data, str(path))

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import _load_yaml, resolve_path
+from .config import load_yaml, resolve_path
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class ObjectModel:
 @functools.lru_cache(maxsize=8)
 def load_manifest(path: str) -> tuple[ObjectModel, ...]:
     """All usable models of a manifest, in id order."""
-    data = _load_yaml(resolve_path(path))
+    data = load_yaml(resolve_path(path))
     models = []
     for row in data.get("objects", []):
         models.append(ObjectModel(

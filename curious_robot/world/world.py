@@ -14,80 +14,29 @@ from collections.abc import Callable
 
 import numpy as np
 
+from curious_robot.motion.arm_model import ArmModel
+from curious_robot.motion.results import Aborted, Progress, ShouldStop
+
 from .camera import Camera
 from .config import WorldConfig, resolve_path
-from .ik import IKChain
 from .objects import (MATERIALS, ObjectInfo, footprint_widths, load_manifest, mesh_vertices,
                       select_models)
 from .session import BulletSession
 
 log = logging.getLogger(__name__)
 
-#: Signature of the optional hooks of a primitive.
-Progress = Callable[[float], None]
-ShouldStop = Callable[[], bool]
-
-
-class Aborted(Exception):
-    """Raised inside a primitive when its ``should_stop`` hook returns True."""
-
-
 class PhysicsBlowUp(RuntimeError):
     """Raised inside a primitive when the simulation produced NaN or absurd velocities."""
-
-
-def _quat_from_matrix(r: np.ndarray) -> tuple[float, float, float, float]:
-    """Rotation matrix -> quaternion (x, y, z, w)."""
-    t = np.trace(r)
-    if t > 0:
-        s = math.sqrt(t + 1.0) * 2
-        w, x = 0.25 * s, (r[2, 1] - r[1, 2]) / s
-        y, z = (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s
-    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
-        s = math.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2]) * 2
-        w, x = (r[2, 1] - r[1, 2]) / s, 0.25 * s
-        y, z = (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s
-    elif r[1, 1] > r[2, 2]:
-        s = math.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2]) * 2
-        w, x = (r[0, 2] - r[2, 0]) / s, (r[0, 1] + r[1, 0]) / s
-        y, z = 0.25 * s, (r[1, 2] + r[2, 1]) / s
-    else:
-        s = math.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1]) * 2
-        w, x = (r[1, 0] - r[0, 1]) / s, (r[0, 2] + r[2, 0]) / s
-        y, z = (r[1, 2] + r[2, 1]) / s, 0.25 * s
-    return (x, y, z, w)
-
-
-def _rot_about(axis, angle: float) -> np.ndarray:
-    a = np.asarray(axis, float)
-    a = a / np.linalg.norm(a)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k
-
-
-def grasp_orientation(arm, angle: float, tilt: tuple[float, float] = (0.0, 0.0)):
-    """Quaternion (x, y, z, w) of an ``ArmConfig``'s ee frame pointing down with the fingers
-    closing along ``angle`` (table frame). ``tilt`` = (about the finger axis, about the
-    other horizontal axis), radians. Shared by the world and the hardware kinematics."""
-    f_e, z_e = np.array(arm.finger_axis), np.array(arm.approach_axis)
-    f_t = np.array([math.cos(angle), math.sin(angle), 0.0])
-    z_t = np.array([0.0, 0.0, -1.0])
-    b_e = np.stack([f_e, z_e, np.cross(f_e, z_e)], axis=1)
-    b_t = np.stack([f_t, z_t, np.cross(f_t, z_t)], axis=1)
-    r = b_t @ b_e.T
-    if tilt[0]:
-        r = _rot_about(f_t, tilt[0]) @ r
-    if tilt[1]:
-        r = _rot_about(np.cross(f_t, z_t), tilt[1]) @ r
-    return _quat_from_matrix(r)
 
 
 class World(BulletSession):
     """One simulated table-top world; see the module docstring.
 
     ``World(config, seed)`` builds the scene and drops ``config.num_objects`` objects; the
-    primitives (:meth:`grasp`, :meth:`push`, :meth:`poke`, :meth:`inspect`) are defined in
-    :mod:`curious_robot.world.primitives`. Use :meth:`close` (or ``with World() as w:``).
+    primitives (:meth:`grasp`, :meth:`push`, :meth:`poke`, :meth:`inspect`) are the motion
+    scripts of :mod:`curious_robot.motion` run on :attr:`robot` (a
+    :class:`~curious_robot.world.sim_robot.SimRobot`). Use :meth:`close` (or
+    ``with World() as w:``).
     """
 
     def __init__(self, config: WorldConfig | None = None, seed: int = 0):
@@ -125,29 +74,36 @@ class World(BulletSession):
         p.changeDynamics(self.table, -1, lateralFriction=0.6)
 
     def _build_arm(self) -> None:
+        #: the shared arm model (URDF, limits, IK, fingertip reach, wrist angle)
+        self.model = m = ArmModel(self.p, self.config.arm, on_load=self._setup_arm)
+        self._home = m.home
+        #: how far the fingertips reach beyond the ee point along the approach axis
+        self.tip_below_ee = m.tip_below_ee
+        self._probe_path = str(resolve_path(self.config.probe_urdf))
+        self._robot = None
+
+    @property
+    def robot(self):
+        """This world as the motion scripts' robot (:class:`~.sim_robot.SimRobot`)."""
+        if self._robot is None:
+            from .sim_robot import SimRobot
+
+            self._robot = SimRobot(self)
+        return self._robot
+
+    def _setup_arm(self, m: ArmModel) -> None:
+        """The world's view of the freshly loaded arm, its frictions and collision filters."""
         p, a = self.p, self.config.arm
-        self.arm = p.loadURDF(str(resolve_path(a.urdf)), a.base_position,
-                              p.getQuaternionFromEuler([0, 0, a.base_yaw]), useFixedBase=True)
-        joints, links = {}, {}
-        self._limits = {}
-        for j in range(p.getNumJoints(self.arm)):
-            info = p.getJointInfo(self.arm, j)
-            joints[info[1].decode()] = j
-            links[info[12].decode()] = j
-            self._limits[j] = (info[8], info[9], info[11])
-        self._joint_names = list(joints)
-        try:
-            self._arm_j = [joints[n] for n in a.arm_joints]
-            self._finger_j = [joints[n] for n in a.finger_joints]
-            self._ee = links[a.ee_link]
-            self._hand = links[a.hand_link]
-        except KeyError as exc:
-            raise ValueError(f"arm {a.name}: no joint or link named {exc.args[0]!r} in "
-                             f"{a.urdf}") from None
-        self._lo = np.array([self._limits[j][0] for j in self._arm_j])
-        self._hi = np.array([self._limits[j][1] for j in self._arm_j])
-        vmax = np.array([self._limits[j][2] or 2.0 for j in self._arm_j])
-        self._vmax = vmax * a.joint_speed_scale
+        self.arm = m.body
+        self._limits = m.limits
+        self._joint_names = m.urdf_joints
+        self._arm_j, self._finger_j, self._ee = m.arm_joints, m.finger_joints, m.ee
+        if m.hand is None:
+            raise ValueError(f"arm {a.name}: no joint or link named {a.hand_link!r} in "
+                             f"{a.urdf}")
+        self._hand = m.hand
+        self._lo, self._hi = m.lower, m.upper
+        self._vmax = m.velocity_limits * a.joint_speed_scale
         self.finger_links = list(self._finger_j)
         self._arm_links = set(range(-1, p.getNumJoints(self.arm)))
         for j in self._finger_j:
@@ -157,21 +113,6 @@ class World(BulletSession):
                 p.changeVisualShape(self.arm, link, rgbaColor=[0, 0, 0, 0])
         for link in (-1, 0):  # the base stands at the table's edge
             p.setCollisionFilterPair(self.arm, self.table, link, -1, 0)
-        self._set_arm(np.array(a.home), a.finger_open)
-        self._home = np.array(a.home)
-        self._chain = IKChain(p, self.arm, self._ee, self._arm_j, self._home)
-        # how far the fingertips reach beyond the ee point along the approach axis
-        q_save = self.arm_q()
-        self._set_arm(self.ik((0.0, 0.0, 0.3), self.grasp_orientation(0.0)), 0.0)
-        low = min(p.getAABB(self.arm, j)[0][2] for j in self._finger_j)
-        self.tip_below_ee = float(self.ee_position()[2] - low)
-        self._set_arm(q_save, a.finger_open)
-        self._probe_path = str(resolve_path(self.config.probe_urdf))
-        # yaw of the finger axis at home: grasp angles are mapped to the equivalent one
-        # (angle or angle + pi) that is closer to it, so the wrist turns less
-        r = self._ee_rotation()
-        f = r @ np.array(a.finger_axis)
-        self._home_finger_yaw = math.atan2(f[1], f[0])
 
     # ------------------------------------------------------------------ objects
     def _shape(self, model) -> tuple[int, int]:
@@ -374,7 +315,8 @@ class World(BulletSession):
         self.step_count += n
 
     # ------------------------------------------------------------------ sensing
-    def _render(self, cam: Camera, depth: bool = True):
+    def render(self, cam: Camera, depth: bool = True):
+        """RGB (and metric depth unless ``depth`` is False) of camera ``cam``."""
         p = self.p
         flags = self._pb.ER_NO_SEGMENTATION_MASK
         _, _, rgba, zbuf, _ = p.getCameraImage(cam.width, cam.height, cam.view_matrix(p),
@@ -389,7 +331,7 @@ class World(BulletSession):
 
     def capture(self) -> tuple[np.ndarray, np.ndarray]:
         """RGB (H, W, 3) uint8 and depth (H, W) float32 metres from the overhead camera."""
-        return self._render(self.camera)
+        return self.render(self.camera)
 
     def patch_camera(self, x: float, y: float) -> Camera:
         cfg = self.config
@@ -397,7 +339,7 @@ class World(BulletSession):
 
     def patch(self, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
         """RGB-D patch centred on table point (x, y), axis-aligned (one render)."""
-        return self._render(self.patch_camera(x, y))
+        return self.render(self.patch_camera(x, y))
 
     def joint_state(self) -> tuple[list[str], list[float], list[float], list[float]]:
         """Names, positions, velocities and efforts of the arm and finger joints."""
@@ -454,37 +396,22 @@ class World(BulletSession):
                                          targetPosition=target, force=a.finger_force,
                                          maxVelocity=a.finger_speed)
 
-    def _ee_rotation(self) -> np.ndarray:
-        st = self.p.getLinkState(self.arm, self._ee, computeForwardKinematics=1)
-        return np.asarray(self.p.getMatrixFromQuaternion(st[5])).reshape(3, 3)
-
     def ee_position(self) -> np.ndarray:
-        st = self.p.getLinkState(self.arm, self._ee, computeForwardKinematics=1)
-        return np.asarray(st[4])
+        return self.model.ee_position()
 
     def grasp_orientation(self, angle: float, tilt: tuple[float, float] = (0.0, 0.0)):
         """Quaternion of the ee frame pointing down with fingers closing along ``angle``."""
-        return grasp_orientation(self.config.arm, angle, tilt)
+        return self.model.grasp_orientation(angle, tilt)
 
     def wrist_angle(self, angle: float) -> float:
         """The grasp angle equivalent to ``angle`` (mod pi) that turns the wrist least."""
-        d = (angle - self._home_finger_yaw + math.pi / 2) % math.pi - math.pi / 2
-        return self._home_finger_yaw + d
+        return self.model.wrist_angle(angle)
 
     def ik(self, pos, orn, q_seed=None, tol: float = 5e-4, rounds: int = 3) -> np.ndarray:
-        """Joint positions placing the ee at ``pos`` / ``orn``, within the joint limits
-        (:meth:`IKChain.solve`; seeded by ``q_seed`` or the arm's joints). Leaves the arm
-        where it was. Raises ValueError if the pose is unreachable (error above 5 mm)."""
-        p = self.p
-        q_now = self.arm_q()
-        fingers = [s[0] for s in p.getJointStates(self.arm, self._finger_j)]
-        try:
-            return self._chain.solve(pos, orn, q_seed if q_seed is not None else q_now,
-                                     tol, rounds)
-        finally:
-            self._set_arm(q_now)
-            for j, v in zip(self._finger_j, fingers):
-                p.resetJointState(self.arm, j, v)
+        """Joint positions placing the ee at ``pos`` / ``orn`` (:meth:`ArmModel.ik`: within
+        the joint limits, seeded by ``q_seed`` or the arm's joints, the arm left where it
+        was). Raises ValueError if the pose is unreachable (error above 5 mm)."""
+        return self.model.ik(pos, orn, q_seed, tol, rounds)
 
     def _steps_for(self, q0, q1) -> int:
         dt = self.config.time_step
@@ -641,28 +568,32 @@ class World(BulletSession):
     # ------------------------------------------------------------------ primitives
     def grasp(self, x: float, y: float, angle: float, progress: Progress | None = None,
               should_stop: ShouldStop | None = None):
-        """Top-down grasp at table point (x, y) with the fingers closing along ``angle``."""
-        from .primitives import grasp
+        """Top-down grasp at table point (x, y) with the fingers closing along ``angle``
+        (:mod:`curious_robot.motion.grasp`)."""
+        from curious_robot.motion.grasp import GRASP
 
-        return grasp(self, x, y, angle, progress=progress, should_stop=should_stop)
+        return GRASP.run(self.robot, x, y, angle, progress, should_stop)
 
     def push(self, start_xy, end_xy, progress: Progress | None = None,
              should_stop: ShouldStop | None = None):
-        """Push with the closed gripper along the line ``start_xy`` -> ``end_xy``."""
-        from .primitives import push
+        """Push with the closed gripper along the line ``start_xy`` -> ``end_xy``
+        (:mod:`curious_robot.motion.push`)."""
+        from curious_robot.motion.push import PUSH
 
-        return push(self, start_xy, end_xy, progress=progress, should_stop=should_stop)
+        return PUSH.run(self.robot, start_xy, end_xy, progress, should_stop)
 
     def poke(self, x: float, y: float, progress: Progress | None = None,
              should_stop: ShouldStop | None = None):
-        """Press the tactile probe down at (x, y) until the force limit."""
-        from .primitives import poke
+        """Press the tactile probe down at (x, y) until the force limit
+        (:mod:`curious_robot.motion.poke`)."""
+        from curious_robot.motion.poke import POKE
 
-        return poke(self, x, y, progress=progress, should_stop=should_stop)
+        return POKE.run(self.robot, x, y, 0.0, progress, should_stop)
 
     def inspect(self, object_id: str, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None):
-        """Grasp an object and image it held in several wrist poses."""
-        from .primitives import inspect
+        """Grasp an object and image it held in several wrist poses
+        (:mod:`curious_robot.motion.inspect`)."""
+        from curious_robot.motion.inspect import INSPECT
 
-        return inspect(self, object_id, progress=progress, should_stop=should_stop)
+        return INSPECT.run(self.robot, object_id, 0.0, 0.0, 0.0, progress, should_stop)

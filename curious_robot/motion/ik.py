@@ -1,6 +1,6 @@
-"""Inverse kinematics over one arm in a PyBullet client, shared by the simulated world
-(:class:`curious_robot.world.World`) and the hardware backend's kinematics
-(:class:`curious_robot.arm.kinematics.Kinematics`), so both place the hand alike."""
+"""Inverse kinematics over one arm in a PyBullet client, used by
+:class:`curious_robot.motion.arm_model.ArmModel` (so the simulated world and the hardware
+backend place the hand alike)."""
 
 from __future__ import annotations
 
