@@ -261,6 +261,9 @@ def manager_params():
                                           low_open=True)),
         ("resend_after", float, setting(5.0, "s without an ack before an interaction is "
                                         "sent again", low=0.0, low_open=True)),
+        ("reach_margin", float, setting(0.01, "m: only objects whose centroid lies this far "
+                                        "inside the arm's published workspace are chosen",
+                                        low=0.0)),
         ("outbox_dir", str, setting("", "folder of the robot's outbox spool "
                                     "(<robot>.outbox.db): unacknowledged interactions "
                                     "survive a kill -9 (empty: memory only; collect and the "

@@ -99,6 +99,12 @@ def test_two_robots_feed_one_learner_without_gaps_or_duplicates(tmp_path):
         assert info["max_seq"] == info["count"] - 1  # contiguous and no duplicates
     assert sum(1 for t in ("grasp", "push", "poke", "inspect") if stats["tasks"][t]) >= 3
     assert "interactions" in "\n".join(proc.lines)  # progress was shown
+    # managers pick only objects inside the arm's published area and selectors keep the
+    # actions there, so the arm refuses nothing for being out of reach
+    logs = "\n".join(f.read_text(errors="replace") for f in (tmp_path / "logs").rglob("*")
+                     if f.is_file())
+    assert "interaction_manager" in logs
+    assert "is outside the workspace" not in logs
 
 
 @pytest.mark.slow

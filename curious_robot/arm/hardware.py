@@ -452,6 +452,10 @@ class HardwareBackend(ArmBackend):
         (:class:`curious_robot.motion.robot.Robot`)."""
         return self
 
+    def target_area(self):
+        (x0, x1), (y0, y1) = self.safety.config.target_workspace
+        return (float(x0), float(x1)), (float(y0), float(y1))
+
     def check_target(self, x, y, what):
         self.safety.check_target(x, y, what)
 

@@ -78,6 +78,11 @@ class Robot(Protocol):
     floor: float
 
     # ------------------------------------------------------------ checks and bookkeeping
+    def target_area(self) -> tuple[Span, Span]:
+        """The (x, y) spans, table frame, inside which :meth:`check_target` accepts a
+        primitive's target (published by the arm node so managers and selectors choose
+        only what the arm will do)."""
+
     def check_target(self, x: float, y: float, what: str) -> None:
         """ValueError if a primitive's (x, y) target is not allowed."""
 

@@ -77,6 +77,10 @@ class ArmNode(Node):
         self.pub_tactile = self.create_publisher(TactileReadings, "tactile/raw", RELIABLE)
         self.pub_pose = self.create_publisher(PoseStamped, "camera/pose", LATCHED)
         self._publish_camera_pose()
+        from geometry_msgs.msg import PolygonStamped
+
+        self.pub_area = self.create_publisher(PolygonStamped, "workspace", LATCHED)
+        self._publish_target_area()
 
         import curious_robot_interfaces.action as actions
         for task in registry.all_tasks("arm"):
@@ -178,6 +182,20 @@ class ArmNode(Node):
     # ----------------------------------------------------------------- publishing
     def _stamp(self):
         return self.get_clock().now().to_msg()
+
+    def _publish_target_area(self) -> None:
+        """The rectangle (table frame, z 0) inside which this arm accepts a primitive's
+        target, latched on ``workspace``: the manager picks only objects inside it and the
+        selectors keep actions inside it, so nothing is chosen that the arm will refuse."""
+        from geometry_msgs.msg import Point32, PolygonStamped
+
+        (x0, x1), (y0, y1) = self.backend.robot.target_area()
+        msg = PolygonStamped()
+        msg.header.stamp = self._stamp()
+        msg.header.frame_id = "table"
+        msg.polygon.points = [Point32(x=float(x), y=float(y), z=0.0)
+                              for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
+        self.pub_area.publish(msg)
 
     def _publish_camera_pose(self) -> None:
         from geometry_msgs.msg import PoseStamped

@@ -22,7 +22,7 @@ from rclpy.node import Node
 
 from curious_robot import tasks as registry
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import (RELIABLE, SENSOR, ParameterError, Stopping,
+from curious_robot.nodes.common import (LATCHED, RELIABLE, SENSOR, ParameterError, Stopping,
                                          make_outbox, run)
 from curious_robot.record import Interaction
 
@@ -83,6 +83,13 @@ class ManagerNode(Node):
         self.pub = self.create_publisher(InteractionMsg, "/interactions", RELIABLE)
         self.outbox = make_outbox(self, self.robot, self.pub, self.resend_after, p.outbox_dir,
                                   InteractionMsg)
+        from geometry_msgs.msg import PolygonStamped
+
+        self.area: tuple[float, float, float, float] | None = None  # the arm's, latched
+        self.reach_margin = p.reach_margin
+        self.unreachable = 0  # objects seen outside the arm's area and not chosen
+        self.create_subscription(PolygonStamped, "workspace", self._on_area, LATCHED,
+                                 callback_group=group)
         self.create_subscription(DetectedObjects, "objects", self._on_objects, SENSOR,
                                  callback_group=group)
         self.create_subscription(TactileResponse, "tactile/response", self._on_tactile,
@@ -121,6 +128,23 @@ class ManagerNode(Node):
                    else "all acknowledged"))
 
     # ----------------------------------------------------------------- callbacks
+    def _on_area(self, msg) -> None:
+        xs = [p.x for p in msg.polygon.points]
+        ys = [p.y for p in msg.polygon.points]
+        if xs and ys:  # Point32 is single precision: 0.1 mm in from each edge
+            e = 1e-4
+            self.area = (min(xs) + e, max(xs) - e, min(ys) + e, max(ys) - e)
+
+    def reachable(self, objects: list) -> list:
+        """The objects whose centroid lies inside the arm's area, ``reach_margin`` in from
+        its edges (all of them until the arm has published its area)."""
+        if self.area is None:
+            return list(objects)
+        x0, x1, y0, y1 = self.area
+        m = self.reach_margin
+        return [o for o in objects if x0 + m <= o.centroid.x <= x1 - m
+                and y0 + m <= o.centroid.y <= y1 - m]
+
     def _on_objects(self, msg) -> None:
         with self.cond:
             self.objects = msg
@@ -213,8 +237,17 @@ class ManagerNode(Node):
                     self._reset()
                     last_motion, since_reset = self._now(), 0
                     continue
+                candidates = self.reachable(objects.objects)
+                if not candidates:  # everything drifted out of reach: put the scene back
+                    self.unreachable += len(objects.objects)
+                    self.get_logger().info(f"none of {len(objects.objects)} objects is within "
+                                           "the arm's reach: resetting the scene")
+                    self._reset()
+                    last_motion, since_reset = self._now(), 0
+                    continue
+                self.unreachable += len(objects.objects) - len(candidates)
                 task = str(self.rng.choice(self.tasks, p=self.weights))
-                obj = objects.objects[int(self.rng.integers(len(objects.objects)))]
+                obj = candidates[int(self.rng.integers(len(candidates)))]
                 started = self._now()
                 self.accepted_at = None
                 try:
@@ -264,7 +297,8 @@ class ManagerNode(Node):
             self.get_logger().warning(f"no patch at the object: {patch.message}")
             return None
         sel = self._call(self.selectors[task], SelectAction.Request(
-            task=task, object=obj, patch=patch.patch, patch_size=patch.patch_size))
+            task=task, object=obj, patch=patch.patch, patch_size=patch.patch_size,
+            workspace=list(self.area or ())))
         if not sel.success:
             self.get_logger().warning(f"{task} selector refused: {sel.message}")
             return None

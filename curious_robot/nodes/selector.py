@@ -55,6 +55,16 @@ class SelectorNode(Node):
 
     def _on_select(self, request, response):
         o = request.object
+        ws = self.workspace
+        if len(request.workspace) == 4:  # the arm's area: keep inside both
+            x0, x1, y0, y1 = (float(v) for v in request.workspace)
+            ws = Workspace(max(ws.xmin, x0), min(ws.xmax, x1), max(ws.ymin, y0),
+                           min(ws.ymax, y1))
+            if ws.xmin >= ws.xmax or ws.ymin >= ws.ymax:
+                response.success = False
+                response.message = (f"the arm's workspace {list(request.workspace)} does not "
+                                    f"overlap this selector's {self.workspace}")
+                return response
         target = Target(x=o.centroid.x, y=o.centroid.y, yaw=o.yaw,
                         length=max(o.size.x, 0.01), width=max(o.size.y, 0.01))
         try:
@@ -62,11 +72,10 @@ class SelectorNode(Node):
                 from curious_robot.convert import msg_to_image
 
                 sel = self.model.select(target, msg_to_image(request.patch, "patch"),
-                                        request.patch_size, self.rng, self.workspace,
+                                        request.patch_size, self.rng, ws,
                                         task=request.task or self.task)
             else:
-                sel = select_random(request.task or self.task, target, self.rng,
-                                    self.workspace)
+                sel = select_random(request.task or self.task, target, self.rng, ws)
             response.action = [float(v) for v in sel.action]
             response.score, response.policy = float(sel.score), sel.policy
             response.success = True

@@ -73,6 +73,10 @@ class SimRobot:
             descend_speed=PrimitiveDefaults.descend_speed)
 
     # ------------------------------------------------------------ checks and bookkeeping
+    def target_area(self):
+        (x0, x1), (y0, y1) = self.world.workspace[:2]
+        return (float(x0), float(x1)), (float(y0), float(y1))
+
     def check_target(self, x, y, what):
         self.world.check_in_workspace(x, y, what=what)
 
