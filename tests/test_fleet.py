@@ -162,3 +162,39 @@ def test_stop_release_must_be_signed_fresh_for_this_robot_and_new():
     assert "not newer" in guard.check(fleet, stamp, auth, now)  # replayed
     assert "not newer" in guard.check(*sig(key, "robot0", now - 2 * 10**9), now)
     assert guard.check(*sig(key, "robot0", now), now + 10**8) is None
+
+
+def test_collect_picks_localhost_and_a_fleet_domain_unless_told_otherwise():
+    from curious_robot.commands.collect import ros_environment
+
+    key = FleetKey(b"z" * 32)
+    env: dict = {}
+    said = ros_environment(env, None, None, key)
+    assert env == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                   "ROS_DOMAIN_ID": str(key.domain_id())}
+    assert key.fleet_id in " ".join(said) and env["ROS_DOMAIN_ID"] != "0"
+    env = {"ROS_DOMAIN_ID": "42", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+    said = ros_environment(env, None, None, key)  # the environment wins over defaults
+    assert env == {"ROS_DOMAIN_ID": "42", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+    assert all("from the environment" in s for s in said)
+    ros_environment(env, "localhost", 7, key)  # and flags over the environment
+    assert env == {"ROS_DOMAIN_ID": "7", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    env = {}
+    assert "ROS_DOMAIN_ID 0" in ros_environment(env, "subnet", None, None)[1]
+    assert env == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+
+
+def test_collect_refuses_a_readable_key_and_a_bad_domain_before_starting(tmp_path, capsys):
+    from curious_robot.cli import main
+
+    store = tmp_path / "replay.db"
+    key = tmp_path / "fleet.key"
+    load_key(key)
+    key.chmod(0o644)
+    assert main(["collect", "--store", str(store), "--duration", "1"]) == 2
+    assert f"chmod 600 {key}" in capsys.readouterr().err
+    key.chmod(0o600)
+    assert main(["collect", "--store", str(store), "--duration", "1",
+                 "--domain-id", "300"]) == 2
+    assert "--domain-id 300" in capsys.readouterr().err
+    assert not store.exists()
