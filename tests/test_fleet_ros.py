@@ -105,7 +105,8 @@ def test_interactions_not_signed_by_the_fleet_are_not_stored_and_not_acknowledge
         lrn.stop()  # SIGTERM: a clean stop with the goodbye line
         listener.stop()
     acks = [line.split() for line in listener.lines if line.startswith("ACK intruder")]
-    assert first[2] == "3" and first[3] == "stored", first
+    # (an ack sent before the listener matched the learner is lost: resends say duplicate)
+    assert first[2] == "3" and first[3] in ("stored", "duplicate"), first
     assert {(a[2], a[4]) for a in acks} == {("3", "signed")}, acks  # none for the rest
     with ReplayStore(store, readonly=True) as s:
         assert [(r.robot, r.seq) for r in s.get_many(s.ids(), images=False)] == \
