@@ -198,3 +198,16 @@ def test_collect_refuses_a_readable_key_and_a_bad_domain_before_starting(tmp_pat
                  "--domain-id", "300"]) == 2
     assert "--domain-id 300" in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_release_stop_command_needs_an_existing_private_key(tmp_path, capsys):
+    from curious_robot.cli import main
+
+    missing = tmp_path / "fleet.key"
+    assert main(["release-stop", "--fleet-key", str(missing)]) == 2
+    assert f"fleet key {missing} does not exist" in capsys.readouterr().err
+    assert not missing.exists()  # the operator's command never makes a new fleet
+    load_key(missing)
+    missing.chmod(0o640)
+    assert main(["release-stop", "--fleet-key", str(missing)]) == 2
+    assert "chmod 600" in capsys.readouterr().err
