@@ -17,6 +17,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "curious_robot.commands.collect",
     "curious_robot.commands.params",
+    "curious_robot.commands.release_stop",
     "curious_robot.store.cli",
     "curious_robot.learning.cli",
     "curious_robot.evaluation.cli",

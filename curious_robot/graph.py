@@ -60,8 +60,18 @@ def outbox_dir(store: str) -> str:
                         "outbox")
 
 
+def fleet_key_path(store: str, fleet_key: str | None) -> str:
+    """The fleet key file a graph's nodes use: ``fleet_key`` as given ('' runs them
+    unauthenticated), or by default ``<store folder>/fleet.key``."""
+    from curious_robot.fleet import default_key_path
+
+    if fleet_key is None:
+        return default_key_path(store)
+    return os.path.abspath(os.path.expanduser(fleet_key)) if fleet_key else ""
+
+
 def robot_nodes(index: int, seed: int, tasks: list[str],
-                store: str | None = None) -> list[NodeSpec]:
+                store: str | None = None, fleet_key: str = "") -> list[NodeSpec]:
     ns = "/" + robot_name(index)
     robot_seed = seed * 1000 + index
     specs = []
@@ -71,6 +81,8 @@ def robot_nodes(index: int, seed: int, tasks: list[str],
             params["seed"] = robot_seed
         if exe in ("arm_node", "interaction_manager"):
             params["robot"] = robot_name(index)
+            if fleet_key:
+                params["fleet_key"] = fleet_key
         if exe == "interaction_manager":
             params["tasks"] = list(tasks)
             if store:
@@ -81,19 +93,27 @@ def robot_nodes(index: int, seed: int, tasks: list[str],
 
 def collect_graph(robots: int = 1, seed: int = 0, store: str = "data/replay.db",
                   tasks: str | list[str] | None = None, first_robot: int = 0,
-                  learner: bool = True) -> list[NodeSpec]:
-    """All nodes of collect mode: ``robots`` robot groups and one learner."""
+                  learner: bool = True, fleet_key: str | None = None) -> list[NodeSpec]:
+    """All nodes of collect mode: ``robots`` robot groups and one learner. ``fleet_key``:
+    see :func:`fleet_key_path` (arms, managers and the learner get it)."""
     if robots < 0:
         raise ValueError(f"robots must be >= 0, got {robots}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     task_list = parse_tasks(registry.names("arm") if tasks is None else tasks)
+    key = fleet_key_path(store, fleet_key)
     specs = [s for i in range(first_robot, first_robot + robots)
-             for s in robot_nodes(i, seed, task_list, store)]
+             for s in robot_nodes(i, seed, task_list, store, key)]
     if learner:
-        specs.append(NodeSpec("learner_node", "learner", "",
-                              {"store": os.path.abspath(os.path.expanduser(store))}))
+        specs.append(_learner(store, key))
     return specs
+
+
+def _learner(store: str, fleet_key: str) -> NodeSpec:
+    params = {"store": os.path.abspath(os.path.expanduser(store))}
+    if fleet_key:
+        params["fleet_key"] = fleet_key
+    return NodeSpec("learner_node", "learner", "", params)
 
 
 def default_config() -> str:
@@ -107,24 +127,28 @@ def drone_name(index: int) -> str:
 
 
 def drone_graph(robots: int = 1, seed: int = 0, store: str = "data/replay.db",
-                first_robot: int = 0, learner: bool = True) -> list[NodeSpec]:
+                first_robot: int = 0, learner: bool = True,
+                fleet_key: str | None = None) -> list[NodeSpec]:
     """Collect mode with drones: per drone a simulated drone and a pilot in /droneN (drone
     N flies training rooms N, N + robots, ...), and the same learner as the arms."""
     if robots < 0:
         raise ValueError(f"robots must be >= 0, got {robots}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    key = fleet_key_path(store, fleet_key)
     specs = []
     for i in range(first_robot, first_robot + robots):
         ns = "/" + drone_name(i)
         specs.append(NodeSpec("drone_node", "drone", ns, {
             "seed": seed * 1000 + i, "room_index": seed * 1000 + i,
             "room_stride": max(1, first_robot + robots)}))
-        specs.append(NodeSpec("pilot_node", "pilot", ns, {
-            "seed": seed * 1000 + i, "robot": drone_name(i)}))
+        pilot = {"seed": seed * 1000 + i, "robot": drone_name(i),
+                 "outbox_dir": outbox_dir(store)}
+        if key:
+            pilot["fleet_key"] = key
+        specs.append(NodeSpec("pilot_node", "pilot", ns, pilot))
     if learner:
-        specs.append(NodeSpec("learner_node", "learner", "",
-                              {"store": os.path.abspath(os.path.expanduser(store))}))
+        specs.append(_learner(store, key))
     return specs
 
 

@@ -33,8 +33,8 @@ def flag(text: str) -> bool:
 
 def arguments(config: str, robots: str, *, tasks: bool = True, before=(), after=()):
     """DeclareLaunchArgument actions: ``before``, then config (default: the share
-    folder's ``config/<config>``), robots, tasks (if ``tasks``), store, seed, then
-    ``after``. ``before`` / ``after``: (name, default, description) triples."""
+    folder's ``config/<config>``), robots, tasks (if ``tasks``), store, seed, fleet_key,
+    then ``after``. ``before`` / ``after``: (name, default, description) triples."""
     from launch.actions import DeclareLaunchArgument
 
     rows = [*before,
@@ -44,7 +44,10 @@ def arguments(config: str, robots: str, *, tasks: bool = True, before=(), after=
         rows.append(("tasks", TASKS_DEFAULT, "comma-separated tasks the robots perform"))
     rows += [("store", os.path.join(os.getcwd(), "data", "replay.db"),
               "replay store file (its folder must exist)"),
-             ("seed", "0", "base random seed"), *after]
+             ("seed", "0", "base random seed"),
+             ("fleet_key", "auto", "fleet key file every node signs and checks with "
+              "(auto: <store folder>/fleet.key, created on first use; empty: "
+              "unauthenticated)"), *after]
     return [DeclareLaunchArgument(name, default_value=default, description=text)
             for name, default, text in rows]
 
@@ -62,6 +65,12 @@ def require_files(arg, *names: str) -> None:
         path = arg(name)
         if not os.path.isfile(path):
             raise RuntimeError(f"launch argument {name}: no such file {path}")
+
+
+def fleet_key(arg) -> str | None:
+    """The fleet_key argument for the graph functions (``None``: beside the store)."""
+    value = arg("fleet_key").strip()
+    return None if value == "auto" else value
 
 
 def integer(arg, name: str) -> int:

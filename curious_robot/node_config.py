@@ -191,6 +191,15 @@ def _box(v) -> bool:
 
 _BOX = {"check": _box, "why": "must be [xmin, xmax, ymin, ymax] with min < max"}
 
+_FLEET_KEY = ("fleet key file (curious_robot/fleet.py: 32 random bytes as hex, mode 0600, "
+              "created if missing); every node of the fleet signs and checks with it "
+              "(collect and the launch files: <store folder>/fleet.key); empty: "
+              "unauthenticated, anyone on the ROS domain may speak for the fleet")
+
+
+def _fleet_key():
+    return setting("", _FLEET_KEY)
+
 
 @dataclass
 class ArmParams:
@@ -208,6 +217,7 @@ class ArmParams:
     hardware_config: str = setting("", "hardware YAML (config/hardware/*.yaml) when backend "
                                    "is hardware")
     dry_run: bool = setting(False, "hardware: publish the plans, move nothing")
+    fleet_key: str = _fleet_key()
 
 
 @dataclass
@@ -268,6 +278,7 @@ def manager_params():
                                     "(<robot>.outbox.db): unacknowledged interactions "
                                     "survive a kill -9 (empty: memory only; collect and the "
                                     "launch files put it beside the store)")),
+        ("fleet_key", str, _fleet_key()),
     ]
     return make_dataclass("ManagerParams", fields_)
 
@@ -292,6 +303,7 @@ def _learner_fields() -> list:
         ("report_every", float, setting(10.0, "s between progress lines", low=0.0,
                                         low_open=True)),
         ("queue_size", int, setting(1000, "interactions waiting for ingestion", low=1)),
+        ("fleet_key", str, _fleet_key()),
     ]
 
 
@@ -381,6 +393,11 @@ def pilot_params():
                                           low=0)),
         ("resend_after", float, setting(5.0, "s without an ack before an interaction is "
                                         "sent again", low=0.0, low_open=True)),
+        ("outbox_dir", str, setting("", "folder of the drone's outbox spool "
+                                    "(<robot>.outbox.db): unacknowledged frames survive a "
+                                    "kill -9 (empty: memory only; collect and the launch "
+                                    "file put it beside the store)")),
+        ("fleet_key", str, _fleet_key()),
     ])
 
 

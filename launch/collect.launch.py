@@ -18,7 +18,7 @@ def _nodes(context):
     launching.require_files(arg, "config")
     specs = collect_graph(robots=launching.integer(arg, "robots"),
                           seed=launching.integer(arg, "seed"), store=arg("store"),
-                          tasks=arg("tasks"))
+                          tasks=arg("tasks"), fleet_key=launching.fleet_key(arg))
     return launching.nodes(specs, arg("config"))
 
 

@@ -24,7 +24,8 @@ def _nodes(context):
                          dry_run=launching.flag(arg("dry_run")),
                          robots=launching.integer(arg, "robots"),
                          seed=launching.integer(arg, "seed"), store=arg("store"),
-                         tasks=arg("tasks"), learner=launching.flag(arg("learner")))
+                         tasks=arg("tasks"), learner=launching.flag(arg("learner")),
+                         fleet_key=launching.fleet_key(arg))
     return launching.nodes(specs, arg("config"))
 
 

@@ -19,7 +19,8 @@ def _nodes(context):
     arg = launching.reader(context)
     launching.require_files(arg, "config")
     specs = drone_graph(robots=launching.integer(arg, "robots"),
-                        seed=launching.integer(arg, "seed"), store=arg("store"))
+                        seed=launching.integer(arg, "seed"), store=arg("store"),
+                        fleet_key=launching.fleet_key(arg))
     return launching.nodes(specs, arg("config"))
 
 

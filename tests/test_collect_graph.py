@@ -33,10 +33,16 @@ ACK_LISTENER = textwrap.dedent("""
     """)
 
 
-def learner(store: str, *extra: str) -> Proc:
+def learner(store: str, *extra: str, fleet_key: str | None = None) -> Proc:
+    """A learner on ``store`` with the fleet key collect gives its robots (``None``:
+    beside the store; '': unauthenticated)."""
+    from curious_robot.fleet import default_key_path
+
+    key = default_key_path(store) if fleet_key is None else fleet_key
     return Proc(
         code="import sys; from curious_robot.nodes.learner import main; sys.exit(main())",
-        args=["--ros-args", "-p", f"store:={store}", "-p", "report_every:=2.0", *extra])
+        args=["--ros-args", "-p", f"store:={store}", "-p", "report_every:=2.0",
+              *(["-p", f"fleet_key:={key}"] if key else []), *extra])
 
 
 def robots(store: str, duration: float, n: int = 1, seed: int = 0) -> Proc:
@@ -272,7 +278,7 @@ def test_malformed_interactions_are_rejected_with_reasons_and_store_untouched(tm
     store = str(tmp_path / "replay.db")
     listener = Proc(ACK_LISTENER)
     listener.wait_for("LISTENING")
-    lrn = learner(store)
+    lrn = learner(store, fleet_key="")  # unauthenticated: the checks behind the signature
     pub = Proc(BAD_PUBLISHER)
     try:
         pub.wait_for("SENT", timeout=60)

@@ -32,12 +32,15 @@ def crash_records(store: str):
 @pytest.mark.slow
 def test_pilot_flies_the_drone_into_walls_and_the_learner_stores_labelled_frames(tmp_path):
     store = str(tmp_path / "replay.db")
+    key = str(tmp_path / "fleet.key")  # the pilot signs its frames, the learner checks
     procs = [
         Proc(code="import sys; from curious_robot.nodes.learner import main; sys.exit(main())",
-             args=["--ros-args", "-p", f"store:={store}", "-p", "report_every:=2.0"]),
+             args=["--ros-args", "-p", f"store:={store}", "-p", "report_every:=2.0",
+                   "-p", f"fleet_key:={key}"]),
         node("drone", "seed:=2", "room_index:=3", "real_time_factor:=1.5",
              "cmd_timeout:=1.0"),
-        node("pilot", "seed:=2", "robot:=drone0", "max_interactions:=25"),
+        node("pilot", "seed:=2", "robot:=drone0", "max_interactions:=25",
+             f"fleet_key:={key}", f"outbox_dir:={tmp_path / 'outbox'}"),
     ]
     try:
         deadline = time.monotonic() + 150
@@ -63,3 +66,5 @@ def test_pilot_flies_the_drone_into_walls_and_the_learner_stores_labelled_frames
     finally:
         for p in reversed(procs):
             p.stop()
+    pilot = "\n".join(procs[2].lines)
+    assert "refused" not in pilot and "stopped cleanly" in pilot, pilot[-3000:]

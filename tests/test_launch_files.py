@@ -110,7 +110,8 @@ def _same_graph(nodes, specs, config):
 
 def test_collect_launch_starts_the_collect_graph_with_the_yaml(ros_launch, tmp_path):
     declared, nodes = ros_launch("collect.launch.py")
-    assert list(declared) == ["config", "robots", "tasks", "store", "seed"]
+    assert list(declared) == ["config", "robots", "tasks", "store", "seed",
+                             "fleet_key"]
     config = str(ROOT / "config" / "collect.yaml")
     assert declared["config"].default_value == config
     _same_graph(nodes, collect_graph(store=declared["store"].default_value), config)
@@ -120,11 +121,19 @@ def test_collect_launch_starts_the_collect_graph_with_the_yaml(ros_launch, tmp_p
     _same_graph(nodes, collect_graph(robots=2, seed=3, store=store, tasks="grasp,poke"),
                 config)
     assert {n.namespace for n in nodes} == {"/robot0", "/robot1", None}
+    keys = {n.name: n.parameters[1].get("fleet_key") for n in nodes}
+    assert keys["learner"] == keys["arm"] == keys["interaction_manager"] == \
+        str(tmp_path / "fleet.key")  # beside the store: one fleet
+    _, nodes = ros_launch("collect.launch.py", store=store, fleet_key="")
+    assert not any("fleet_key" in n.parameters[1] for n in nodes)  # unauthenticated
+    _, nodes = ros_launch("collect.launch.py", store=store, fleet_key="/etc/k.key")
+    assert {n.parameters[1].get("fleet_key") for n in nodes} == {"/etc/k.key", None}
 
 
 def test_drone_launch_starts_the_drone_graph(ros_launch):
     declared, nodes = ros_launch("drone.launch.py", robots="2", seed="1", store="/x/r.db")
-    assert list(declared) == ["config", "robots", "store", "seed"]  # drones have no tasks
+    # drones have no tasks
+    assert list(declared) == ["config", "robots", "store", "seed", "fleet_key"]
     _same_graph(nodes, drone_graph(robots=2, seed=1, store="/x/r.db"),
                 str(ROOT / "config" / "drone.yaml"))
 
@@ -133,7 +142,7 @@ def test_deploy_launch_with_fake_hardware_and_dry_run(ros_launch):
     declared, nodes = ros_launch("deploy.launch.py", use_fake_hardware="true",
                                  dry_run="True", learner="off", store="/x/r.db")
     assert list(declared) == ["hardware_config", "use_fake_hardware", "dry_run", "config",
-                              "robots", "tasks", "store", "seed", "learner"]
+                              "robots", "tasks", "store", "seed", "fleet_key", "learner"]
     hw = str(ROOT / "config" / "hardware" / "panda_sim.yaml")
     assert declared["hardware_config"].default_value == hw
     specs = deploy_graph(hw, fake_hardware=True, dry_run=True, store="/x/r.db",

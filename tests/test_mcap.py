@@ -481,6 +481,37 @@ def test_wrong_schema_on_interactions_exits_2_and_stores_nothing(tmp_path, capsy
             assert s.count() == 0
 
 
+def test_a_recording_from_before_the_fleet_fields_imports(tmp_path, capsys):
+    """Interaction gained ``fleet`` and ``auth`` (curious_robot/fleet.py); a recording whose
+    definition lacks exactly those still imports (signatures are not checked on import)."""
+    recs = records()[:3]
+    ours = mcap_io.schema_text(mcap_io.INTERACTION_TYPE)
+    head, sep, rest = ours.partition("string fleet\nuint8[] auth\n")
+    assert sep, "the fleet fields are the last lines of Interaction.msg"
+    older = head.rstrip().rsplit("\n# Fleet identity", 1)[0] + "\n" + rest
+    assert mcap_io.schema_difference(older, mcap_io.INTERACTION_TYPE) is None
+    bag = tmp_path / "before-fleet.mcap"
+    with open(bag, "wb") as f:
+        from mcap_ros2.writer import Writer
+
+        w = Writer(f)
+        schema = w.register_msgdef(mcap_io.INTERACTION_TYPE, older)
+        for i, rec in enumerate(recs):
+            fields = {k: v for k, v in mcap_io.interaction_msg(rec).items()
+                      if k not in ("fleet", "auth")}
+            w.write_message("/interactions", schema, fields, log_time=i + 1)
+        w.finish()
+    dst = tmp_path / "dst.db"
+    assert cli_main(["store", "import", str(bag), "--store", str(dst), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stored"] == 3
+    with ReplayStore(dst, readonly=True) as s:
+        for got, rec in zip(s.get_many(s.ids()), recs):
+            assert_same(got, rec)
+    # only those fields may be missing: without the auth line alone it is another type
+    half = ours.replace("uint8[] auth\n", "")
+    assert "lacks 'uint8[] auth'" in mcap_io.schema_difference(half, mcap_io.INTERACTION_TYPE)
+
+
 def test_truncated_file_keeps_complete_chunks_and_never_corrupts_the_store(src, tmp_path,
                                                                            capsys):
     bag = tmp_path / "small-chunks.mcap"

@@ -93,3 +93,28 @@ def test_a_spooled_outbox_survives_its_process_and_admits_one_owner(tmp_path):
         Spool(path.with_name("junk.db"))
     with pytest.raises(SpoolError, match="does not exist"):
         Spool(tmp_path / "no" / "such.db")
+
+
+def test_with_a_verifier_only_acks_it_accepts_count():
+    """A fleet's outbox (nodes.common.FleetAuth.verify_ack): a refused ack neither drops
+    its message nor makes older ones due; an ack for nothing pending is ignored."""
+    sent, log = [], Log()
+    seen = []
+
+    def verify(a, msg):
+        seen.append((a.seq, msg))
+        return None if a.reason != "forged" else "signature does not verify"
+
+    box = Outbox("r0", sent.append, log, resend_after=3600.0, verify=verify)
+    for seq in range(3):
+        box.send(seq, f"m{seq}")
+    box.on_ack(ack(2, reason="forged"))
+    assert len(box) == 3 and seen == [(2, "m2")]  # checked against the message it acks
+    box.resend()
+    assert len(sent) == 3  # nothing made due by a forged later ack
+    box.on_ack(ack(7))  # nothing waits for seq 7: not even checked
+    assert seen == [(2, "m2")] and len(box) == 3
+    box.on_ack(ack(2))
+    assert len(box) == 2
+    box.resend()
+    assert sent[3:] == ["m0", "m1"]

@@ -16,10 +16,11 @@ def default_hardware_config() -> str:
 def deploy_graph(hardware_config: str, fake_hardware: bool = False, dry_run: bool = False,
                  robots: int = 1, seed: int = 0, store: str = "data/replay.db",
                  tasks: str | None = None, learner: bool = True,
-                 fake_objects: int = 8) -> list[NodeSpec]:
+                 fake_objects: int = 8, fleet_key: str | None = None) -> list[NodeSpec]:
     """All nodes of a deployment; one hardware YAML for every robot (topics are relative,
     so each robot's namespace keeps its controllers apart)."""
-    specs = collect_graph(robots=robots, seed=seed, store=store, tasks=tasks, learner=learner)
+    specs = collect_graph(robots=robots, seed=seed, store=store, tasks=tasks, learner=learner,
+                          fleet_key=fleet_key)
     out = []
     for s in specs:
         if s.name == "arm":

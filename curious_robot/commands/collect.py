@@ -54,7 +54,48 @@ def register(sub) -> None:
                         "arm.n_objects=10 (YAML value; repeatable)")
     p.add_argument("--log-dir", default=None,
                    help="folder for the nodes' logs (default: a new temporary folder)")
+    p.add_argument("--fleet-key", default=None, metavar="FILE",
+                   help="fleet key file the nodes sign and check with (default: "
+                        "<store folder>/fleet.key, created on first use; '' runs "
+                        "unauthenticated)")
+    p.add_argument("--network", choices=["localhost", "subnet"], default=None,
+                   help="ROS discovery range (default: ROS_AUTOMATIC_DISCOVERY_RANGE if "
+                        "set, else localhost; subnet: robots or a learner on other "
+                        "machines, which need the same fleet key)")
+    p.add_argument("--domain-id", type=int, default=None, metavar="N",
+                   help="ROS_DOMAIN_ID (default: the environment's, else one derived from "
+                        "the fleet id, 1..101)")
     p.set_defaults(func=run)
+
+
+def ros_environment(env: dict, network: str | None, domain_id: int | None,
+                    key) -> list[str]:
+    """Set ROS_AUTOMATIC_DISCOVERY_RANGE and ROS_DOMAIN_ID in ``env`` for a collect run;
+    returns what was chosen and why, for the user. Flags win, then the environment, then
+    the defaults: localhost discovery and a domain derived from the fleet id (``key``),
+    so two fleets on one network never share a graph by accident."""
+    said = []
+    if network is not None:
+        env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = network.upper()
+        said.append(f"discovery {network.upper()} (--network)")
+    elif env.get("ROS_AUTOMATIC_DISCOVERY_RANGE"):
+        said.append(f"discovery {env['ROS_AUTOMATIC_DISCOVERY_RANGE']} (from the "
+                    "environment)")
+    else:
+        env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        said.append("discovery LOCALHOST (default; --network subnet to reach other "
+                    "machines)")
+    if domain_id is not None:
+        env["ROS_DOMAIN_ID"] = str(domain_id)
+        said.append(f"ROS_DOMAIN_ID {domain_id} (--domain-id)")
+    elif env.get("ROS_DOMAIN_ID"):
+        said.append(f"ROS_DOMAIN_ID {env['ROS_DOMAIN_ID']} (from the environment)")
+    elif key is not None:
+        env["ROS_DOMAIN_ID"] = str(key.domain_id())
+        said.append(f"ROS_DOMAIN_ID {key.domain_id()} (from fleet id {key.fleet_id})")
+    else:
+        said.append("ROS_DOMAIN_ID 0 (default; no fleet key to derive one from)")
+    return said
 
 
 def _overrides(specs, sets: list[str]) -> dict:
@@ -210,6 +251,26 @@ def run(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.robots < 0 or args.seed < 0:
         print("error: --duration must be > 0, --robots and --seed >= 0", file=sys.stderr)
         return 2
+    domain_id = args.domain_id
+    if domain_id is not None and not 0 <= domain_id <= 232:
+        print(f"error: --domain-id {domain_id}: must be 0..232 (1..101 is safe on Linux)",
+              file=sys.stderr)
+        return 2
+    from curious_robot.fleet import FleetKeyError, load_key
+    from curious_robot.graph import fleet_key_path
+
+    key_path = fleet_key_path(store, args.fleet_key)
+    key = None
+    if key_path:
+        try:
+            key = load_key(key_path)
+        except FleetKeyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    said = ros_environment(os.environ, args.network, domain_id, key)
+    print("collect: " + (f"fleet {key.fleet_id} (key {key.path})" if key is not None else
+                         "no fleet key: the nodes run unauthenticated")
+          + "; " + ", ".join(said), file=sys.stderr)
     drone = getattr(args, "mode", "arm") == "drone"
     config = os.path.abspath(args.config or (default_drone_config() if drone
                                              else default_config()))
@@ -219,11 +280,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if drone:
             specs = drone_graph(robots=args.robots, seed=args.seed, store=store,
-                                first_robot=args.first_robot, learner=not args.no_learner)
+                                first_robot=args.first_robot, learner=not args.no_learner,
+                                fleet_key=key_path)
         else:
             specs = collect_graph(robots=args.robots, seed=args.seed, store=store,
                                   tasks=args.tasks, first_robot=args.first_robot,
-                                  learner=not args.no_learner)
+                                  learner=not args.no_learner, fleet_key=key_path)
         overrides = _overrides(specs, args.set)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

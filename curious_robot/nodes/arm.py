@@ -9,8 +9,10 @@ Topics (relative, so a namespace per robot works):
   camera/pose (latched PoseStamped: camera in the table frame), joint_states,
   tactile/raw (TactileReadings: each poke's readings in chunks)
 Actions: one per arm task of the registry (curious_robot.tasks: grasp, push, poke,
-inspect), each served by the same generic loop.  Services: reset_scene, get_patch, emergency_stop,
-release_stop. Hardware only: ~/planned_trajectory, ~/planned_path (dry run).
+inspect), each served by the same generic loop.  Services: reset_scene, get_patch, emergency_stop
+(std_srvs/Trigger: anyone may stop the arm), release_stop (ReleaseStop: with a fleet key,
+only a fresh request signed by the fleet releases; `curious-robot release-stop`).
+Hardware only: ~/planned_trajectory, ~/planned_path (dry run).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from rclpy.node import Node
 
 from curious_robot import tasks as registry
 from curious_robot.convert import image_to_msg
-from curious_robot.nodes.common import LATCHED, RELIABLE, SENSOR, ParameterError, run
+from curious_robot.nodes.common import (LATCHED, RELIABLE, SENSOR, FleetAuth, ParameterError,
+                                         run)
 
 TACTILE_CHUNK = 256  # readings per TactileReadings message
 
@@ -50,6 +53,12 @@ class ArmNode(Node):
         self.camera_rate, self.max_poke_force = p.camera_rate, p.max_poke_force
         seed, config_path, n_objects, split = p.seed, p.world_config, p.n_objects, p.object_split
         hw_path, dry_run = p.hardware_config, p.dry_run
+        self.fleet = FleetAuth(self, p.fleet_key)
+        self.release_guard = None
+        if self.fleet.key is not None:
+            from curious_robot.fleet import ReleaseGuard
+
+            self.release_guard = ReleaseGuard(self.fleet.key, self.robot)
         self.lock = threading.Lock()
         self.busy_lock = threading.Lock()
         self.busy = 0  # goals accepted and not finished
@@ -89,14 +98,15 @@ class ArmNode(Node):
                          goal_callback=self._on_goal,
                          cancel_callback=lambda _h: CancelResponse.ACCEPT,
                          callback_group=group)
-        from curious_robot_interfaces.srv import GetPatch, ResetScene
+        from curious_robot_interfaces.srv import GetPatch, ReleaseStop, ResetScene
         from std_srvs.srv import Trigger
         self.create_service(ResetScene, "reset_scene", self._on_reset, callback_group=group)
         self.create_service(GetPatch, "get_patch", self._on_patch, callback_group=group)
         # the e-stop must never wait behind a motion's callbacks
         stop_group = MutuallyExclusiveCallbackGroup()
         self.create_service(Trigger, "emergency_stop", self._on_estop, callback_group=stop_group)
-        self.create_service(Trigger, "release_stop", self._on_release, callback_group=stop_group)
+        self.create_service(ReleaseStop, "release_stop", self._on_release,
+                            callback_group=stop_group)
         self.camera_timer = self.create_timer(1.0 / self.camera_rate, self._on_camera_timer,
                           callback_group=MutuallyExclusiveCallbackGroup())
         if kind == "sim":
@@ -177,7 +187,8 @@ class ArmNode(Node):
             self.lock.release()
 
     def summary(self) -> str:
-        return f"{self.served} goals served"
+        refused = self.fleet.summary()
+        return f"{self.served} goals served" + (f"; {refused}" if refused else "")
 
     # ----------------------------------------------------------------- publishing
     def _stamp(self):
@@ -296,7 +307,16 @@ class ArmNode(Node):
         self.get_logger().warning("emergency stop requested")
         return response
 
-    def _on_release(self, _request, response):
+    def _on_release(self, request, response):
+        if self.release_guard is not None:
+            why = self.release_guard.check(
+                request.fleet, int(request.stamp.sec) * 1_000_000_000 + int(request.stamp.nanosec),
+                request.auth, time.time_ns())
+            if why is not None:
+                self.fleet.refuse("stop releases", why)
+                response.success = False
+                response.message = f"release refused: {why}; the emergency stop stays on"
+                return response
         self.estop.clear()
         self.backend.release_stop()
         response.success, response.message = True, "emergency stop released"

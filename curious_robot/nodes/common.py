@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import rclpy
@@ -42,11 +43,14 @@ class Outbox:
     With a ``spool`` (:class:`curious_robot.spool.Spool`) every message is written to
     disk (``encode``: message -> bytes) before it is published and deleted when
     acknowledged; what a killed process left there is loaded (``decode``) and due at once.
+    With ``verify`` (ack, the message it acknowledges -> why it is refused, or ``None``)
+    an ack must pass it before it counts: a forged one changes nothing.
     Thread-safe."""
 
     def __init__(self, robot: str, publish: Callable[[object], None], logger,
-                 resend_after: float, spool=None, encode=None, decode=None):
+                 resend_after: float, spool=None, encode=None, decode=None, verify=None):
         self.robot, self._publish, self._log = robot, publish, logger
+        self._verify = verify
         self.resend_after = resend_after
         self._lock = threading.Lock()
         self._pending: dict[int, tuple[float, object]] = {}
@@ -77,6 +81,13 @@ class Outbox:
     def on_ack(self, ack) -> None:
         if ack.robot != self.robot:
             return
+        if self._verify is not None:
+            with self._lock:
+                entry = self._pending.get(int(ack.seq))
+            if entry is None:
+                return  # nothing waits for it (a resend's second ack, or made up)
+            if self._verify(ack, entry[1]) is not None:
+                return
         with self._lock:
             known = self._pending.pop(int(ack.seq), None) is not None
             for s, (_t, m) in list(self._pending.items()):
@@ -111,14 +122,18 @@ class Outbox:
 
 
 def make_outbox(node, robot: str, publisher, resend_after: float, outbox_dir: str,
-                msg_type) -> Outbox:
+                msg_type, fleet: FleetAuth | None = None) -> Outbox:
     """The node's :class:`Outbox`, spooled to ``<outbox_dir>/<robot>.outbox.db`` (created)
-    when ``outbox_dir`` is set; raises :class:`ParameterError` naming the problem."""
+    when ``outbox_dir`` is set; raises :class:`ParameterError` naming the problem. With a
+    ``fleet`` that has a key, acks must be signed by it, and what an earlier run spooled
+    is signed again (the key may have changed since)."""
+    verify = fleet.verify_ack if fleet is not None and fleet.key is not None else None
     if not outbox_dir:
         node.get_logger().warning("parameter 'outbox_dir' is empty: interactions not yet "
                                   "acknowledged live in memory only and are lost if this "
                                   "process is killed")
-        return Outbox(robot, publisher.publish, node.get_logger(), resend_after)
+        return Outbox(robot, publisher.publish, node.get_logger(), resend_after,
+                      verify=verify)
     from rclpy.serialization import deserialize_message, serialize_message
 
     from curious_robot.spool import Spool, SpoolError
@@ -129,12 +144,140 @@ def make_outbox(node, robot: str, publisher, resend_after: float, outbox_dir: st
         spool = Spool(os.path.join(folder, f"{robot}.outbox.db"))
     except (OSError, SpoolError) as exc:
         raise ParameterError(f"parameter 'outbox_dir' = {outbox_dir!r}: {exc}") from exc
+    def decode(data: bytes):
+        msg = deserialize_message(data, msg_type)
+        return fleet.sign_interaction(msg) if fleet is not None else msg
+
     box = Outbox(robot, publisher.publish, node.get_logger(), resend_after, spool=spool,
-                 encode=serialize_message, decode=lambda b: deserialize_message(b, msg_type))
+                 encode=serialize_message, decode=decode, verify=verify)
     if box.recovered:
         node.get_logger().info(f"outbox {spool.path}: {box.recovered} interaction(s) of an "
                                "earlier run not yet acknowledged; sending them again")
     return box
+
+
+class FleetAuth:
+    """A node's side of the fleet key (:mod:`curious_robot.fleet`): signs what the node
+    sends, checks what it receives, and counts and logs (rate-limited) what it refuses.
+    Without a key (parameter ``fleet_key`` empty) it signs nothing, accepts everything and
+    says so once at start."""
+
+    def __init__(self, node, path: str):
+        from curious_robot.fleet import FleetKeyError, load_key
+
+        self._log = node.get_logger()
+        self.key = None
+        self.refused: Counter[str] = Counter()
+        if not path:
+            self._log.warning("parameter 'fleet_key' is empty: running unauthenticated; "
+                              "anyone on this ROS domain can speak for the fleet "
+                              "(docs/deploy.md, 'Fleet key')")
+            return
+        try:
+            self.key = load_key(path)
+        except FleetKeyError as exc:
+            raise ParameterError(f"parameter 'fleet_key' = {path!r}: {exc}") from exc
+        self._log.info(f"fleet {self.key.fleet_id} (key {self.key.path})")
+
+    @property
+    def fleet_id(self) -> str:
+        return self.key.fleet_id if self.key is not None else ""
+
+    def sign(self, data: bytes) -> bytes:
+        return self.key.sign(data) if self.key is not None else b""
+
+    def refuse(self, what: str, reason: str) -> str:
+        """Count and log (at most every 5 s) a refused message; returns ``reason``."""
+        self.refused[what] += 1
+        self._log.warning(f"refused {what}: {reason} ({sum(self.refused.values())} "
+                          "refused so far)", throttle_duration_sec=5.0)
+        return reason
+
+    def summary(self) -> str:
+        """For a goodbye line: what was refused ('' when nothing was)."""
+        if not self.refused:
+            return ""
+        return (f"{sum(self.refused.values())} refused ("
+                + ", ".join(f"{n} {k}" for k, n in sorted(self.refused.items())) + ")")
+
+    def _check_tag(self, fleet: str, data_fn, auth) -> str | None:
+        if not len(auth):
+            return "not signed (a sender without the fleet key?)"
+        if fleet != self.key.fleet_id:
+            return f"from fleet {fleet!r}, not {self.key.fleet_id!r}"
+        try:
+            data = data_fn()
+        except Exception as exc:  # noqa: BLE001 - too malformed to check: refused
+            return f"cannot be checked: {exc}"
+        if not self.key.verify(data, auth):
+            return "signature does not verify with this fleet's key"
+        return None
+
+    # -- interactions (robots sign, the learner checks)
+    def sign_interaction(self, msg):
+        from curious_robot.fleet import interaction_bytes
+
+        msg.fleet = self.fleet_id
+        msg.auth = self.sign(interaction_bytes(msg)) if self.key is not None else b""
+        return msg
+
+    def check_interaction(self, msg) -> str | None:
+        """Why an Interaction is refused (``None``: accepted)."""
+        from curious_robot.fleet import interaction_bytes
+
+        if self.key is None:
+            return None
+        why = self._check_tag(msg.fleet, lambda: interaction_bytes(msg), msg.auth)
+        return None if why is None else self.refuse(
+            "interactions", f"{msg.robot[:40]}/{msg.seq}: {why}")
+
+    # -- acks (the learner signs, robots check)
+    def sign_ack(self, ack, interaction_auth):
+        from curious_robot.fleet import ack_bytes
+
+        ack.fleet = self.fleet_id
+        ack.auth = self.sign(ack_bytes(ack, interaction_auth)) if self.key is not None \
+            else b""
+        return ack
+
+    def verify_ack(self, ack, interaction) -> str | None:
+        from curious_robot.fleet import ack_bytes
+
+        if self.key is None:
+            return None
+        why = self._check_tag(ack.fleet, lambda: ack_bytes(ack, interaction.auth), ack.auth)
+        return None if why is None else self.refuse(
+            "acks", f"ack of {ack.robot}/{ack.seq} ({ack.status[:20]}): {why}")
+
+    # -- status answers (the learner signs, robots check)
+    def sign_status(self, request, response):
+        from curious_robot.fleet import status_bytes
+
+        response.fleet = self.fleet_id
+        response.auth = self.sign(status_bytes(
+            self.fleet_id, request.nonce, request.robot, response.last_seq,
+            response.count)) if self.key is not None else b""
+        return response
+
+    def verify_status(self, request, response) -> str | None:
+        from curious_robot.fleet import status_bytes
+
+        if self.key is None:
+            return None
+        why = self._check_tag(response.fleet, lambda: status_bytes(
+            response.fleet, request.nonce, request.robot, response.last_seq,
+            response.count), response.auth)
+        return None if why is None else self.refuse(
+            "status answers", f"/robot_status said last_seq {response.last_seq}: {why}")
+
+
+def status_request(robot: str):
+    """A RobotStatus request with a fresh random nonce."""
+    import secrets
+
+    from curious_robot_interfaces.srv import RobotStatus
+
+    return RobotStatus.Request(robot=robot, nonce=secrets.token_bytes(16))
 
 
 #: Seconds from the first SIGINT / SIGTERM to the end of the process, whatever happens.

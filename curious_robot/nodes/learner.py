@@ -8,6 +8,11 @@ robot continues where it stopped).
 
 Ingestion runs on its own thread with its own store connection; a malformed interaction
 is rejected with a logged reason and counted, and the store is untouched.
+
+With a fleet key (parameter ``fleet_key``, curious_robot/fleet.py) an Interaction is
+taken only when the fleet signed it; one that does not verify is not stored and gets no
+ack at all (its reason is logged, rate-limited, and counted), and every ack and status
+answer is signed.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
 from curious_robot.convert import msg_to_record
-from curious_robot.nodes.common import LATCHED, RELIABLE, ParameterError, run
+from curious_robot.nodes.common import LATCHED, RELIABLE, FleetAuth, ParameterError, run
 from curious_robot.record import InvalidInteraction, validate
 
 
@@ -41,6 +46,7 @@ class LearnerNode(Node):
             raise ParameterError(f"parameter 'store' = {self.store_path!r}: folder {folder} "
                                  "does not exist")
         self.train, self.report_every, self.queue_size = p.train, p.report_every, p.queue_size
+        self.fleet = FleetAuth(self, p.fleet_key)
         from curious_robot.store import ReplayStore, StoreError
 
         try:
@@ -121,6 +127,9 @@ class LearnerNode(Node):
         stored = sum(v for k, v in self.counts.items() if k != "duplicate")
         out = (f"stored {stored} this run, {self.counts['duplicate']} duplicates, "
                f"{sum(self.rejected.values())} rejected; store closed")
+        refused = self.fleet.summary()
+        if refused:
+            out += f"; {refused} unverified, not stored, not acknowledged"
         if self.trainer is not None:
             saved = self.trainer.saved_step
             out += f"; checkpoint step {saved}" if saved >= 0 else "; no checkpoint"
@@ -185,6 +194,8 @@ class LearnerNode(Node):
 
         from curious_robot.store import StoreError
 
+        if self.fleet.check_interaction(msg) is not None:
+            return  # not the fleet's: no ack (the reason is logged and counted)
         ack = IngestAck(robot=msg.robot, seq=msg.seq)
         ack.header.stamp = self.get_clock().now().to_msg()
         try:
@@ -215,7 +226,7 @@ class LearnerNode(Node):
             self.rejected["unstorable"] += 1
             self.get_logger().error(
                 f"rejected interaction {msg.robot}/{msg.seq}: {ack.reason}")
-        self.pub_ack.publish(ack)
+        self.pub_ack.publish(self.fleet.sign_ack(ack, msg.auth))
 
     def _on_status(self, request, response):
         with self.store_lock:
@@ -223,7 +234,7 @@ class LearnerNode(Node):
             robots = self.store.robots()
         response.last_seq = -1 if last is None else int(last)
         response.count = int(robots.get(request.robot, {}).get("count", 0))
-        return response
+        return self.fleet.sign_status(request, response)
 
     def _watch(self) -> None:
         """Once a second: ingestion that died ends the node (so ``collect`` and a
@@ -277,6 +288,8 @@ class LearnerNode(Node):
         msg = (f"stored {sum(stored.values())} this run {dict(sorted(stored.items()))}, "
                f"duplicates {self.counts['duplicate']}, rejected {sum(self.rejected.values())}, "
                f"queue {self.inbox.qsize()}")
+        if self.fleet.refused:
+            msg += f", {self.fleet.summary()}"
         if self.failures:
             msg += f", failures {dict(sorted(self.failures.items()))}"
         if self.trainer is not None:

@@ -8,6 +8,10 @@ after a timeout: delivery is at-least-once, the learner's store makes it exactly
 
 Sequence numbers continue after a restart: the manager asks the learner (robot_status)
 for the last one it stored.
+
+With a fleet key (parameter ``fleet_key``, curious_robot/fleet.py) every Interaction is
+signed, and an ack or a status answer counts only when the learner signed it: a forged
+ack does not drop a record, a forged status answer does not move the sequence numbers.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from rclpy.node import Node
 
 from curious_robot import tasks as registry
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import (LATCHED, RELIABLE, SENSOR, ParameterError, Stopping,
-                                         make_outbox, run)
+from curious_robot.nodes.common import (LATCHED, RELIABLE, SENSOR, FleetAuth,
+                                         ParameterError, Stopping, make_outbox, run,
+                                         status_request)
 from curious_robot.record import Interaction
 
 
@@ -62,6 +67,7 @@ class ManagerNode(Node):
         self.max_interactions, self.reset_every = p.max_interactions, p.reset_every
         self.action_timeout, self.resend_after = p.action_timeout, p.resend_after
         self.rng = np.random.default_rng([seed, 7919])
+        self.fleet = FleetAuth(self, p.fleet_key)
 
         import curious_robot_interfaces.action as actions
         from curious_robot_interfaces.msg import (DetectedObjects, IngestAck, Interaction as
@@ -82,7 +88,7 @@ class ManagerNode(Node):
                                                callback_group=group)
         self.pub = self.create_publisher(InteractionMsg, "/interactions", RELIABLE)
         self.outbox = make_outbox(self, self.robot, self.pub, self.resend_after, p.outbox_dir,
-                                  InteractionMsg)
+                                  InteractionMsg, self.fleet)
         from geometry_msgs.msg import PolygonStamped
 
         self.area: tuple[float, float, float, float] | None = None  # the arm's, latched
@@ -123,9 +129,10 @@ class ManagerNode(Node):
 
     def summary(self) -> str:
         lost = len(self.outbox)
+        refused = self.fleet.summary()
         return (f"{self.done} interactions sent, "
                 + (f"{lost} not acknowledged ({self.outbox.fate})" if lost
-                   else "all acknowledged"))
+                   else "all acknowledged") + (f"; {refused}" if refused else ""))
 
     # ----------------------------------------------------------------- callbacks
     def _on_area(self, msg) -> None:
@@ -196,14 +203,17 @@ class ManagerNode(Node):
             return self.tactile.pop(poke_id)
 
     def _start_seq(self) -> int:
-        from curious_robot_interfaces.srv import RobotStatus
-
         while not self.stop.is_set():
             try:
-                res = self._call(self.robot_status, RobotStatus.Request(robot=self.robot), 5.0)
-                return int(res.last_seq) + 1
+                request = status_request(self.robot)
+                res = self._call(self.robot_status, request, 5.0)
             except TimeoutError as exc:
                 self.get_logger().info(f"waiting for the learner: {exc}", throttle_duration_sec=10)
+                continue
+            if self.fleet.verify_status(request, res) is None:
+                return int(res.last_seq) + 1
+            if self.stop.wait(1.0):  # refused (logged): ask again
+                break
         raise Stopping
 
     def _now(self) -> float:
@@ -284,7 +294,7 @@ class ManagerNode(Node):
 
     def _publish(self, rec: Interaction) -> None:
         rec.robot, rec.seq = self.robot, self.seq
-        msg = record_to_msg(rec)
+        msg = self.fleet.sign_interaction(record_to_msg(rec))
         self.outbox.send(self.seq, msg)
         self.seq += 1
         self.done += 1

@@ -7,7 +7,8 @@ flies on; labels the frames of each straight flight by their time to the collisi
 (:mod:`curious_robot.drone.pilot`) and publishes them as ``crash`` Interactions on
 /interactions, like the arm's interaction manager: per-robot sequence numbers that
 continue after a restart (/robot_status), kept until the learner acknowledges them on
-/interaction_acks, resent after ``resend_after`` seconds.
+/interaction_acks (spooled to ``outbox_dir``), resent after ``resend_after`` seconds,
+signed with the fleet key (``fleet_key``) whose signature acks and status answers need.
 
 Optional, simulation only: ``contact`` (a bumper), ``room`` (layout seed and the held-out
 flag of the records), the ``reset_pose`` service (after the drone is upset) and
@@ -25,7 +26,8 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 
 from curious_robot.convert import from_time, msg_to_image, record_to_msg
-from curious_robot.nodes.common import RELIABLE, SENSOR, Outbox, ParameterError, run
+from curious_robot.nodes.common import (RELIABLE, SENSOR, FleetAuth, ParameterError,
+                                         make_outbox, run, status_request)
 
 
 class PilotNode(Node):
@@ -48,6 +50,7 @@ class PilotNode(Node):
             raise ParameterError(str(exc)) from exc
         self.max_interactions, self.crashes_per_room = p.max_interactions, p.crashes_per_room
         self.resend_after = p.resend_after
+        self.fleet = FleetAuth(self, p.fleet_key)
 
         from geometry_msgs.msg import PoseStamped, Twist
         from sensor_msgs.msg import Image, Imu
@@ -63,7 +66,8 @@ class PilotNode(Node):
         other = ReentrantCallbackGroup()
         self.pub_cmd = self.create_publisher(Twist, "cmd_vel", SENSOR)
         self.pub = self.create_publisher(InteractionMsg, "/interactions", RELIABLE)
-        self.outbox = Outbox(self.robot, self.pub.publish, self.get_logger(), self.resend_after)
+        self.outbox = make_outbox(self, self.robot, self.pub, self.resend_after, p.outbox_dir,
+                                  InteractionMsg, self.fleet)
         self.create_subscription(Imu, "imu", self._on_imu, SENSOR, callback_group=flight)
         self.create_subscription(Image, "camera/image_raw", self._on_image, SENSOR,
                                  callback_group=flight)
@@ -105,16 +109,18 @@ class PilotNode(Node):
         while len(self.outbox) and time.monotonic() < deadline:
             time.sleep(0.05)
 
+    def close(self) -> None:
+        self.outbox.close()  # the executor has stopped: nothing writes to the spool any more
+
     def summary(self) -> str:
         lost = len(self.outbox)
+        refused = self.fleet.summary()
         return (f"{self.done} frames sent, {self.pilot.collisions} collisions, "
-                + (f"{lost} not acknowledged: not stored, the next run continues after the "
-                   "learner's last stored seq" if lost else "all acknowledged"))
+                + (f"{lost} not acknowledged ({self.outbox.fate})" if lost
+                   else "all acknowledged") + (f"; {refused}" if refused else ""))
 
     # ----------------------------------------------------------------- sequence numbers
     def _start_seq(self) -> None:
-        from curious_robot_interfaces.srv import RobotStatus
-
         while not self.stop.is_set():
             if not self.robot_status.service_is_ready():
                 if not self.stop.wait(0.5):
@@ -122,12 +128,20 @@ class PilotNode(Node):
                                            throttle_duration_sec=10)
                 continue
             answered = threading.Event()
-            future = self.robot_status.call_async(RobotStatus.Request(robot=self.robot))
+            request = status_request(self.robot)
+            future = self.robot_status.call_async(request)
             future.add_done_callback(lambda _f, e=answered: e.set())
-            if answered.wait(5.0) and future.result() is not None:
-                self.seq = int(future.result().last_seq) + 1
-                self.get_logger().info(f"robot '{self.robot}' starts at seq {self.seq}")
-                return
+            if not answered.wait(5.0) or future.result() is None:
+                continue
+            if self.fleet.verify_status(request, future.result()) is not None:
+                self.stop.wait(1.0)  # refused (logged): ask again
+                continue
+            seq = int(future.result().last_seq) + 1
+            if self.outbox.max_seq is not None:  # an earlier run's frames wait in the spool
+                seq = max(seq, self.outbox.max_seq + 1)
+            self.seq = seq
+            self.get_logger().info(f"robot '{self.robot}' starts at seq {self.seq}")
+            return
 
     # ----------------------------------------------------------------- sensors
     def _on_room(self, msg) -> None:
@@ -215,7 +229,7 @@ class PilotNode(Node):
         if self._finished() or self.stop.is_set():
             return
         rec = to_interaction(frame, self.robot, self.seq, self.layout_seed, self.held_out)
-        msg = record_to_msg(rec)
+        msg = self.fleet.sign_interaction(record_to_msg(rec))
         self.outbox.send(self.seq, msg)
         self.seq += 1
         self.done += 1

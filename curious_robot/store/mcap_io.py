@@ -31,6 +31,11 @@ it with :func:`curious_robot.convert.msg_to_record` and stores it through
 out to be damaged part way (truncated, failing a CRC) keeps the records of its complete
 chunks that came before the damage, stores nothing of the damaged part, and is reported as
 an error (:class:`McapInputError`).
+
+Fleet identity (curious_robot/fleet.py): an export leaves ``fleet`` and ``auth`` empty (the
+store keeps records, not signatures), and import does not check signatures: whoever runs
+it chose the file, as they could write the store directly. A recording made before those
+fields existed (its Interaction definition lacks exactly them) imports too.
 """
 
 from __future__ import annotations
@@ -204,17 +209,31 @@ def _sections(text: str, root: str) -> dict[str, list[str]]:
     return out
 
 
+#: Fields added to a type after recordings of it were made (its last lines): a file whose
+#: definition lacks exactly these still imports (they are not part of the record).
+ADDED_FIELDS = {"curious_robot_interfaces/Interaction": ["string fleet", "uint8[] auth"]}
+
+
 def schema_difference(file_schema: str, type_name: str) -> str | None:
     """Why a schema text from a file does not define ``type_name`` as this code does (the
-    first differing type and line), or None when every definition matches."""
+    first differing type and line), or None when every definition matches (a definition
+    from before :data:`ADDED_FIELDS` matches too)."""
     ours = _sections(schema_text(type_name), type_name)
     theirs = _sections(file_schema, type_name)
     for name, lines in ours.items():
         if name not in theirs:
             return f"it has no definition of {name}"
+        added = ADDED_FIELDS.get(name, [])
+        if added and lines[-len(added):] == added and theirs[name] == lines[:-len(added)]:
+            continue
         if theirs[name] != lines:
-            for a, b in zip(lines, theirs[name]):
+            other = theirs[name]
+            for i, (a, b) in enumerate(zip(lines, other)):
                 if a != b:
+                    if other[i:] == lines[i + 1:]:
+                        return f"{name} lacks {a!r}"
+                    if other[i + 1:] == lines[i:]:
+                        return f"{name} has an extra line {b!r}"
                     return f"{name} has {b!r} where this code has {a!r}"
             if len(lines) > len(theirs[name]):
                 return f"{name} lacks {lines[len(theirs[name])]!r}"
@@ -301,6 +320,10 @@ def interaction_msg(rec: Interaction) -> dict:
         "truth_values": [float(v) for v in rec.truth.values()],
         "started": _time(rec.stamp_start),
         "sim_step": int(rec.sim_step),
+        # the store keeps records, not signatures: an export is unsigned (a fleet key
+        # authenticates senders on a live graph; the file is the store's own data)
+        "fleet": "",
+        "auth": b"",
     }
 
 
