@@ -60,7 +60,7 @@ class Grasp(Script):
         res = GraspResult(False, 0.0, view.rgb, robot.object_near(x, y), x, y, angle,
                           depth_patch=view.depth, truth=truth)
         truth.update(robot.grasp_truth(res.object_id, angle))
-        report(progress, 0.1)
+        report(progress, 0.05)  # looked: beyond 0.05 the arm is moving
         z_tip = grasp_height(view.surface(0.01), view.surface(0.04), p)
         z_ee = z_tip + arm.tip_below_ee
         orn = arm.grasp_orientation(arm.wrist_angle(angle))
@@ -70,7 +70,7 @@ class Grasp(Script):
         robot.begin(should_stop)
         robot.preset_gripper(False, should_stop)
         robot.check_stop(should_stop)
-        if not robot.approach(q_pre, should_stop, progress, (0.1, 0.2)):
+        if not robot.approach(q_pre, should_stop, progress, (0.05, 0.2)):
             truth["blocked"] = 1.0
             res.steps = robot.steps() - start
             return res
