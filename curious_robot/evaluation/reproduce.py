@@ -14,6 +14,10 @@ checkpoint, collection from its last finished chunk):
              (WORK/eval/<name>.json, OUT/neighbours/<name>.png).
 5. report    OUT/table.md, OUT/chart.png, OUT/results.json (always rewritten).
 
+``--mode drone`` runs the drone's pipeline instead (:mod:`curious_robot.drone.results`:
+crash data, the crash net, flights in held-out rooms against straight and random-turn
+flight -> results/drone/).
+
 The default scale (1.0) is budgeted for about 60 minutes on two CPU cores: 10 minutes of
 collection by two robots (the learner stores without training), 9 trained variants of
 ``STEPS`` steps each (the three pretext variants of issue 9 included), about a minute of
