@@ -176,3 +176,38 @@ def test_a_selector_with_checkpoint_default_loads_the_shipped_model():
                 Parameter("policy", value="model"), Parameter("checkpoint", value="defualt")])
     finally:
         rclpy.try_shutdown()
+
+
+@pytest.mark.unit
+def test_export_model_drops_the_optimizer_and_half_keeps_the_predictions(tmp_path, capsys):
+    from curious_robot.learning.predict import Predictor
+    from curious_robot.learning.synthetic import synthetic_interactions
+    from curious_robot.learning.train import TrainConfig, Trainer
+    from curious_robot.store import ReplayStore
+
+    torch.manual_seed(0)
+    with ReplayStore(tmp_path / "replay.db") as store:
+        for rec in synthetic_interactions(6, np.random.default_rng(0), size=64):
+            store.add(rec)
+        trainer = Trainer(store, ModelConfig(input_size=64, width=0.25),
+                          TrainConfig(batch_size=4, min_records=4), "cpu")
+        trainer.train_steps(2)
+        trainer.save(tmp_path / "run" / "checkpoint.pt")
+    for flags, name in (([], "full.pt"), (["--half"], "half.pt")):
+        assert main(["export-model", str(tmp_path / "run"), "--out", str(tmp_path / name),
+                     *flags]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["sha256"] == sha256(tmp_path / name)
+    full, half = (load_checkpoint(tmp_path / n) for n in ("full.pt", "half.pt"))
+    assert "optimizer" not in full and "rng" not in full and full["step"] == 2
+    assert half["model"]["root.stages.conv1.0.weight"].dtype == torch.float16
+    assert half["exported"]["dtype"] == "float16"
+    assert (tmp_path / "half.pt").stat().st_size < 0.7 * (tmp_path / "full.pt").stat().st_size
+    patch = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    p_full = Predictor.from_checkpoint(tmp_path / "full.pt").grasp_scores(patch)
+    p_half = Predictor.from_checkpoint(tmp_path / "half.pt").grasp_scores(patch)
+    assert np.allclose(p_full, p_half, atol=2e-3)
+    assert main(["export-model", str(tmp_path / "none"), "--out", str(tmp_path / "x.pt")]) == 2
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert main(["export-model", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "x.pt")]) == 1
+    assert not (tmp_path / "x.pt").exists()
