@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "curious_robot.drone_results/1"
 #: Sizes at scale 1.
-ROOMS, CRASHES, HELD_OUT_ROOMS, STEPS, FLIGHTS, MAX_TIME_S = 12, 10, 3, 300, 40, 20.0
+ROOMS, CRASHES, HELD_OUT_ROOMS, STEPS, FLIGHTS, MAX_TIME_S = 8, 8, 2, 200, 30, 15.0
 POLICIES = ("learned", "straight", "random")
 MODEL_NAME = "drone_crash.pt"
 #: The flags that set one size each (attribute names).
