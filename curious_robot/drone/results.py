@@ -7,8 +7,9 @@ run continues where it stopped:
            held out: never trained on, they give the crash head's held-out accuracy),
            ``crashes`` collisions each -> WORK/drone.db (WORK/data.json when done).
 2. train   ``curious-robot train --tasks crash --steps STEPS`` -> WORK/crash/.
-3. export  the crash net's model file (no optimizer state) -> WORK/drone_crash.pt; what
-           models/drone_crash.pt ships is this file of the recorded run.
+3. export  the crash net's model file (no optimizer state, float16 weights) ->
+           WORK/drone_crash.pt; what models/drone_crash.pt ships is this file of the
+           recorded run, and every number of the report is this file's.
 4. eval    that model file flown against straight-line flight and random turns from the
            same start poses in the held-out rooms (``eval-drone``'s code), and its
            accuracy on the held-out crash frames.
@@ -285,7 +286,7 @@ def run(args) -> int:
                                args.threads, args.seed)
         log.info("[3/5] export")
         model = work / MODEL_NAME
-        export_model(work / "crash" / "checkpoint.pt", model)
+        export_model(work / "crash" / "checkpoint.pt", model, half=True)
         log.info("[4/5] fly %d flights per policy in held-out rooms", size["flights"])
         scorer = CrashScorer.from_checkpoint(model)
         policies = {"learned": CrashNetPolicy(scorer), "straight": StraightPolicy(),
