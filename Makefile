@@ -47,3 +47,11 @@ clean:
 .PHONY: reproduce
 reproduce: setup
 	$(VENV)/bin/curious-robot reproduce
+
+# the drone's numbers: crash data -> crash net -> flights in held-out rooms against
+# straight and random-turn flight -> results/drone/ (results.json, chart.png, table.md);
+# about 10 minutes on two cores, resumable. models/drone_crash.pt is the run's model file
+# (runs/reproduce/drone-scale-1/drone_crash.pt; models/README.md).
+.PHONY: drone-results
+drone-results: setup
+	$(VENV)/bin/curious-robot reproduce --mode drone --out results/drone

@@ -27,7 +27,7 @@ def data_tree(folder: str) -> list[tuple[str, list[str]]]:
     """(install folder, files) pairs that install ``folder`` under share/curious_robot."""
     out = []
     for root, _dirs, files in os.walk(folder):
-        files = [os.path.join(root, f) for f in files if not f.endswith((".pyc", ".pt"))]
+        files = [os.path.join(root, f) for f in files if not f.endswith(".pyc")]
         if files:
             out.append((os.path.join("share", PACKAGE, root), files))
     return out

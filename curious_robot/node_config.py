@@ -244,8 +244,9 @@ class SelectorParams:
     seed: int = setting(0, "random seed of the selector", **_SEED)
     workspace: list = setting([-0.30, 0.30, -0.30, 0.30], "m, table frame: actions are "
                               "clipped to it", **_BOX)
-    checkpoint: str = setting("", "checkpoint of a model policy (empty: wait for "
-                              "/model_updates)")
+    checkpoint: str = setting("", "checkpoint of a model policy: a file, a training "
+                              "folder or 'default' (the shipped model, models/README.md); "
+                              "empty: wait for /model_updates")
 
 
 def manager_params():

@@ -200,8 +200,9 @@ def register(sub) -> None:
     p = sub.add_parser("eval-drone", help="mean distance / time flown before a collision in "
                        "held-out rooms: learned policy vs. straight flight vs. random turns")
     p.add_argument("--checkpoint", default=None,
-                   help="training folder or checkpoint.pt with a crash head (without it "
-                        "only the baselines fly)")
+                   help="training folder or checkpoint.pt with a crash head, or 'default' "
+                        "(the shipped crash net, models/drone_crash.pt); without it only the "
+                        "baselines fly")
     p.add_argument("--flights", type=int, default=50, help="flights per policy (default 50)")
     p.add_argument("--max-time", type=float, default=60.0,
                    help="s of flight after which a flight ends without a collision")
@@ -274,6 +275,14 @@ def run_eval(args) -> int:
         print(f"eval-drone: --policies must name some of {known}; --flights >= 0",
               file=sys.stderr)
         return 2
+    if args.checkpoint:
+        from curious_robot.paths import resolve_checkpoint
+
+        try:
+            args.checkpoint = str(resolve_checkpoint(args.checkpoint, kind="drone"))
+        except FileNotFoundError as exc:
+            print(f"eval-drone: {exc}", file=sys.stderr)
+            return 2
     if args.accuracy_store:
         if not args.checkpoint:
             print("eval-drone: --accuracy-store needs --checkpoint", file=sys.stderr)

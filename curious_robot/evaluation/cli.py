@@ -32,7 +32,8 @@ def register(sub) -> None:
     p = sub.add_parser("eval", help="features of a frozen root: 1-NN / linear-probe accuracy "
                        "on an image folder, or held-out instance retrieval")
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint.pt of train / autoencoder, or 'random' (random init)")
+                   help="checkpoint.pt of train / autoencoder, 'default' (the shipped "
+                        "model, models/README.md) or 'random' (random init)")
     p.add_argument("--image-folder", default=None,
                    help="one sub-folder per class (optionally inside train/ and test/); with "
                         "--retrieval one sub-folder per object instance (default: "

@@ -41,13 +41,21 @@ def random_root(input_size: int = DEFAULT_INPUT_SIZE, width: float = DEFAULT_WID
 
 def load_root(checkpoint: str | os.PathLike, input_size: int | None = None,
               width: float | None = None, seed: int = 0) -> RootNet:
-    """The frozen root of ``checkpoint`` (a path, or ``"random"`` for a random init with
+    """The frozen root of ``checkpoint`` (a path, ``"default"`` for the shipped model, or
+    ``"random"`` for a random init with
     ``input_size`` / ``width`` / ``seed``); in eval mode, gradients off."""
     if str(checkpoint) == RANDOM:
         root = random_root(input_size or DEFAULT_INPUT_SIZE, width or DEFAULT_WIDTH, seed)
     else:
         from curious_robot.learning.checkpoint import CheckpointError, load_checkpoint
+        from curious_robot.paths import resolve_checkpoint
 
+        try:
+            checkpoint = resolve_checkpoint(checkpoint)
+        except FileNotFoundError as exc:
+            raise CheckpointError(str(exc)) from exc
+        if checkpoint.is_dir():
+            checkpoint = checkpoint / "checkpoint.pt"
         state = load_checkpoint(checkpoint)
         try:
             cfg = ModelConfig.from_dict(state["config"]["model"])

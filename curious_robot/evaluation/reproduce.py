@@ -14,6 +14,10 @@ checkpoint, collection from its last finished chunk):
              (WORK/eval/<name>.json, OUT/neighbours/<name>.png).
 5. report    OUT/table.md, OUT/chart.png, OUT/results.json (always rewritten).
 
+``--mode drone`` runs the drone's pipeline instead (:mod:`curious_robot.drone.results`:
+crash data, the crash net, flights in held-out rooms against straight and random-turn
+flight -> results/drone/).
+
 The default scale (1.0) is budgeted for about 60 minutes on two CPU cores: 10 minutes of
 collection by two robots (the learner stores without training), 9 trained variants of
 ``STEPS`` steps each (the three pretext variants of issue 9 included), about a minute of
@@ -85,9 +89,13 @@ def add_arguments(p) -> None:
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiplies collection time and training steps (default 1.0: about "
                         "60 minutes on two cores)")
-    p.add_argument("--out", default="results",
-                   help="folder for table.md, chart.png, results.json, neighbours/ "
-                        "(default results)")
+    p.add_argument("--mode", choices=("arm", "drone"), default="arm",
+                   help="arm: the paper's comparison (default); drone: crash data, the "
+                        "crash net and flights in held-out rooms against straight and "
+                        "random-turn flight (curious_robot/drone/results.py)")
+    p.add_argument("--out", default=None,
+                   help="folder for table.md, chart.png, results.json (and neighbours/) "
+                        "(default results; drone mode results/drone)")
     p.add_argument("--work", default=None,
                    help="folder for the store, checkpoints, renders and per-variant results "
                         "(default runs/reproduce/scale-S)")
@@ -106,6 +114,20 @@ def add_arguments(p) -> None:
                         "replicates of one comparison (default 0)")
     p.add_argument("--variants", default=None,
                    help=f"comma-separated subset of: {', '.join(VARIANTS)} (default all)")
+    from curious_robot.drone import results as drone
+
+    g = p.add_argument_group("drone mode (default: the scale-1 value x --scale)")
+    g.add_argument("--rooms", type=int, default=None,
+                   help=f"training rooms the pilot collects crashes in ({drone.ROOMS})")
+    g.add_argument("--crashes", type=int, default=None,
+                   help=f"collisions per room ({drone.CRASHES})")
+    g.add_argument("--held-out-rooms", type=int, default=None,
+                   help="held-out rooms flown for the crash head's held-out accuracy "
+                        f"({drone.HELD_OUT_ROOMS})")
+    g.add_argument("--flights", type=int, default=None,
+                   help=f"flights per policy in the held-out rooms ({drone.FLIGHTS})")
+    g.add_argument("--max-time", type=float, default=None,
+                   help=f"s after which a flight ends without a collision ({drone.MAX_TIME_S:g})")
 
 
 def _cli() -> list[str]:
@@ -552,6 +574,16 @@ def _check_seed(work: Path, seed: int) -> None:
 
 
 def run(args) -> int:
+    from curious_robot.drone import results as drone
+
+    if args.mode == "drone":
+        return drone.run(args)
+    given = [f"--{k.replace('_', '-')}" for k in drone.SIZE_FLAGS
+             if k != "steps" and getattr(args, k) is not None]
+    if given:
+        print(f"curious-robot reproduce: {', '.join(given)} only apply to --mode drone",
+              file=sys.stderr)
+        return 2
     from curious_robot.evaluation import DEFAULT_LAYER
     from curious_robot.evaluation.features import DEFAULT_INPUT_SIZE, DEFAULT_WIDTH
 
@@ -577,7 +609,7 @@ def run(args) -> int:
     REUSED.clear()
     work = Path(args.work or f"runs/reproduce/scale-{args.scale:g}"
                 + (f"-seed-{args.seed}" if args.seed else ""))
-    out = Path(args.out)
+    out = Path(args.out or "results")
     store = Path(args.store) if args.store else work / "replay.db"
     steps = args.steps or max(MIN_STEPS, int(round(STEPS * args.scale)))
     layer = DEFAULT_LAYER

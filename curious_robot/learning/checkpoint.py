@@ -15,10 +15,17 @@ numpy arrays), so loading it cannot run code:
     losses          {task: last mean loss}
     metrics         last held-out metrics ({} when none)
     saved           time.time() of the write
+
+A *model file* (:func:`export_model`; what models/ ships) is a checkpoint without the
+optimizer and sampler state, optionally with half-precision weights: everything that
+builds and runs the network (step, config, model, stats, losses, metrics) and an
+``exported`` dict saying where it came from. Every reader of checkpoints reads it; only
+resuming training needs a full checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -83,6 +90,38 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint {path} has version {state.get('version')!r}; this "
                               f"code reads version {CHECKPOINT_VERSION}")
     return state
+
+
+#: What a model file keeps of a training checkpoint.
+MODEL_KEYS = ("step", "store_position", "config", "model", "stats", "losses", "metrics",
+              "saved")
+
+
+def export_model(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False) -> Path:
+    """Write the model file of checkpoint ``src`` (a file or a training folder) to ``dst``:
+    no optimizer or sampler state; floating-point weights in float16 with ``half``."""
+    src = Path(src)
+    if src.is_dir():
+        src = checkpoint_path(src)
+    state = load_checkpoint(src)
+    if "model" not in state or "config" not in state:
+        raise CheckpointError(f"checkpoint {src} has no model / config to export")
+    out = {k: state[k] for k in MODEL_KEYS if k in state}
+    if half:
+        out["model"] = {k: v.half() if v.is_floating_point() else v
+                        for k, v in state["model"].items()}
+    out["exported"] = {"from": src.name, "step": int(state.get("step", 0)),
+                       "dtype": "float16" if half else "float32"}
+    return save_checkpoint(dst, out)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file (what models/README.md lists for each shipped file)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def checkpoint_path(out_dir: str | os.PathLike) -> Path:

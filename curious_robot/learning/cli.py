@@ -87,6 +87,30 @@ def register(sub) -> None:
                    help="end by printing one JSON object of held-out metrics")
     p.set_defaults(func=run_train)
 
+    e = sub.add_parser("export-model", help="write a checkpoint's model file (no optimizer "
+                       "state; what models/ ships) and print its sha256")
+    e.add_argument("checkpoint", help="checkpoint.pt or training folder")
+    e.add_argument("--out", required=True, help="model file to write")
+    e.add_argument("--half", action="store_true", help="float16 weights (half the size)")
+    e.set_defaults(func=run_export)
+
+
+def run_export(args) -> int:
+    from curious_robot.learning.checkpoint import CheckpointError, export_model, sha256
+
+    if not Path(args.checkpoint).exists():
+        print(f"curious-robot export-model: {args.checkpoint}: no such file or folder",
+              file=sys.stderr)
+        return 2
+    try:
+        path = export_model(args.checkpoint, args.out, half=args.half)
+    except CheckpointError as exc:
+        print(f"curious-robot export-model: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"file": str(path), "bytes": path.stat().st_size,
+                      "sha256": sha256(path)}))
+    return 0
+
 
 class _Progress:
     """On a terminal: tqdm (or a carriage-return line without it); else ~10 log lines."""

@@ -33,7 +33,6 @@ import logging
 import math
 import sys
 import time
-from pathlib import Path
 
 from curious_robot.stdio import stdout_to_stderr  # noqa: F401 (re-exported)
 
@@ -47,7 +46,8 @@ def register(sub) -> None:
                        help="grasp success of random / model / curious selection in the "
                             "simulation")
     p.add_argument("--checkpoint", default=None,
-                   help="checkpoint file or training folder (not needed for --policy random)")
+                   help="checkpoint file or training folder, or 'default' (the shipped "
+                        "model, models/README.md); not needed for --policy random")
     p.add_argument("--attempts", type=int, default=200, help="grasp attempts per policy")
     p.add_argument("--policy", choices=(*POLICY_CHOICES, "all"), default="all",
                    help="policy to evaluate (default all: random, model, curious)")
@@ -233,10 +233,14 @@ def run_eval(args) -> int:
         print("curious-robot eval-grasp: --checkpoint is needed for the model and curious "
               "policies", file=sys.stderr)
         return 2
-    if needs_model and not Path(args.checkpoint).exists():
-        print(f"curious-robot eval-grasp: {args.checkpoint}: no such file or folder",
-              file=sys.stderr)
-        return 2
+    if needs_model:
+        from curious_robot.paths import resolve_checkpoint
+
+        try:
+            args.checkpoint = str(resolve_checkpoint(args.checkpoint))
+        except FileNotFoundError as exc:
+            print(f"curious-robot eval-grasp: {exc}", file=sys.stderr)
+            return 2
     import torch
 
     from curious_robot.learning.checkpoint import CheckpointError

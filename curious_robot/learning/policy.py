@@ -52,6 +52,7 @@ import cv2
 import numpy as np
 
 from curious_robot.learning import data
+from curious_robot.learning.checkpoint import CheckpointError
 from curious_robot.learning.predict import Predictor, binary_entropy
 from curious_robot import tasks as registry
 from curious_robot.selection import Selection, Target, Workspace, select_random
@@ -206,12 +207,19 @@ class Policy:
 
 def load_policy(task: str, path, policy: str, device="cpu", **options) -> Policy:
     """A :class:`Policy` for ``task`` ('grasp', 'inspect', 'push', 'poke') from a checkpoint
-    file (or a training folder holding checkpoint.pt); ``policy`` is 'model' or 'curious'.
+    file (or a training folder holding checkpoint.pt, or ``default``: the shipped model);
+    ``policy`` is 'model' or 'curious'.
     Raises ``ValueError`` for an unknown task / policy and
     :class:`~curious_robot.learning.checkpoint.CheckpointError` for an unusable file."""
     _check_task(task)
     if policy not in MODEL_POLICIES:
         raise ValueError(f"policy must be one of {', '.join(MODEL_POLICIES)}, got {policy!r}")
+    from curious_robot.paths import resolve_checkpoint
+
+    try:
+        path = resolve_checkpoint(path)
+    except FileNotFoundError as exc:
+        raise CheckpointError(str(exc)) from exc
     return Policy(task, Predictor.from_checkpoint(path, device), policy, **options)
 
 

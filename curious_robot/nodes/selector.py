@@ -43,6 +43,12 @@ class SelectorNode(Node):
         except ImportError as exc:
             raise ParameterError(f"parameter 'policy' = {self.policy!r} needs the learning "
                                  f"package: {exc}") from exc
+        from curious_robot.paths import resolve_checkpoint
+
+        try:
+            path = str(resolve_checkpoint(path))
+        except FileNotFoundError as exc:
+            raise ParameterError(f"parameter 'checkpoint': {exc}") from exc
         self.model = load_policy(self.task, path, self.policy)
         self.get_logger().info(f"{self.task} selector: policy '{self.policy}' from {path}")
 
