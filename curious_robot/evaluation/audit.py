@@ -225,7 +225,8 @@ def register(sub) -> None:
         "(ceiling), the trained head predicts, and the trivial baseline")
     p.add_argument("--store", required=True, help="replay store (read only)")
     p.add_argument("--checkpoint", default=None,
-                   help="trained model (file or training folder) for the head column")
+                   help="trained model (file, training folder, or 'default': the shipped "
+                        "model) for the head column")
     p.add_argument("--tasks", default=None,
                    help="comma-separated tasks (default: every audited task)")
     p.add_argument("--max-records", type=int, default=2000,
@@ -258,8 +259,10 @@ def run(args) -> int:
         from curious_robot.learning.checkpoint import CheckpointError
         from curious_robot.learning.predict import Predictor
 
+        from curious_robot.paths import resolve_checkpoint
+
         try:
-            predictor = Predictor.from_checkpoint(args.checkpoint)
+            predictor = Predictor.from_checkpoint(resolve_checkpoint(args.checkpoint))
         except (CheckpointError, OSError, KeyError, RuntimeError) as exc:
             return _fail(f"cannot load --checkpoint {args.checkpoint}: {exc}")
     try:
