@@ -55,9 +55,11 @@ def parse_tasks(tasks: str | list[str] | tuple[str, ...]) -> list[str]:
 
 def outbox_dir(store: str) -> str:
     """Where a graph's robots spool what the learner has not acknowledged: beside the
-    store, so a run and its outboxes stay together."""
-    return os.path.join(os.path.dirname(os.path.abspath(os.path.expanduser(store))),
-                        "outbox")
+    store and named after it (``data/replay.outbox``), so a run and its outboxes stay
+    together and another store's run never resends them."""
+    from curious_robot.paths import beside_store
+
+    return str(beside_store(store, "outbox"))
 
 
 def fleet_key_path(store: str, fleet_key: str | None) -> str:

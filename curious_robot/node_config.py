@@ -312,7 +312,8 @@ def _online_fields() -> list:
     default_tasks = ",".join(registry.trained_by_default())
     return [
         ("checkpoint_dir", str, setting("", "online training: checkpoint folder (empty: "
-                                        "'checkpoints' next to the store file)")),
+                                        "<store>.checkpoints next to the store, e.g. "
+                                        "data/replay.checkpoints)")),
         ("steps_per_round", int, setting(10, "training cycles between pauses", low=1)),
         ("save_every", int, setting(50, "cycles between checkpoints, each announced on "
                                     "/model_updates", low=1)),

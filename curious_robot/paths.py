@@ -28,6 +28,17 @@ def share_path(*parts: str) -> Path:
     return share_dir().joinpath(*parts)
 
 
+def beside_store(store: str | Path, what: str) -> Path:
+    """A folder that belongs to one replay store, named after it: ``data/replay.db`` ->
+    ``data/replay.<what>`` (its checkpoints, its robots' outboxes). Two stores in one
+    folder never share one (a run's model status or unacknowledged records would leak
+    into the other's)."""
+    import os
+
+    p = Path(os.path.abspath(os.path.expanduser(str(store))))
+    return p.with_name(f"{p.stem}.{what}")
+
+
 #: The models shipped in models/ (models/README.md is their card), by robot kind.
 SHIPPED_MODELS = {"arm": "arm_curiousnet.pt", "drone": "drone_crash.pt"}
 #: The name a ``--checkpoint`` (or a selector's ``checkpoint`` parameter) gives for the

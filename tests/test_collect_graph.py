@@ -168,7 +168,7 @@ def test_kill9_manager_resends_its_spooled_outbox_after_restart(tmp_path):
     """Interactions the learner never acknowledged survive a kill -9 of the robot: they
     wait in the outbox spool (beside the store) and are sent again after restart."""
     store = str(tmp_path / "replay.db")
-    spool = tmp_path / "outbox" / "robot0.outbox.db"
+    spool = tmp_path / "replay.outbox" / "robot0.outbox.db"
     lrn = learner(store)
     robot = robots(store, duration=300)
     try:

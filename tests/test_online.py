@@ -64,7 +64,8 @@ def test_online_training_beside_ingestion_and_resume(tmp_path, context):
     writer = ReplayStore(store_path)  # the node's ingestion connection
     node = FakeLearner(store_path, context)
     trainer = OnlineTrainer.from_node_parameters(node)
-    assert trainer.checkpoint_dir == tmp_path / "checkpoints"  # next to the store
+    # next to the store, named after it
+    assert trainer.checkpoint_dir == tmp_path / "replay.checkpoints"
     trainer.start()
     try:
         # an empty store: the trainer waits and says so
@@ -87,7 +88,7 @@ def test_online_training_beside_ingestion_and_resume(tmp_path, context):
     finally:
         trainer.stop()
     path, step, position, losses = node.announced[0]
-    assert path == str(tmp_path / "checkpoints" / "checkpoint.pt")
+    assert path == str(tmp_path / "replay.checkpoints" / "checkpoint.pt")
     assert step == 3 and 0 < position <= len(records) and losses
     assert set(losses) <= {"grasp", "push", "poke", "inspect"}
     final = trainer.step

@@ -118,3 +118,15 @@ def test_with_a_verifier_only_acks_it_accepts_count():
     assert len(box) == 2
     box.resend()
     assert sent[3:] == ["m0", "m1"]
+
+
+def test_two_stores_in_one_folder_never_share_outboxes_or_checkpoints(tmp_path):
+    from curious_robot.graph import collect_graph, outbox_dir
+    from curious_robot.paths import beside_store
+
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    assert outbox_dir(str(a)) != outbox_dir(str(b))
+    assert beside_store(a, "checkpoints") == tmp_path / "a.checkpoints"
+    managers = [s for s in collect_graph(robots=1, store=str(b))
+                if s.executable == "interaction_manager"]
+    assert managers[0].parameters["outbox_dir"] == str(tmp_path / "b.outbox")

@@ -212,7 +212,9 @@ def _checkpoint_dir(config: str, overrides: dict, store: str) -> str:
 
     params = effective("learner_node", yaml_section(config, "learner"),
                        overrides.get("/learner", {}).get("ros__parameters", {}))
-    return params["checkpoint_dir"] or os.path.join(os.path.dirname(store), "checkpoints")
+    from curious_robot.paths import beside_store
+
+    return params["checkpoint_dir"] or str(beside_store(store, "checkpoints"))
 
 
 def _model_line(folder: str) -> str:

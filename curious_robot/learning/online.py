@@ -31,7 +31,6 @@ ingestion goes on.
 
 from __future__ import annotations
 
-import os
 import threading
 import traceback
 from pathlib import Path
@@ -111,8 +110,10 @@ class OnlineTrainer:
         from curious_robot.node_config import declare, online_params
 
         kwargs = asdict(declare(node, online_params()))
-        folder = kwargs.pop("checkpoint_dir") or os.path.join(
-            os.path.dirname(os.path.abspath(node.store_path)), "checkpoints")
+        from curious_robot.paths import beside_store
+
+        folder = kwargs.pop("checkpoint_dir") or str(beside_store(node.store_path,
+                                                                  "checkpoints"))
         try:
             return cls(node.store_path, folder, announce=node.announce,
                        logger=node.get_logger(), **kwargs)
