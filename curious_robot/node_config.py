@@ -309,7 +309,11 @@ def _learner_fields() -> list:
 
 
 def _online_fields() -> list:
-    default_tasks = ",".join(registry.trained_by_default())
+    # the model and training defaults are those of train (curious_robot.learning.config)
+    from curious_robot.learning.config import MIN_INPUT_SIZE, ModelConfig, TrainConfig
+
+    m, t = ModelConfig(), TrainConfig()
+    default_tasks = ",".join(t.tasks)
     return [
         ("checkpoint_dir", str, setting("", "online training: checkpoint folder (empty: "
                                         "<store>.checkpoints next to the store, e.g. "
@@ -317,16 +321,16 @@ def _online_fields() -> list:
         ("steps_per_round", int, setting(10, "training cycles between pauses", low=1)),
         ("save_every", int, setting(50, "cycles between checkpoints, each announced on "
                                     "/model_updates", low=1)),
-        ("input_size", int, setting(96, "px network input of a new run (a resumed run keeps "
-                                    "its own)", low=63)),
-        ("width", float, setting(0.5, "channel width multiplier of a new run", low=0.0,
+        ("input_size", int, setting(m.input_size, "px network input of a new run (a resumed "
+                                    "run keeps its own)", low=MIN_INPUT_SIZE)),
+        ("width", float, setting(m.width, "channel width multiplier of a new run", low=0.0,
                                  low_open=True, high=4.0)),
-        ("batch_size", int, setting(32, "records per task per cycle", low=2)),
-        ("lr", float, setting(3e-4, "learning rate", low=0.0, low_open=True)),
+        ("batch_size", int, setting(t.batch_size, "records per task per cycle", low=2)),
+        ("lr", float, setting(t.lr, "learning rate", low=0.0, low_open=True)),
         ("tasks", str, setting(default_tasks, "comma-separated tasks to train",
                                nonempty=True)),
-        ("min_records", int, setting(8, "training records a task needs to join the cycle",
-                                     low=1)),
+        ("min_records", int, setting(t.min_records, "training records a task needs to join "
+                                     "the cycle", low=1)),
         ("device", str, setting("cpu", "torch device", check=_is_device,
                                 why="must be a torch device available here (cpu, cuda, "
                                     "cuda:1, ...)")),

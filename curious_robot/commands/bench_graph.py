@@ -16,7 +16,7 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=60.0,
-                        help="measuring time of each side (default 60)")
+                        help="measuring time of each side (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
 
 

@@ -33,10 +33,10 @@ def register(sub) -> None:
     p = sub.add_parser("collect", help="run the collect-mode node graph (simulated robots "
                        "-> learner -> replay store) and show progress")
     p.add_argument("--duration", type=float, default=300.0,
-                   help="seconds to collect (default 300)")
+                   help="seconds to collect (default %(default)s)")
     p.add_argument("--robots", type=int, default=1, help="number of simulated robots")
     p.add_argument("--store", default="data/replay.db",
-                   help="replay store file; its folder must exist (default data/replay.db)")
+                   help="replay store file; its folder must exist (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="base random seed")
     p.add_argument("--tasks", default=",".join(registry.names("arm")),
                    help="comma-separated tasks (default: every arm task: %(default)s)")

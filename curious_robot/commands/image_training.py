@@ -21,13 +21,18 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, required=True,
                    help="train until this step (a rerun resumes from OUT/checkpoint.pt)")
     p.add_argument("--out", required=True, help="folder for checkpoint.pt")
-    p.add_argument("--input-size", type=int, default=96, help="network input px (default 96)")
-    p.add_argument("--width", type=float, default=0.5, help="width multiplier (default 0.5)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
-    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (default 3e-4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of a new run (default 0)")
+    from curious_robot.learning.config import ModelConfig
+
+    p.add_argument("--input-size", type=int, default=ModelConfig.input_size,
+                   help="network input px (default %(default)s)")
+    p.add_argument("--width", type=float, default=ModelConfig.width,
+                   help="width multiplier (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="images per step (default %(default)s)")
+    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a new run (default %(default)s)")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (default 0: torch's own choice)")
+                   help="torch CPU threads (default %(default)s: torch's own choice)")
     p.add_argument("--json", action="store_true", help="end with one JSON object")
 
 

@@ -18,11 +18,11 @@ def register(sub) -> None:
     p = sub.add_parser("release-stop", help="release an arm's emergency stop (signed with "
                        "the fleet key)")
     p.add_argument("--robot", default="robot0",
-                   help="robot name (and namespace) of the arm (default robot0)")
+                   help="robot name (and namespace) of the arm (default %(default)s)")
     p.add_argument("--fleet-key", required=True, metavar="FILE",
                    help="the fleet's key file (collect: <store folder>/fleet.key)")
     p.add_argument("--timeout", type=float, default=10.0,
-                   help="s to wait for the arm's service (default 10)")
+                   help="s to wait for the arm's service (default %(default)s)")
     p.set_defaults(func=run)
 
 

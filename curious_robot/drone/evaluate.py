@@ -203,7 +203,8 @@ def register(sub) -> None:
                    help="training folder or checkpoint.pt with a crash head, or 'default' "
                         "(the shipped crash net, models/drone_crash.pt); without it only the "
                         "baselines fly")
-    p.add_argument("--flights", type=int, default=50, help="flights per policy (default 50)")
+    p.add_argument("--flights", type=int, default=50,
+                   help="flights per policy (default %(default)s)")
     p.add_argument("--max-time", type=float, default=60.0,
                    help="s of flight after which a flight ends without a collision")
     p.add_argument("--policies", default="learned,straight,random")

@@ -230,7 +230,7 @@ def register(sub) -> None:
     p.add_argument("--tasks", default=None,
                    help="comma-separated tasks (default: every audited task)")
     p.add_argument("--max-records", type=int, default=2000,
-                   help="records per task and split (default 2000)")
+                   help="records per task and split (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)

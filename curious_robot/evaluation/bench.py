@@ -34,11 +34,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--image-folder", default=None,
                         help="time this folder instead of a generated one")
     parser.add_argument("--images", type=int, default=2000,
-                        help="images of the generated folder (default 2000)")
+                        help="images of the generated folder (default %(default)s)")
     parser.add_argument("--classes", type=int, default=20,
-                        help="classes of the generated folder (default 20)")
+                        help="classes of the generated folder (default %(default)s)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (default 0: torch's own choice)")
+                        help="torch CPU threads (default %(default)s: torch's own choice)")
 
 
 def _draw(shape: str, hue: int, rng: np.random.Generator, w: int = 320,

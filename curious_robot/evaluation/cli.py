@@ -20,6 +20,7 @@ from pathlib import Path
 
 from curious_robot.commands import image_training
 from curious_robot.evaluation import DEFAULT_LAYER
+from curious_robot.learning.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,15 @@ def register(sub) -> None:
     p.add_argument("--layer", choices=LAYER_CHOICES, default=DEFAULT_LAYER,
                    help=f"root layer to read (default {DEFAULT_LAYER}); 'all' reports each")
     p.add_argument("--input-size", type=int, default=None,
-                   help="input px of a 'random' root (default 96, as train)")
+                   help=f"input px of a 'random' root (default {ModelConfig.input_size}, as "
+                        "train)")
     p.add_argument("--width", type=float, default=None,
-                   help="width multiplier of a 'random' root (default 0.5, as train)")
-    p.add_argument("--seed", type=int, default=0, help="seed of a 'random' root (default 0)")
+                   help=f"width multiplier of a 'random' root (default {ModelConfig.width:g}, "
+                        "as train)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of a 'random' root (default %(default)s)")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (default 0: torch's own choice)")
+                   help="torch CPU threads (default %(default)s: torch's own choice)")
     p.add_argument("--neighbours", default=None, metavar="PNG",
                    help="also draw queries and their top-5 neighbours into this PNG "
                         "(retrieval folder)")
@@ -60,8 +64,8 @@ def register(sub) -> None:
                    "are replaced)")
     p.add_argument("--objects", type=int, default=None,
                    help="held-out objects to render (default: all of the held-out split)")
-    p.add_argument("--views", type=int, default=8, help="views per object (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--views", type=int, default=8, help="views per object (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default %(default)s)")
     p.set_defaults(func=run_evalset)
 
     p = sub.add_parser("autoencoder", help="train the auto-encoder baseline (same root) on "

@@ -87,7 +87,8 @@ PAPER = {
 
 def add_arguments(p) -> None:
     p.add_argument("--scale", type=float, default=1.0,
-                   help="multiplies collection time and training steps (default 1.0: about "
+                   help="multiplies collection time and training steps (default "
+                        "%(default)s: about "
                         "60 minutes on two cores)")
     p.add_argument("--mode", choices=("arm", "drone"), default="arm",
                    help="arm: the paper's comparison (default); drone: crash data, the "
@@ -105,13 +106,13 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help=f"training steps per variant (default {STEPS} x scale)")
     p.add_argument("--robots", type=int, default=2,
-                   help="simulated robots while collecting (default 2)")
+                   help="simulated robots while collecting (default %(default)s)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads for training and evaluation (default: torch's)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the collection and of every variant's training; the "
                         "held-out renders stay the same, so runs with other seeds are "
-                        "replicates of one comparison (default 0)")
+                        "replicates of one comparison (default %(default)s)")
     p.add_argument("--variants", default=None,
                    help=f"comma-separated subset of: {', '.join(VARIANTS)} (default all)")
     from curious_robot.drone import results as drone

@@ -19,14 +19,17 @@ SIZES = (96, 128)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--width", type=float, default=0.5,
-                        help="channel width multiplier (default 0.5, as `train`)")
+    parser.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
+    from curious_robot.learning.config import ModelConfig
+
+    parser.add_argument("--width", type=float, default=ModelConfig.width,
+                        help="channel width multiplier (default %(default)s, as `train`)")
     parser.add_argument("--batch-size", type=int, default=16,
-                        help="records per task per cycle (default 16)")
+                        help="records per task per cycle (default %(default)s)")
     parser.add_argument("--cycles", type=int, default=3, help="timed cycles per size")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (default 0: torch's own choice); 1 is often "
+                        help="torch CPU threads (default %(default)s: torch's own choice); 1 "
+                             "is often "
                              "faster on a machine whose cores are busy with other work")
 
 

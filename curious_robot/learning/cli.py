@@ -43,43 +43,56 @@ def parse_weights(text: str) -> dict[str, float]:
 
 
 def register(sub) -> None:
+    from curious_robot.learning.config import ModelConfig, TrainConfig, trainable
+
+    m, t = ModelConfig(), TrainConfig()  # the defaults; help shows them, never restates
+    extra = [n for n in trainable() if n not in t.tasks]
+    weights = ", ".join(f"{k}={v:g}" for k, v in t.loss_weights.items())
     p = sub.add_parser("train", help="train the root network and task heads from a store")
     p.add_argument("--store", required=True, help="replay store file (opened read-only)")
     p.add_argument("--steps", type=int, required=True,
                    help="train until this step (a resumed run continues from its step)")
     p.add_argument("--out", required=True, help="folder for checkpoint.pt and tb/")
     p.add_argument("--tasks", default=None,
-                   help="comma-separated tasks (default grasp,push,poke,inspect; also crash)")
+                   help=f"comma-separated tasks (default {','.join(t.tasks)}"
+                        + (f"; also {','.join(extra)})" if extra else ")"))
     p.add_argument("--input-size", type=int, default=None,
-                   help="network input in px (default 96; 227 as AlexNet on a GPU)")
+                   help=f"network input in px (default {m.input_size}; 227 as AlexNet on a "
+                        "GPU)")
     p.add_argument("--width", type=float, default=None,
-                   help="channel width multiplier (default 0.5; 1.0 = AlexNet widths)")
+                   help=f"channel width multiplier (default {m.width:g}; 1.0 = AlexNet "
+                        "widths)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="records per task per step (default 32)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-4)")
+                   help=f"records per task per step (default {t.batch_size})")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate (default {t.lr:g})")
     p.add_argument("--optimizer", choices=("adam", "rmsprop"), default=None,
-                   help="default adam")
+                   help=f"default {t.optimizer}")
     p.add_argument("--color-jitter", type=float, default=None,
-                   help="photometric jitter of training images (default 0.3; 0 = off)")
+                   help=f"photometric jitter of training images (default {t.color_jitter:g}; "
+                        "0 = off)")
     p.add_argument("--color-scramble", type=float, default=None,
                    help="probability that a grasp / push / identity training image gets "
-                        "its colour channels reordered or turned grey (default 0.5)")
+                        f"its colour channels reordered or turned grey (default "
+                        f"{t.color_scramble:g})")
     p.add_argument("--identity-loss", choices=("cosine", "hard", "nce"), default=None,
-                   help="identity loss over the batch: InfoNCE (default), the cosine margin "
-                        "loss, or that over the negatives inside the margin only")
+                   help="identity loss over the batch: nce (InfoNCE), cosine (the margin "
+                        "loss) or hard (that over the negatives inside the margin only); "
+                        f"default {t.identity_loss}")
     p.add_argument("--loss-weights", type=parse_weights, default=None, metavar="TASK=W,...",
-                   help="per-task loss weights (default inspect=0.5, the rest 1; "
+                   help=f"per-task loss weights (default {weights or 'none'}, the rest 1; "
                         "naming any replaces that default)")
     p.add_argument("--identity-temperature", type=float, default=None,
-                   help="InfoNCE temperature (default 0.1)")
+                   help=f"InfoNCE temperature (default {t.identity_temperature:g})")
     p.add_argument("--min-records", type=int, default=None,
-                   help="training records a task needs to join the cycle (default 8)")
+                   help=f"training records a task needs to join the cycle (default "
+                        f"{t.min_records})")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (default 0: torch's own choice)")
-    p.add_argument("--seed", type=int, default=0, help="seed of a new run (default 0)")
+                   help="torch CPU threads (default %(default)s: torch's own choice)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a new run (default %(default)s)")
     p.add_argument("--save-every", type=int, default=100,
-                   help="steps between checkpoints (default 100)")
+                   help="steps between checkpoints (default %(default)s)")
     p.add_argument("--eval-every", type=int, default=0,
                    help="steps between held-out evaluations into TensorBoard (0: only at "
                         "the end)")

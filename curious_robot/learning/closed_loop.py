@@ -50,15 +50,17 @@ def register(sub) -> None:
                         "model, models/README.md); not needed for --policy random")
     p.add_argument("--attempts", type=int, default=200, help="grasp attempts per policy")
     p.add_argument("--policy", choices=(*POLICY_CHOICES, "all"), default="all",
-                   help="policy to evaluate (default all: random, model, curious)")
+                   help="policy to evaluate (default %(default)s: random, model, curious)")
     p.add_argument("--split", choices=("train", "held_out", "all"), default="held_out",
-                   help="object set on the table (default held_out: objects never trained on)")
+                   help="object set on the table (default %(default)s: objects never trained on)")
     p.add_argument("--seed", type=int, default=0, help="seed of the scene sequence")
     p.add_argument("--objects", type=int, default=8, help="objects on the table")
     p.add_argument("--reset-every", type=int, default=20,
-                   help="attempts between scene resets (default 20; 1 pairs every attempt)")
+                   help="attempts between scene resets (default %(default)s; 1 pairs every "
+                        "attempt)")
     p.add_argument("--device", default="cpu", help="torch device of the policy")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default %(default)s)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object {policy: {attempts, success_rate, ...}}")
     p.set_defaults(func=run_eval)

@@ -16,12 +16,12 @@ The model never picks a device: build it, then ``.to(device)`` as the caller dec
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 
 from curious_robot import tasks as registry
+from curious_robot.learning.config import _CONVS, MIN_INPUT_SIZE, ModelConfig  # noqa: F401
 from curious_robot.learning.layers import (N_ANGLE_BINS, ConvHead, MLPHead,  # noqa: F401
                                            crash_loss, grasp_loss, identity_loss,
                                            identity_nce_loss, regression_loss)
@@ -30,49 +30,8 @@ from curious_robot.learning.layers import (N_ANGLE_BINS, ConvHead, MLPHead,  # n
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6")
 #: Root layer each head reads (each task declares its own: ``Task.head_input``).
 HEAD_INPUTS = {t.head: t.head_input for t in registry.with_head()}
-#: AlexNet's conv layers: (out channels, kernel, stride, padding).
-_CONVS = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1))
+#: AlexNet's conv layers: (out channels, kernel, stride, padding): learning.config._CONVS.
 _POOL = (3, 2)  # kernel, stride (ceil mode, so small inputs still reach pool5)
-MIN_INPUT_SIZE = 63
-
-
-@dataclass
-class ModelConfig:
-    #: the defaults are what the system runs (train, the online learner, the baselines):
-    input_size: int = 96  # px, square; 96-128 on a CPU, 227 as in AlexNet on a GPU
-    width: float = 0.5  # multiplies every channel count and fc width (1.0: AlexNet's)
-    norm: str = "batch"  # 'batch' (BatchNorm after every conv), 'lrn' (AlexNet) or 'none'
-    fc6_dim: int = 4096  # before ``width``
-    fc7_dim: int = 1024  # identity embedding, before ``width``
-    head_dim: int = 512  # hidden units of the heads, before ``width``
-    dropout: float = 0.5  # fc6 and the heads' hidden layer (poke uses it for MC dropout)
-
-    def __post_init__(self):
-        if int(self.input_size) != self.input_size or self.input_size < MIN_INPUT_SIZE:
-            raise ValueError(f"input_size must be an integer >= {MIN_INPUT_SIZE} px, got "
-                             f"{self.input_size!r}")
-        self.input_size = int(self.input_size)
-        if not 0.0 < self.width <= 4.0:
-            raise ValueError(f"width must be in (0, 4], got {self.width!r}")
-        if self.norm not in ("batch", "lrn", "none"):
-            raise ValueError(f"norm must be 'batch', 'lrn' or 'none', got {self.norm!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-
-    def scaled(self, n: int) -> int:
-        return max(8, int(round(n * self.width)))
-
-    @property
-    def channels(self) -> tuple[int, ...]:
-        return tuple(self.scaled(c[0]) for c in _CONVS)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def _out(n: int, kernel: int, stride: int, pad: int = 0, ceil: bool = False) -> int:

@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--kind", required=True, choices=("context", "color", "splitbrain"))
     image_training.add_arguments(p)
     p.add_argument("--save-every", type=int, default=100, help="steps between checkpoints")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--device", default="cpu", help="torch device (default %(default)s)")
     p.set_defaults(func=run_pretext)
 
     p = sub.add_parser("colorize", help="show a colorization (or split-brain) model's colours "
@@ -37,7 +37,7 @@ def register(sub) -> None:
                    "color (or splitbrain)")
     p.add_argument("--out", default=None, help="PNG to write (default IMAGE_colorized.png)")
     p.add_argument("--temperature", type=float, default=0.38,
-                   help="annealed-mean temperature (default 0.38)")
+                   help="annealed-mean temperature (default %(default)s)")
     p.set_defaults(func=run_colorize)
 
 

@@ -37,7 +37,7 @@ SIZE = 128
 
 def add_arguments(parser) -> None:
     parser.add_argument("--interactions", type=int, default=1000,
-                        help="records of the generated store (default 1000)")
+                        help="records of the generated store (default %(default)s)")
     parser.add_argument("--dir", default=None,
                         help="keep the store and the .mcap in this folder (default: a "
                              "temporary folder, removed)")

@@ -20,7 +20,7 @@ import numpy as np
 
 def add_arguments(parser) -> None:
     parser.add_argument("--interactions", type=int, default=200,
-                        help="records written to each store (default 200)")
+                        help="records written to each store (default %(default)s)")
     parser.add_argument("--dir", default=None,
                         help="folder for the two stores (default: a temporary folder under "
                              "the system's; give one on the disk the learner will use)")

@@ -50,7 +50,7 @@ def register(sub) -> None:
     p.add_argument("file", help="MCAP file")
     p.add_argument("--store", required=True, help="replay store file (created if missing)")
     p.add_argument("--topic", default="/interactions",
-                   help="topic of the Interaction messages (default /interactions)")
+                   help="topic of the Interaction messages (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_import)
 
