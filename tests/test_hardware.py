@@ -215,3 +215,86 @@ def test_deploy_graph_agrees_with_the_nodes():
     arm = next(s for s in specs if s.name == "arm")
     assert arm.parameters["backend"] == "hardware"
     # the launch file itself: tests/test_launch_files.py
+
+
+class StaleIO(LocalIO):
+    """The fake arm's IO whose joint readings stop coming at ``freeze_at`` (simulated s):
+    from then on ``state()`` repeats the last reading, as a silent joint-state topic
+    leaves it, while the arm itself keeps moving."""
+
+    def __init__(self, fake, cfg):
+        super().__init__(fake, cfg)
+        self.freeze_at = math.inf
+        self.frozen = None
+        self.freeze_after_first_trajectory: float | None = None
+
+    def send_trajectory(self, times, positions) -> None:
+        super().send_trajectory(times, positions)
+        if self.freeze_after_first_trajectory is not None:  # readings stop mid-motion
+            self.freeze_at = self.fake.time + self.freeze_after_first_trajectory
+            self.freeze_after_first_trajectory = None
+
+    def _read(self):
+        s = super()._read()
+        if self.fake.time < self.freeze_at:
+            return s
+        if self.frozen is None:
+            self.frozen = s
+        return self.frozen
+
+    def wait_state(self, after, timeout):
+        end = self.fake.time + timeout
+        while self.fake.time < end:
+            self.fake.tick()
+            s = self.state()
+            if s is not None and s.t > after:
+                return s
+        return None
+
+
+def test_a_stale_state_stop_does_not_pull_the_arm_back_to_the_stale_reading(kin):
+    cfg = HardwareConfig.from_yaml(PANDA)
+    world = World(WorldConfig(num_objects=3, object_split="all"), seed=3)
+    fake = FakeArm(world, cfg.safety.control_rate)
+    io = StaleIO(fake, cfg)
+    backend = HardwareBackend(cfg, io, kinematics=kin)
+    backend.start()
+    try:
+        o = sorted(world.objects(), key=lambda o: o.object_id)[0]
+        io.freeze_after_first_trajectory = 0.3  # readings stop while the arm moves
+        with pytest.raises(SafetyStop, match="no joint states"):
+            backend.grasp(o.position[0], o.position[1], 0.0)
+        at_stop, stale = world.arm_q(), io.frozen.q
+        assert float(np.max(np.abs(at_stop - stale))) > 0.02  # it moved on after the freeze
+        assert fake.stops >= 1  # the controller's stop
+        pulls = [float(np.max(np.abs(cmd - actual))) for cmd, actual in fake.hold_log]
+        assert max(pulls, default=0.0) < 0.01, pulls  # never a hold at the stale reading
+        for _ in range(int(cfg.safety.control_rate)):  # one more second
+            fake.tick()
+        after = world.arm_q()
+        assert float(np.max(np.abs(after - at_stop))) < 0.02  # it stays where it stopped
+        assert not fake.moving
+    finally:
+        world.close()
+
+
+def test_the_fake_arm_holds_where_it_is_told(kin):
+    """hold(q) is a trajectory to q (a controller takes it literally); stop() holds the
+    present position: the two differ, so tests can tell a stop from a hold."""
+    cfg = HardwareConfig.from_yaml(PANDA)
+    world = World(WorldConfig(num_objects=0), seed=1)
+    fake = FakeArm(world, cfg.safety.control_rate)
+    try:
+        q0 = world.arm_q()
+        target = q0 + 0.1
+        fake.hold(target)
+        for _ in range(int(2 * cfg.safety.control_rate)):
+            fake.tick()
+        assert float(np.max(np.abs(world.arm_q() - target))) < 0.02
+        here = world.arm_q()
+        fake.stop()
+        for _ in range(int(cfg.safety.control_rate)):
+            fake.tick()
+        assert float(np.max(np.abs(world.arm_q() - here))) < 0.01 and fake.stops == 1
+    finally:
+        world.close()

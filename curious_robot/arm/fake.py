@@ -43,7 +43,10 @@ class FakeArm:
         self._traj: tuple[float, np.ndarray, np.ndarray] | None = None
         self._finger = float(a.finger_open)
         self.trajectories = 0  # received, for tests
-        self.holds = 0
+        self.holds = 0  # hold or stop commands received (tests)
+        self.stops = 0  # of those, controller stops (an empty trajectory)
+        #: (commanded, actual) joint positions of every hold(q): how far a hold pulled
+        self.hold_log: list[tuple[np.ndarray, np.ndarray]] = []
         self.world.hold_arm(self._finger)
 
     # ------------------------------------------------------------ commands
@@ -65,10 +68,23 @@ class FakeArm:
                           np.vstack([self._cmd[None], pos]))
         return ""
 
-    def hold(self) -> None:
-        """Stop at once: the command becomes the present position."""
+    def hold(self, q=None) -> None:
+        """A trajectory holding ``q`` at once, as a controller takes it: the arm goes to
+        ``q`` (within its velocity limits), so a hold at a stale reading pulls a moving arm
+        back to it. Without ``q``: :meth:`stop`."""
+        if q is None:
+            return self.stop()
         with self.lock:
             self.holds += 1
+            self._traj = None
+            self._cmd = np.asarray(q, float).copy()
+            self.hold_log.append((self._cmd.copy(), self.world.arm_q()))
+
+    def stop(self) -> None:
+        """The controller's stop (an empty trajectory): it holds its own present state."""
+        with self.lock:
+            self.holds += 1
+            self.stops += 1
             self._traj = None
             self._cmd = self.world.arm_q()
 
@@ -205,10 +221,10 @@ class LocalIO(RobotIO):
             raise ValueError(why)
 
     def hold(self, q) -> None:
-        self.fake.hold()
+        self.fake.hold(q)
 
     def stop(self) -> None:
-        self.fake.hold()
+        self.fake.stop()
 
     def send_gripper(self, values) -> None:
         self.fake.gripper(values)

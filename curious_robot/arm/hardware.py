@@ -368,9 +368,9 @@ class HardwareBackend(ArmBackend):
                                 "(error %.3f rad)", float(np.max(np.abs(s.q - qs[-1]))))
                     return "late"
         except SafetyStop:
-            s = self.io.state()
-            if s is not None:
-                self.io.hold(s.q)
+            # the controller's own stop (ros2_control: an empty trajectory), never a hold at
+            # a reading that may be stale: that would pull a moving arm back to it
+            self.io.stop()
             raise
         finally:
             self._motion_end = self.io.now()

@@ -102,7 +102,7 @@ class FakeHardwareNode(Node):
     # ------------------------------------------------------------ commands
     def _on_trajectory(self, msg) -> None:
         if not msg.points:  # an empty trajectory stops the controller
-            self.fake.hold()
+            self.fake.stop()
             return
         times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
         why = self.fake.command(list(msg.joint_names), times,
