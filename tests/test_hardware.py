@@ -298,3 +298,39 @@ def test_the_fake_arm_holds_where_it_is_told(kin):
         assert float(np.max(np.abs(world.arm_q() - here))) < 0.01 and fake.stops == 1
     finally:
         world.close()
+
+
+class NoWrenchIO(LocalIO):
+    """The fake arm's IO with a force/torque sensor that never started."""
+
+    def _read(self):
+        s = super()._read()
+        return type(s)(s.t, s.q, s.dq, s.gripper_width, None, None)
+
+
+def test_no_motion_without_a_force_reading_or_from_a_stale_state(kin):
+    cfg = HardwareConfig.from_yaml(PANDA)
+    cfg.startup_timeout = 1.0
+    world = World(WorldConfig(num_objects=2, object_split="all"), seed=3)
+    try:
+        fake = FakeArm(world, cfg.safety.control_rate)
+        backend = HardwareBackend(cfg, NoWrenchIO(fake, cfg), kinematics=kin)
+        with pytest.raises(StartupRefused, match="no finite force reading"):
+            backend.start()
+        assert fake.trajectories == 0
+        io = StaleIO(fake, cfg)
+        backend = HardwareBackend(cfg, io, kinematics=kin)
+        backend.start()
+        io.freeze_at = fake.time  # the joint readings stop now
+        io.state()  # (the last one is this)
+        for _ in range(int(cfg.safety.control_rate)):  # a second passes
+            fake.tick()
+        sent = fake.trajectories
+        with pytest.raises(SafetyStop, match="starts only from a fresh"):
+            backend.plan([world.arm_q() + 0.05])  # planned from a reading 1 s old: refused
+        o = sorted(world.objects(), key=lambda o: o.object_id)[0]
+        with pytest.raises(SafetyStop, match="no joint states|starts only from a fresh"):
+            backend.grasp(o.position[0], o.position[1], 0.0)
+        assert fake.trajectories == sent  # nothing was sent on the old reading
+    finally:
+        world.close()

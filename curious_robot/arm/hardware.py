@@ -215,6 +215,17 @@ class HardwareBackend(ArmBackend):
         if grip is None or not math.isfinite(grip.gripper_width):
             raise StartupRefused(f"no gripper joints {list(cfg.gripper.joints)} on "
                                  f"{cfg.topics.gripper_state}")
+        # every force limit reads this sensor: no motion before it has spoken sense
+        deadline = self.io.now() + cfg.startup_timeout
+        while True:
+            s = self.io.wait_state(self.io.now(), min(cfg.safety.state_timeout,
+                                                      cfg.startup_timeout))
+            if s is not None and s.force is not None and np.all(np.isfinite(s.force)):
+                break
+            if self.io.now() >= deadline:
+                raise StartupRefused(f"no finite force reading on {cfg.topics.wrench} within "
+                                     f"{cfg.startup_timeout:.0f} s: every force limit "
+                                     "depends on it")
         info = self.io.camera_info(cfg.startup_timeout)
         if info is None:
             raise StartupRefused(f"no camera_info on {cfg.topics.camera_info} within "
@@ -277,11 +288,17 @@ class HardwareBackend(ArmBackend):
 
     # ------------------------------------------------------------ motion execution
     def _q(self) -> np.ndarray:
+        """The present joints, where a plan starts: only from a fresh reading."""
         if self._dry_q is not None:
             return self._dry_q
         s = self.io.state()
         if s is None:
             raise SafetyStop("no joint states")
+        age = self.io.now() - s.t
+        if age > self.cfg.safety.state_timeout:
+            raise SafetyStop(f"the newest joint reading is {age:.2f} s old (more than "
+                             f"{self.cfg.safety.state_timeout} s): a plan starts only from a "
+                             "fresh one")
         return s.q
 
     def _state(self) -> State:
