@@ -12,11 +12,12 @@ so instead of mixing their sequence numbers. Pure: no rclpy; the caller gives by
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import threading
 from pathlib import Path
+
+from curious_robot.owner_lock import LockHeld, take
 
 
 class SpoolError(RuntimeError):
@@ -29,17 +30,11 @@ class Spool:
         if not self.path.parent.is_dir():
             raise SpoolError(f"outbox folder {self.path.parent} does not exist")
         self._lock = threading.Lock()
-        self._fd = os.open(self.path.with_name(self.path.name + ".lock"),
-                           os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(self._fd)
+            self._fd = take(self.path.with_name(self.path.name + ".lock"))
+        except LockHeld as exc:
             raise SpoolError(f"outbox {self.path} is in use by another process (pid "
-                             f"{holder}): two robots with one name?") from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+                             f"{exc.holder}): two robots with one name?") from None
         try:
             self._db = sqlite3.connect(str(self.path), isolation_level=None,
                                        check_same_thread=False, timeout=10.0)

@@ -101,6 +101,17 @@ class Outbox:
         if ack.status == "rejected":
             self._log.error(f"learner rejected seq {ack.seq}: {ack.reason}")
 
+    def wait_acknowledged(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for the learner to acknowledge what is waiting."""
+        deadline = time.monotonic() + timeout
+        while len(self) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def delivery(self) -> str:
+        """For a goodbye line: "all acknowledged" or how many are not, and their fate."""
+        lost = len(self)
+        return f"{lost} not acknowledged ({self.fate})" if lost else "all acknowledged"
+
     @property
     def fate(self) -> str:
         """What happens to the messages still waiting, in words (for a goodbye line)."""

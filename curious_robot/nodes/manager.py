@@ -122,17 +122,13 @@ class ManagerNode(Node):
         self.thread.join(timeout=2.0)
         if self.thread.is_alive():
             raise RuntimeError("the interaction loop did not end in 2 s")
-        deadline = time.monotonic() + 2.0
-        while len(self.outbox) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.outbox.wait_acknowledged(2.0)
         self.outbox.close()  # the loop has ended: nothing writes to the spool any more
 
     def summary(self) -> str:
-        lost = len(self.outbox)
         refused = self.fleet.summary()
-        return (f"{self.done} interactions sent, "
-                + (f"{lost} not acknowledged ({self.outbox.fate})" if lost
-                   else "all acknowledged") + (f"; {refused}" if refused else ""))
+        return (f"{self.done} interactions sent, {self.outbox.delivery()}"
+                + (f"; {refused}" if refused else ""))
 
     # ----------------------------------------------------------------- callbacks
     def _on_area(self, msg) -> None:

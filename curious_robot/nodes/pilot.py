@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
@@ -105,19 +104,15 @@ class PilotNode(Node):
 
         self.stop.set()
         self.pub_cmd.publish(Twist())
-        deadline = time.monotonic() + 2.0
-        while len(self.outbox) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.outbox.wait_acknowledged(2.0)
 
     def close(self) -> None:
         self.outbox.close()  # the executor has stopped: nothing writes to the spool any more
 
     def summary(self) -> str:
-        lost = len(self.outbox)
         refused = self.fleet.summary()
         return (f"{self.done} frames sent, {self.pilot.collisions} collisions, "
-                + (f"{lost} not acknowledged ({self.outbox.fate})" if lost
-                   else "all acknowledged") + (f"; {refused}" if refused else ""))
+                f"{self.outbox.delivery()}" + (f"; {refused}" if refused else ""))
 
     # ----------------------------------------------------------------- sequence numbers
     def _start_seq(self) -> None:

@@ -193,24 +193,17 @@ class ReplayStore:
         return self.path.with_name(self.path.name + "-writer.lock")
 
     def _take_writer_lock(self) -> None:
-        import fcntl
+        from curious_robot.owner_lock import LockHeld, take
 
-        lock = self.writer_lock_path
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StoreError(f"cannot create the writer lock {lock}: {exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+            self._writer_fd = take(self.writer_lock_path)
+        except LockHeld as exc:
             raise StoreError(f"replay store {self.path} is already open for writing by "
-                             f"another learner (pid {holder}); one learner per store") \
+                             f"another learner (pid {exc.holder}); one learner per store") \
                 from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._writer_fd = fd
+        except OSError as exc:
+            raise StoreError(f"cannot create the writer lock {self.writer_lock_path}: "
+                             f"{exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -208,10 +208,12 @@ class Task:
     def audit_predict(self, model, records: list, size: int, stats, device) -> np.ndarray:
         """The trained model's prediction for ``records``: P(success) per record for
         "accuracy", the normalised target (N, D) for "error"."""
+        import torch
+
         from curious_robot.learning import data
 
         b = self.batch(records, size, None, stats, None)
-        with torch_no_grad():
+        with torch.no_grad():
             return self.predict(model, data.to_tensors(b, device)).cpu().numpy()
 
     def panel(self, model, store, stats, size: int, device):
@@ -225,8 +227,3 @@ class Task:
         benchmarks), or ``None`` when the task has no synthetic data."""
         return None
 
-
-def torch_no_grad():
-    import torch
-
-    return torch.no_grad()
