@@ -48,11 +48,17 @@ class Spool:
 
     def put(self, seq: int, data: bytes) -> None:
         with self._lock:
+            if self._db is None:
+                raise SpoolError(f"outbox {self.path} is closed")
             self._db.execute("INSERT OR REPLACE INTO pending (seq, data) VALUES (?, ?)",
                              (int(seq), sqlite3.Binary(data)))
 
     def remove(self, seq: int) -> None:
+        """Forget ``seq`` (acknowledged). After :meth:`close` a no-op: the record stays on
+        disk and the next run sends it again (the store answers ``duplicate``)."""
         with self._lock:
+            if self._db is None:
+                return
             self._db.execute("DELETE FROM pending WHERE seq = ?", (int(seq),))
 
     def items(self) -> list[tuple[int, bytes]]:
@@ -65,9 +71,13 @@ class Spool:
             return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
 
     def close(self) -> None:
-        db, self._db = getattr(self, "_db", None), None
-        if db is not None:
-            db.close()
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        """Close the file and release the lock. Waits for a statement another thread is
+        running (an ack's delete): closing a connection under a running statement can
+        crash the interpreter."""
+        with self._lock:
+            db, self._db = getattr(self, "_db", None), None
+            if db is not None:
+                db.close()
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)

@@ -130,3 +130,53 @@ def test_two_stores_in_one_folder_never_share_outboxes_or_checkpoints(tmp_path):
     managers = [s for s in collect_graph(robots=1, store=str(b))
                 if s.executable == "interaction_manager"]
     assert managers[0].parameters["outbox_dir"] == str(tmp_path / "b.outbox")
+
+
+def test_acks_racing_the_close_neither_crash_nor_lose_records(tmp_path):
+    """Acks arrive on executor threads while shutdown closes the outbox: close waits for a
+    delete in progress (closing SQLite under a running statement can crash the
+    interpreter; a manager once died with SIGSEGV there), and an ack after close leaves
+    its record on disk for the next run. Run in a child process, so a crash fails the
+    test instead of ending pytest."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys, threading
+        from types import SimpleNamespace
+        from curious_robot.nodes.common import Outbox
+        from curious_robot.spool import Spool
+
+        class Log:
+            def warning(self, text): pass
+            error = warning
+
+        path = sys.argv[1]
+        for round in range(20):
+            box = Outbox("r0", lambda m: None, Log(), 60.0, spool=Spool(path),
+                         encode=str.encode, decode=bytes.decode)
+            base = round * 1000
+            for seq in range(base, base + 120):
+                box.send(seq, f"m{seq}")
+            def acks(start):
+                for seq in range(base + start, base + 120, 4):
+                    box.on_ack(SimpleNamespace(robot="r0", seq=seq, status="stored",
+                                               reason=""))
+            threads = [threading.Thread(target=acks, args=(k,)) for k in range(4)]
+            for t in threads:
+                t.start()
+            box.close()
+            for t in threads:
+                t.join()
+            # what was not acknowledged before the close must still be on disk
+            left = {s for s in box._pending if s >= base}
+            again = Spool(path)
+            on_disk = {s for s, _ in again.items() if s >= base}
+            again.close()
+            assert left <= on_disk, (round, sorted(left - on_disk))
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r0.outbox.db")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.returncode, out.stderr)

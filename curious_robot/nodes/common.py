@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import logging
 import os
 import signal
@@ -91,13 +92,13 @@ class Outbox:
                 return  # nothing waits for it (a resend's second ack, or made up)
             if self._verify(ack, entry[1]) is not None:
                 return
-        with self._lock:
+        with self._lock:  # the spool's delete too: wait_acknowledged sees both done
             known = self._pending.pop(int(ack.seq), None) is not None
             for s, (_t, m) in list(self._pending.items()):
                 if s < ack.seq:
                     self._pending[s] = (float("-inf"), m)
-        if known and self._spool is not None:
-            self._spool.remove(int(ack.seq))
+            if known and self._spool is not None:
+                self._spool.remove(int(ack.seq))
         if ack.status == "rejected":
             self._log.error(f"learner rejected seq {ack.seq}: {ack.reason}")
 
@@ -120,8 +121,9 @@ class Outbox:
         return "in memory only: lost; the next run continues after the learner's last seq"
 
     def close(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
+        with self._lock:
+            if self._spool is not None:
+                self._spool.close()
 
     def resend(self) -> None:
         now = time.monotonic()
@@ -329,6 +331,7 @@ def run(node_factory: Callable[[], Node], threads: int = 4) -> NoReturn:
     bounded waits); the node is destroyed and rclpy shut down, after one goodbye line
     (``<node>: stopped cleanly (<summary()>)``). Further signals are ignored; a watchdog
     ends the process :data:`HARD_DEADLINE` s after the first signal if cleanup hangs."""
+    faulthandler.enable()  # a crash in native code prints every thread's Python stack
     name = "node"
     stop = threading.Event()
     cleanup_started = threading.Event()
