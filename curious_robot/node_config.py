@@ -418,6 +418,9 @@ class FakeHardwareParams:
                                   low=0.0)
     camera_rate: float = setting(5.0, "Hz of camera frames", low=0.0, low_open=True)
     joint_prefix: str = setting("", "prefix of the joint names")
+    refuse_trajectories: str = setting(
+        "", "a controller fault: refuse every trajectory with this reason, silently as a "
+        "controller on its topic does ('': accept them)")
 
 
 def effective(executable: str, *layers: dict) -> dict:

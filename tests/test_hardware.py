@@ -334,3 +334,47 @@ def test_no_motion_without_a_force_reading_or_from_a_stale_state(kin):
         assert fake.trajectories == sent  # nothing was sent on the old reading
     finally:
         world.close()
+
+
+@pytest.mark.parametrize("answers", [True, False], ids=["action", "topic"])
+def test_a_rejected_trajectory_is_reported_as_an_error_and_nothing_moves(kin, answers):
+    """A controller that refuses every trajectory: where it answers (the action path) the
+    refusal is the error at once; on the topic path, where a rejection is silent, the
+    follow check finds it command_lag + follow_timeout into the motion. Either way the
+    primitive fails with TrajectoryRejected, the controller is told to stop, the arm has
+    not moved, and no later reading pulls it anywhere."""
+    from curious_robot.motion.results import TrajectoryRejected
+
+    backend, fake, io, world = rig(kin)
+    io.answers = answers
+    backend.start()
+    try:
+        o = sorted(world.objects(), key=lambda o: o.object_id)[0]
+        before, t0, stops = world.arm_q(), fake.time, fake.stops
+        fake.refuse = "joint 'panda_joint4' is in an error state"
+        match = "refused the trajectory: joint 'panda_joint4'" if answers else \
+            "not following the trajectory"
+        with pytest.raises(TrajectoryRejected, match=match):
+            backend.grasp(o.position[0], o.position[1], 0.0)
+        took = fake.time - t0
+        s = backend.cfg.safety
+        assert took <= s.command_lag + s.follow_timeout + 2 * fake.period + 1e-9, took
+        assert fake.stops == stops + 1
+        assert float(np.max(np.abs(world.arm_q() - before))) < 0.005
+        fake.refuse = ""  # the fault is cleared: the arm works again
+        g = backend.grasp(o.position[0], o.position[1], world.best_grasp_angle(o.object_id))
+        assert g.gripper_width >= 0.0 and fake.trajectories > 0
+    finally:
+        world.close()
+
+
+def test_the_follow_check_passes_a_following_arm_and_catches_a_stalled_one():
+    from curious_robot.arm.hardware import _not_following
+
+    tq = np.array([0.0, 1.0])
+    path = np.array([[0.0, 0.0], [0.5, -0.2]])
+    q0 = path[0]
+    assert _not_following(q0, [0.20, -0.08], tq, path, 0.45) == ""  # on its way (0.225)
+    assert _not_following(q0, [0.06, -0.02], tq, path, 0.45) == ""  # lagging, still moving
+    assert "moved 0.040 rad of the 0.225" in _not_following(q0, [0.04, 0.0], tq, path, 0.45)
+    assert _not_following(q0, q0, tq, path, 0.02) == ""  # too little commanded to judge

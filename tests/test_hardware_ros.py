@@ -146,6 +146,51 @@ def test_refusal_and_emergency_stop_over_ros():
         hw.stop()
 
 
+REJECTED_CLIENT = textwrap.dedent("""
+    import threading, rclpy
+    from rclpy.action import ActionClient
+    from rclpy.executors import MultiThreadedExecutor
+    from curious_robot_interfaces.action import Grasp
+
+    rclpy.init()
+    n = rclpy.create_node("client", namespace="/robot0")
+    ex = MultiThreadedExecutor(2); ex.add_node(n)
+    threading.Thread(target=ex.spin, daemon=True).start()
+    grasp = ActionClient(n, Grasp, "grasp")
+    assert grasp.wait_for_server(timeout_sec=30)
+    done = threading.Event()
+    fut = grasp.send_goal_async(Grasp.Goal(x=0.1, y=-0.1, angle=0.3))
+    fut.add_done_callback(lambda f: done.set())
+    done.wait(30)
+    r = fut.result().get_result_async()
+    done2 = threading.Event(); r.add_done_callback(lambda f: done2.set()); done2.wait(60)
+    res = r.result()
+    print("RESULT", res.status, res.result.message.replace(" ", "_"), flush=True)
+    """)
+
+
+def test_a_trajectory_the_controller_rejects_is_reported_as_an_error_over_ros():
+    """The fake controller refuses every trajectory on its topic, silently, as a
+    joint_trajectory_controller does (it only logs): the follow check finds it and the
+    grasp ends as an error that says so, instead of a late 'done'."""
+    hw = fake("/robot0", "-p", "refuse_trajectories:=joint 4 is in an error state")
+    a = arm()
+    try:
+        a.wait_for("[INFO]", timeout=60)
+        client = Proc(REJECTED_CLIENT)
+        try:
+            line = client.wait_for("RESULT", timeout=90).split()
+        finally:
+            client.stop()
+    finally:
+        a.stop()
+        hw.stop()
+    assert line[1] == "6", line  # aborted
+    assert "not_following_the_trajectory" in line[2], line
+    assert any("trajectory rejected: joint 4 is in an error state" in x for x in hw.lines)
+    assert any("not following the trajectory" in x and "ERROR" in x for x in a.lines), a.lines
+
+
 def test_mismatched_joint_names_refuse_to_start_over_ros():
     hw = fake("/robot0", "-p", "joint_prefix:=left_")
     a = arm()

@@ -42,11 +42,18 @@ class Topics:
     depth: str = "driver/depth/image_raw"  # sensor_msgs/Image 32FC1 (m) or 16UC1 (mm)
     camera_info: str = "driver/color/camera_info"  # intrinsics of the (aligned) depth
     scene_reset: str = ""  # optional std_srvs/Trigger that resets the scene (fake hardware)
+    #: optional control_msgs/FollowJointTrajectory action of the controller (e.g.
+    #: "arm_controller/follow_joint_trajectory"): when set, trajectories go through it and
+    #: a rejected or aborted goal stops the motion with the controller's reason; empty: the
+    #: topic above, where a rejection is silent and the follow check finds it
+    follow_joint_trajectory: str = ""
+
+    OPTIONAL = ("scene_reset", "follow_joint_trajectory")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if not isinstance(v, str) or (not v and f.name != "scene_reset"):
+            if not isinstance(v, str) or (not v and f.name not in self.OPTIONAL):
                 raise ValueError(f"topics.{f.name} must be a non-empty topic name, got {v!r}")
 
 
@@ -161,6 +168,10 @@ class SafetyConfig:
     max_tracking_error: float = 0.15  # rad, commanded vs. measured
     command_lag: float = 0.15  # s the arm may lag its command (transport, controller)
     state_timeout: float = 0.5  # s without joint states during a motion: stop
+    #: follow check: ``command_lag`` + this many s into a motion, an arm that has covered
+    #: less than a quarter of the commanded joint motion is not following (a trajectory the
+    #: controller rejected on its topic, which says nothing): stop, report the rejection
+    follow_timeout: float = 0.3
     control_rate: float = 60.0  # Hz, the checks' rate (one per joint_states message)
     dry_run: bool = False  # publish plans and markers, never move
 
@@ -178,7 +189,8 @@ class SafetyConfig:
         if not 0 < self.joint_speed_scale <= 1:
             raise ValueError("safety.joint_speed_scale must be in (0, 1]")
         for name in ("measured_speed_margin", "max_force", "max_poke_force", "contact_force",
-                     "max_tracking_error", "state_timeout", "control_rate", "command_lag"):
+                     "max_tracking_error", "state_timeout", "control_rate", "command_lag",
+                     "follow_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"safety.{name} must be positive")
         if self.contact_force >= self.max_force:

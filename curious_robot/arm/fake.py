@@ -17,6 +17,8 @@ import threading
 
 import numpy as np
 
+from curious_robot.motion.results import TrajectoryRejected
+
 from .backend import Frame
 from .config import HardwareConfig
 from .hardware import RobotIO, State
@@ -42,6 +44,8 @@ class FakeArm:
         self._cmd = world.arm_q()
         self._traj: tuple[float, np.ndarray, np.ndarray] | None = None
         self._finger = float(a.finger_open)
+        #: a controller fault (tests): every trajectory is refused with this reason
+        self.refuse = ""
         self.trajectories = 0  # received, for tests
         self.holds = 0  # hold or stop commands received (tests)
         self.stops = 0  # of those, controller stops (an empty trajectory)
@@ -55,6 +59,8 @@ class FakeArm:
         Returns '' when accepted, else why it was rejected (as the controller would)."""
         names = [n[len(self.prefix):] if self.prefix and n.startswith(self.prefix) else n
                  for n in names]
+        if self.refuse:
+            return self.refuse
         if sorted(names) != sorted(self.arm_joints):
             return f"trajectory joints {names} do not match the controller's {self.arm_joints}"
         order = [names.index(n) for n in self.arm_joints]
@@ -172,9 +178,12 @@ class LocalIO(RobotIO):
     """RobotIO straight onto a FakeArm in this process: every reading is one control tick
     (simulated time), so a backend over it runs as fast as the physics allows."""
 
-    def __init__(self, fake: FakeArm, config: HardwareConfig):
+    def __init__(self, fake: FakeArm, config: HardwareConfig, answers: bool = True):
         self.fake = fake
         self.cfg = config
+        #: True: a refused trajectory raises at once (the FollowJointTrajectory action
+        #: path); False: it is dropped without a word (the topic path)
+        self.answers = answers
         self.on_tick = None  # called after each tick (tests: e-stop at a given moment)
         self.plans: list = []
 
@@ -217,8 +226,8 @@ class LocalIO(RobotIO):
 
     def send_trajectory(self, times, positions) -> None:
         why = self.fake.command(list(self.cfg.arm.arm_joints), times, np.asarray(positions))
-        if why:
-            raise ValueError(why)
+        if why and self.answers:
+            raise TrajectoryRejected(f"the controller refused the trajectory: {why}")
 
     def hold(self, q) -> None:
         self.fake.hold(q)

@@ -29,7 +29,8 @@ from curious_robot.motion.config import MotionParams
 from curious_robot.motion.geometry import quat_from_matrix, wrap_angle
 from curious_robot.motion.guard import force_fault
 from curious_robot.motion.inspect import INSPECT_POINT
-from curious_robot.motion.results import Aborted, DryRunDone, PushResult, SafetyStop
+from curious_robot.motion.results import (Aborted, DryRunDone, PushResult, SafetyStop,
+                                          TrajectoryRejected)
 from curious_robot.motion.robot import Pose, Touch
 
 from .backend import ArmBackend, CameraModel, Frame, ResetOutcome, StartupRefused
@@ -81,7 +82,20 @@ class RobotIO(ABC):
 
     @abstractmethod
     def send_trajectory(self, times: list[float], positions: list[np.ndarray]) -> None:
-        """Start a trajectory now (replacing any running one)."""
+        """Start a trajectory now (replacing any running one). Raises
+        :class:`~curious_robot.motion.results.TrajectoryRejected` where the controller
+        answers (an action goal it refuses); a topic says nothing, see ``execute``'s follow
+        check."""
+
+    def controller_problem(self, timeout: float) -> str:
+        """At start-up: why the controller cannot take trajectories ('' when it can; the
+        topic path cannot tell)."""
+        return ""
+
+    def trajectory_error(self) -> str:
+        """Why the controller gave up the running trajectory ('' while it has not): an
+        aborted action goal and its error code. The topic path never knows."""
+        return ""
 
     @abstractmethod
     def hold(self, q: np.ndarray) -> None:
@@ -158,6 +172,22 @@ def blobs(cam: CameraModel, depth: np.ndarray, min_height: float, min_pixels: in
     return out
 
 
+def _not_following(q_from, q, tq, path, el: float) -> str:
+    """The follow check: ``el`` s into a trajectory (``tq``, ``path``; lag already taken
+    off), why the arm at ``q`` is not following it ('' when it is). Not following: the
+    command has moved some joint more than 0.02 rad and the arm has covered less than a
+    quarter of that (a controller that rejected the trajectory on its topic, or never got
+    it)."""
+    want = np.array([np.interp(el, tq, path[:, j]) for j in range(path.shape[1])])
+    commanded = float(np.max(np.abs(want - q_from)))
+    moved = float(np.max(np.abs(np.asarray(q) - q_from)))
+    if commanded > 0.02 and moved < 0.25 * commanded:
+        return (f"the controller is not following the trajectory: {el:.2f} s in, the arm "
+                f"moved {moved:.3f} rad of the {commanded:.3f} rad commanded (a rejected "
+                "trajectory? see the controller's log)")
+    return ""
+
+
 def _seg_dist(p, a, b) -> float:
     ab = b - a
     t = float(np.clip(np.dot(p - a, ab) / max(float(np.dot(ab, ab)), 1e-12), 0.0, 1.0))
@@ -226,6 +256,9 @@ class HardwareBackend(ArmBackend):
                 raise StartupRefused(f"no finite force reading on {cfg.topics.wrench} within "
                                      f"{cfg.startup_timeout:.0f} s: every force limit "
                                      "depends on it")
+        why = self.io.controller_problem(cfg.startup_timeout)
+        if why:
+            raise StartupRefused(why)
         info = self.io.camera_info(cfg.startup_timeout)
         if info is None:
             raise StartupRefused(f"no camera_info on {cfg.topics.camera_info} within "
@@ -331,10 +364,12 @@ class HardwareBackend(ArmBackend):
 
     def execute(self, qs, min_durations=None, guard=None, should_stop=None, progress=None,
                 span: tuple[float, float] = (0.0, 1.0), check_box: bool = True) -> str:
-        """Run a trajectory through ``qs`` under the safety layer; returns "done", "guard"
-        (``guard(state)`` said stop: the arm holds there) or "late" (the goal not reached
-        in time). Raises ValueError before sending (plan refused), Aborted (e-stop,
-        cancel) or SafetyStop (a check failed while moving; the arm holds)."""
+        """Run a trajectory through ``qs`` under the safety layer; returns "done" or "guard"
+        (``guard(state)`` said stop: the arm holds there). Raises ValueError before sending
+        (plan refused), Aborted (e-stop, cancel), TrajectoryRejected (the controller refused
+        or gave up the trajectory, is not following it, or did not reach its goal within
+        1 s of its end) or SafetyStop (another check failed while moving); after either of
+        the last two the controller has been told to stop."""
         self._check_stop(should_stop)
         qs = [np.asarray(q, float) for q in qs]
         q_from, times = self.plan(qs, min_durations, check_box=check_box)
@@ -343,19 +378,23 @@ class HardwareBackend(ArmBackend):
             self.io.publish_plan(times, qs, tips)
             self._dry_q = qs[-1]
             return "done"
-        self.io.send_trajectory(times, qs)
-        self.sent += 1
         t0 = self.io.now()
         last = t0
         duration = times[-1]
         tq = np.array([0.0] + list(times))
         path = np.stack([q_from] + qs)
         prev_force = None
+        follow_at = self.cfg.safety.command_lag + self.cfg.safety.follow_timeout
         try:
+            self.io.send_trajectory(times, qs)
+            self.sent += 1
             while True:
                 s = self._next_state(last, should_stop)
                 last = s.t
                 el = s.t - t0
+                why = self.io.trajectory_error()
+                if why:
+                    raise TrajectoryRejected(f"the controller gave up the trajectory: {why}")
                 # a force sensor that reports nonsense or went silent stops the arm
                 why = force_fault(s.force, s.force_t, s.t, self.cfg.safety.state_timeout)
                 if why:
@@ -373,6 +412,14 @@ class HardwareBackend(ArmBackend):
                 why = self.safety.check_state(s.q, s.dq, _debounced(s.force, prev_force),
                                               q_cmd)
                 prev_force = s.force
+                # the follow check: once, follow_timeout into the motion, and whenever
+                # another check fails (an arm that never started shows as tracking error)
+                if (why or el >= follow_at) and el > self.cfg.safety.command_lag:
+                    follow_at = float("inf")
+                    late = _not_following(q_from, s.q, tq, path,
+                                          el - self.cfg.safety.command_lag)
+                    if late:
+                        raise TrajectoryRejected(late)
                 if why:
                     raise SafetyStop(why)
                 if progress is not None:
@@ -380,10 +427,11 @@ class HardwareBackend(ArmBackend):
                     progress(lo + (hi - lo) * min(1.0, el / duration))
                 if el >= duration and float(np.max(np.abs(s.q - qs[-1]))) < 0.01:
                     return "done"
-                if el > duration + 1.0:
-                    log.warning("trajectory goal not reached within 1 s of its end "
-                                "(error %.3f rad)", float(np.max(np.abs(s.q - qs[-1]))))
-                    return "late"
+                if el > duration + 1.0:  # what comes next would start from a wrong pose
+                    raise TrajectoryRejected(
+                        "the trajectory's goal was not reached within 1 s of its end "
+                        f"(error {float(np.max(np.abs(s.q - qs[-1]))):.3f} rad): the "
+                        "controller did not finish it")
         except SafetyStop:
             # the controller's own stop (ros2_control: an empty trajectory), never a hold at
             # a reading that may be stale: that would pull a moving arm back to it

@@ -2,6 +2,9 @@
 RGB-D camera driver publish and accept (names from :class:`~curious_robot.arm.config.Topics`).
 
   out: joint_trajectory (trajectory_msgs/JointTrajectory, to a joint_trajectory_controller),
+       or, when configured, follow_joint_trajectory (control_msgs/FollowJointTrajectory
+       action: a refused or aborted goal stops the motion with the controller's reason;
+       needs control_msgs, which a ROS 2 distribution has and PyPI does not),
        gripper_command (std_msgs/Float64MultiArray, to a forward position controller),
        ~/planned_trajectory + ~/planned_path (dry run: JointTrajectory, MarkerArray)
   in:  joint_states / gripper_state (sensor_msgs/JointState), wrench
@@ -30,6 +33,10 @@ BEST_EFFORT = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT,
                          history=HistoryPolicy.KEEP_LAST)
 COMMANDS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                       history=HistoryPolicy.KEEP_LAST)
+
+
+#: s the controller's action server has to accept or refuse a trajectory goal
+GOAL_ANSWER_TIMEOUT = 1.0
 
 
 def _secs(stamp) -> float:
@@ -69,6 +76,23 @@ class RosRobotIO(RobotIO):
         self.pub_grip = node.create_publisher(Float64MultiArray, t.gripper_command, COMMANDS)
         self.pub_plan = node.create_publisher(JointTrajectory, "~/planned_trajectory", COMMANDS)
         self.pub_path = node.create_publisher(MarkerArray, "~/planned_path", COMMANDS)
+        self.follow = None  # the controller's FollowJointTrajectory action, when configured
+        self._goal = None  # the running goal's handle
+        self._goal_error = ""  # why the controller gave up the running goal
+        if t.follow_joint_trajectory:
+            try:
+                from control_msgs.action import FollowJointTrajectory
+            except ImportError as exc:
+                raise ValueError(
+                    f"topics.follow_joint_trajectory = {t.follow_joint_trajectory!r} needs "
+                    "control_msgs (in a ROS 2 distribution: the ros-<distro>-control-msgs "
+                    "package); leave it empty to use the topic "
+                    f"{t.joint_trajectory!r} and the follow check") from exc
+            from rclpy.action import ActionClient
+
+            self._follow_type = FollowJointTrajectory
+            self.follow = ActionClient(node, FollowJointTrajectory, t.follow_joint_trajectory,
+                                       **kw)
         self.reset_client = None
         if t.scene_reset:
             from std_srvs.srv import Trigger
@@ -199,13 +223,73 @@ class RosRobotIO(RobotIO):
             msg.points.append(pt)
         return msg  # header.stamp 0: start now, replacing any running trajectory
 
+    def _future(self, future, timeout: float):
+        """``future``'s result within ``timeout`` s (None if it did not come)."""
+        future.add_done_callback(lambda _f: self._notify())
+        if not self._wait(future.done, timeout):
+            return None
+        return future.result()
+
+    def _notify(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def controller_problem(self, timeout: float) -> str:
+        if self.follow is None or self._wait(self.follow.server_is_ready, timeout):
+            return ""
+        return (f"the controller's action {self.cfg.topics.follow_joint_trajectory} "
+                f"(control_msgs/FollowJointTrajectory) is not available within {timeout:.0f} s")
+
     def send_trajectory(self, times, positions) -> None:
-        self.pub_traj.publish(self._trajectory(times, positions))
+        msg = self._trajectory(times, positions)
+        if self.follow is None:
+            self.pub_traj.publish(msg)  # a rejection is silent here: the follow check
+            return
+        from curious_robot.motion.results import TrajectoryRejected
+
+        with self.cond:
+            self._goal, self._goal_error = None, ""
+        name = self.cfg.topics.follow_joint_trajectory
+        if not self.follow.server_is_ready():
+            raise TrajectoryRejected(f"the controller's action {name} is not available")
+        goal = self._follow_type.Goal(trajectory=msg)
+        handle = self._future(self.follow.send_goal_async(goal), GOAL_ANSWER_TIMEOUT)
+        if handle is None:
+            raise TrajectoryRejected(f"the controller's action {name} did not answer the goal "
+                                     f"within {GOAL_ANSWER_TIMEOUT} s")
+        if not handle.accepted:
+            raise TrajectoryRejected(f"the controller refused the trajectory ({name})")
+        with self.cond:
+            self._goal = handle
+        handle.get_result_async().add_done_callback(
+            lambda f, h=handle: self._on_goal_result(h, f))
+
+    def _on_goal_result(self, handle, future) -> None:
+        from action_msgs.msg import GoalStatus
+
+        res = future.result()
+        with self.cond:
+            if handle is not self._goal:
+                return  # an earlier goal, replaced or stopped: its end says nothing now
+            code = int(res.result.error_code)
+            if res.status != GoalStatus.STATUS_SUCCEEDED or code != 0:
+                text = res.result.error_string or "no reason given"
+                self._goal_error = f"status {res.status}, error code {code}: {text}"
+            self._goal = None
+            self.cond.notify_all()
+
+    def trajectory_error(self) -> str:
+        with self.cond:
+            return self._goal_error
 
     def hold(self, q) -> None:
         self.send_trajectory([0.05], [np.asarray(q, float)])
 
     def stop(self) -> None:
+        with self.cond:  # what the goal does from now on is the stop's doing
+            goal, self._goal, self._goal_error = self._goal, None, ""
+        if goal is not None:
+            goal.cancel_goal_async()
         self.pub_traj.publish(self._trajectory([], []))  # no points: hold where it is
 
     def send_gripper(self, values) -> None:

@@ -25,6 +25,11 @@ class SafetyStop(RuntimeError):
     the arm was halted."""
 
 
+class TrajectoryRejected(SafetyStop):
+    """The controller refused a trajectory, gave it up (an aborted goal, its error code in
+    the message) or is not following it; the arm was told to stop."""
+
+
 class DryRunDone(RuntimeError):
     """Dry-run mode: the motion was planned and published, the arm did not move."""
 

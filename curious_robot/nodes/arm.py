@@ -150,7 +150,10 @@ class ArmNode(Node):
             raise ParameterError(f"parameter 'hardware_config' = {path!r}: {exc}") from exc
         cfg.safety.dry_run = bool(cfg.safety.dry_run or dry_run)
         cfg.safety.max_poke_force = min(cfg.safety.max_poke_force, self.max_poke_force)
-        io = RosRobotIO(self, cfg, group)
+        try:
+            io = RosRobotIO(self, cfg, group)
+        except ValueError as exc:
+            raise ParameterError(f"parameter 'hardware_config' = {path!r}: {exc}") from exc
         backend = HardwareBackend(cfg, io)
         # nothing spins this node yet: pump a private executor while checking the robot
         ex = SingleThreadedExecutor()

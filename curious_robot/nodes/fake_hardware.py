@@ -47,6 +47,7 @@ class FakeHardwareNode(Node):
         wcfg.object_split = split
         self.fake = FakeArm(World(wcfg, seed=seed), rate or self.cfg.safety.control_rate,
                             joint_prefix=prefix)
+        self.fake.refuse = p.refuse_trajectories
 
         from geometry_msgs.msg import WrenchStamped
         from sensor_msgs.msg import CameraInfo, Image, JointState
