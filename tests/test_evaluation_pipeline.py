@@ -88,6 +88,10 @@ def test_report_has_both_tables_and_interactions(tmp_path):
     assert "| all tasks except grasp | 0.309 | 0.632 | 0.263 |" in text
     assert "| identity (inspect) | 40 | 0 |" in text and "| total | 100 | 0 |" in text
     assert "not run here" in text  # the ImageNet row has the paper's numbers only
+    # the paper's columns say so, and the source is cited, not a file outside the repo
+    assert "| Household (paper) | UW RGB-D (paper) | Caltech-256 (paper) |" in text
+    assert "../" not in text and "ECCV 2016, Tables 1 and 2" in text
+    assert "never touched" not in text
     assert "continued an earlier one" not in text
     assert "paired over the held-out objects" not in text  # no per-object scores: no table
     resumed = reproduce.render_table({**summary, "reused": ["collect chunk 1"]}, results,
