@@ -66,3 +66,39 @@ def test_fit_is_invalid_when_contact_comes_only_at_the_end():
     force = np.clip((depth - 0.001) * 2000.0, 0.0, None)
     fit = fit_tactile(depth, force)
     assert fit.valid and fit.slope == pytest.approx(2000.0, rel=0.05)
+
+
+def _patch(n=64, res=0.001):
+    v, u = np.mgrid[0:n, 0:n]
+    x, y = (u - (n - 1) / 2) * res, -(v - (n - 1) / 2) * res  # columns +x, rows -y
+    return x, y, res
+
+
+def test_the_poke_presses_the_most_level_spot_near_the_point():
+    """A roof sloping 35 deg on both sides of the requested point, with a level shelf
+    4-20 mm to its +x side: the shelf is chosen, its offset in table axes and ~0 tilt."""
+    from curious_robot.motion.poke import level_spot
+
+    x, y, res = _patch()
+    h = 0.04 - np.tan(np.radians(35)) * np.abs(x)  # a roof along y through the centre
+    shelf = (x > 0.004) & (x < 0.02) & (np.abs(y) < 0.02)
+    h[shelf] = 0.03
+    h = np.clip(h, 0.0, None)
+    dx, dy, tilt = level_spot(h, res, radius=0.02)
+    assert 0.009 <= dx <= 0.015 and abs(dy) <= 0.012 and tilt < 3.0, (dx, dy, tilt)
+    # an even slope has no level spot: the nearest is taken, and says how steep it is
+    ramp = 0.03 + np.tan(np.radians(35)) * x
+    dx, dy, tilt = level_spot(ramp, res, radius=0.02)
+    assert abs(dx) < 0.002 and abs(dy) < 0.002 and 33.0 < tilt < 37.0, (dx, dy, tilt)
+
+
+def test_no_level_spot_off_the_object_or_too_near_its_edge():
+    from curious_robot.motion.poke import level_spot
+
+    x, y, res = _patch()
+    assert level_spot(np.zeros_like(x), res) is None  # bare table
+    thin = np.where(np.abs(x) < 0.003, 0.03, 0.0)  # a 6 mm rib: no ball-wide spot on it
+    assert level_spot(thin, res, ball=0.005) is None
+    wide = np.where(np.abs(x) < 0.008, 0.03, 0.0)
+    dx, _dy, tilt = level_spot(wide, res, ball=0.005)
+    assert abs(dx) <= 0.003 and tilt < 1.0

@@ -748,8 +748,11 @@ class _HeightView:
 
     rgb: np.ndarray
     depth: np.ndarray | None
-    heights: np.ndarray
+    height_map: np.ndarray
     extent: float
 
     def surface(self, radius_m: float) -> float:
-        return surface_height(self.heights, self.extent, radius_m)
+        return surface_height(self.height_map, self.extent, radius_m)
+
+    def heights(self) -> tuple[np.ndarray, float]:
+        return self.height_map, self.extent / self.height_map.shape[1]

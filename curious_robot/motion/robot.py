@@ -56,6 +56,10 @@ class View(Protocol):
         """Table-frame height (m) of the highest point seen within ``radius_m`` of the
         patch's centre."""
 
+    def heights(self) -> tuple[np.ndarray, float]:
+        """The table-frame height (m) seen at each pixel (columns +x, rows -y, centred on
+        the patch's table point) and the size of a pixel on the table (m)."""
+
 
 class Scene(Protocol):
     """An overhead RGB-D image of the table."""

@@ -46,6 +46,10 @@ class SimView:
         win = self.depth[h // 2 - r:h // 2 + r, wd // 2 - r:wd // 2 + r]
         return float(w.config.camera_height - win.min())
 
+    def heights(self) -> tuple[np.ndarray, float]:
+        cfg = self.world.config  # the patch camera looks straight down from camera_height
+        return cfg.camera_height - self.depth, cfg.patch_extent / self.depth.shape[1]
+
 
 @dataclass
 class SimScene:
