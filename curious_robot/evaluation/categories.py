@@ -419,11 +419,48 @@ def category_scores(feats: np.ndarray, cats, inst) -> dict:
             "per_instance": {str(i): round(float(m), 5) for i, m in zip(ids, means)}}
 
 
-def evaluate(root, folder: str | os.PathLike, split: str, layers, threads: int = 2) -> dict:
-    """``{layer: category_scores(...)}`` of a frozen ``root`` on one split."""
+def evaluate(root, folder: str | os.PathLike, split: str, layers, threads: int = 2,
+             probe: bool = False) -> dict:
+    """``{layer: category_scores(...)}`` of a frozen ``root`` on one split; ``probe`` adds
+    ``linear_accuracy`` (:func:`probe_accuracy`)."""
     from curious_robot.evaluation.features import extract
 
     images, cats, inst = load_split(folder, split, root.cfg.input_size, threads)
     feats = extract(root, images, layers)
-    return {layer: {"layer": layer, **category_scores(feats[layer], cats, inst)}
-            for layer in layers}
+    out = {}
+    for layer in layers:
+        out[layer] = {"layer": layer, **category_scores(feats[layer], cats, inst)}
+        if probe:
+            out[layer]["linear_accuracy"] = probe_accuracy(feats[layer], cats, inst)
+    return out
+
+
+def instance_folds(cats, inst, folds: int) -> np.ndarray:
+    """Per image, its fold: each category's instances (sorted) are dealt to ``folds``
+    folds in turn, so every fold holds whole instances of every category that has enough."""
+    cats, inst = np.asarray(cats), np.asarray(inst)
+    fold_of = {}
+    for c in np.unique(cats):
+        for k, name in enumerate(np.unique(inst[cats == c])):
+            fold_of[name] = k % folds
+    return np.array([fold_of[n] for n in inst], np.int64)
+
+
+def probe_accuracy(feats: np.ndarray, cats, inst, folds: int = 3) -> float:
+    """Linear-probe category accuracy, cross-validated over instances: the probe
+    (:func:`metrics.linear_probe`) is fitted on the other folds' instances and tested on
+    one fold's, so no test instance is ever seen in training; mean over images."""
+    from curious_robot.evaluation import metrics
+
+    cats = np.asarray(cats)
+    names = np.unique(cats)
+    y = np.searchsorted(names, cats)
+    fold = instance_folds(cats, inst, folds)
+    correct = 0
+    for f in range(folds):
+        te, tr = fold == f, fold != f
+        if not te.any() or not tr.any():
+            continue
+        acc, _ = metrics.linear_probe(feats[tr], y[tr], feats[te], y[te])
+        correct += acc * int(te.sum())
+    return float(correct / len(y))
