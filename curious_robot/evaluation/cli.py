@@ -92,7 +92,8 @@ def register(sub) -> None:
     p.add_argument("--layer", choices=LAYER_CHOICES, default="all",
                    help="root layer to read (default %(default)s: each layer)")
     p.add_argument("--probe", action="store_true",
-                   help="add a linear probe, cross-validated over instances (slower)")
+                   help="add a linear probe, cross-validated over instances (minutes, where "
+                        "the 1-NN takes seconds)")
     p.add_argument("--input-size", type=int, default=None,
                    help=f"input px of a 'random' root (default {ModelConfig.input_size})")
     p.add_argument("--width", type=float, default=None,
