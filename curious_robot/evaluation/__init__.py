@@ -7,9 +7,11 @@ baseline, and ``curious-robot reproduce`` that runs the whole comparison.
     metrics    nn_accuracy, linear_probe, recall_at_k (pure arrays)
     evaluate   the above on folders; nearest-neighbour pictures
     evalset    render held-out objects into folders
+    categories everyday object categories (parametric meshes), split by instance into
+               val / test, rendered; leave-one-instance-out 1-NN (eval-categories)
     baselines  the auto-encoder baseline
     reproduce  collect -> train variants -> evaluate -> results/
-    cli        eval, evalset, autoencoder, reproduce subcommands
+    cli        eval, evalset, eval-categories, autoencoder, reproduce subcommands
 
 Importing the package is light; torch loads with the modules that need it.
 """

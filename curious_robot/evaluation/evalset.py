@@ -119,33 +119,42 @@ class Renderer:
             p.resetBasePositionAndOrientation(info.body, [0.0, 0.0, -float(v[:, 2].min())],
                                               _quat(rot))
             centre = np.array([0.0, 0.0, 0.5 * float(v[:, 2].max() - v[:, 2].min())])
-            elev = math.radians(rng.uniform(35.0, 85.0))
-            azim = rng.uniform(-math.pi, math.pi)
-            fov = 40.0
-            span = float(rng.uniform(0.45, 0.85))
-            dist = max(model.size) / span / (2.0 * math.tan(math.radians(fov) / 2.0))
-            centre[:2] += rng.uniform(-0.1, 0.1, size=2) * max(model.size)
-            direction = np.array([math.cos(elev) * math.cos(azim),
-                                  math.cos(elev) * math.sin(azim), math.sin(elev)])
-            eye = centre + dist * direction
-            view = p.computeViewMatrix(eye.tolist(), centre.tolist(), [0.0, 0.0, 1.0])
-            proj = p.computeProjectionMatrixFOV(fov, 1.0, 0.02, dist + 1.0)
-            light_el = math.radians(rng.uniform(25.0, 90.0))
-            light_az = rng.uniform(-math.pi, math.pi)
-            light = [math.cos(light_el) * math.cos(light_az),
-                     math.cos(light_el) * math.sin(light_az), math.sin(light_el)]
-            _, _, rgba, _, _ = p.getCameraImage(
-                self.size, self.size, view, proj, lightDirection=light,
-                lightColor=rng.uniform(0.9, 1.0, size=3).tolist(),
-                lightAmbientCoeff=float(rng.uniform(0.5, 0.7)),
-                lightDiffuseCoeff=float(rng.uniform(0.35, 0.6)),
-                lightSpecularCoeff=float(rng.uniform(0.0, 0.2)),
-                shadow=int(rng.random() < 0.5), renderer=w._pb.ER_TINY_RENDERER,
-                flags=w._pb.ER_NO_SEGMENTATION_MASK)
-            img = np.asarray(rgba, np.uint8).reshape(self.size, self.size, 4)[:, :, :3]
-            return np.ascontiguousarray(img)
+            return self.shoot(centre, max(model.size), rng)
         finally:
             w.remove_object(info.object_id)
+
+    def shoot(self, centre, extent: float, rng: np.random.Generator) -> np.ndarray:
+        """(size, size, 3) uint8 of whatever stands on the table around ``centre`` (its
+        largest extent ``extent`` m), from one random oblique camera under one random
+        light (the module docstring's conditions)."""
+        w = self.world
+        p = w.p
+        centre = np.array(centre, np.float64)
+        elev = math.radians(rng.uniform(35.0, 85.0))
+        azim = rng.uniform(-math.pi, math.pi)
+        fov = 40.0
+        span = float(rng.uniform(0.45, 0.85))
+        dist = extent / span / (2.0 * math.tan(math.radians(fov) / 2.0))
+        centre[:2] += rng.uniform(-0.1, 0.1, size=2) * extent
+        direction = np.array([math.cos(elev) * math.cos(azim),
+                              math.cos(elev) * math.sin(azim), math.sin(elev)])
+        eye = centre + dist * direction
+        view = p.computeViewMatrix(eye.tolist(), centre.tolist(), [0.0, 0.0, 1.0])
+        proj = p.computeProjectionMatrixFOV(fov, 1.0, 0.02, dist + 1.0)
+        light_el = math.radians(rng.uniform(25.0, 90.0))
+        light_az = rng.uniform(-math.pi, math.pi)
+        light = [math.cos(light_el) * math.cos(light_az),
+                 math.cos(light_el) * math.sin(light_az), math.sin(light_el)]
+        _, _, rgba, _, _ = p.getCameraImage(
+            self.size, self.size, view, proj, lightDirection=light,
+            lightColor=rng.uniform(0.9, 1.0, size=3).tolist(),
+            lightAmbientCoeff=float(rng.uniform(0.5, 0.7)),
+            lightDiffuseCoeff=float(rng.uniform(0.35, 0.6)),
+            lightSpecularCoeff=float(rng.uniform(0.0, 0.2)),
+            shadow=int(rng.random() < 0.5), renderer=w._pb.ER_TINY_RENDERER,
+            flags=w._pb.ER_NO_SEGMENTATION_MASK)
+        img = np.asarray(rgba, np.uint8).reshape(self.size, self.size, 4)[:, :, :3]
+        return np.ascontiguousarray(img)
 
 
 def instance_look(seed: int, model_id: int) -> tuple[str, tuple[float, float, float]]:
