@@ -55,9 +55,10 @@ def test_each_shipped_file_matches_its_card_loads_safely_and_builds_its_network(
     assert sha256(path) == card_hashes()[path.name], f"{path.name} differs from the card"
     state = torch.load(path, map_location="cpu", weights_only=True)
     assert state["format"] == FORMAT and "optimizer" not in state
-    assert load_checkpoint(path)["step"] == state["step"] > 0
-    model = CuriousNet(ModelConfig.from_dict(state["config"]["model"]))
-    model.load_state_dict(state["model"])  # strict: every weight there, none extra
+    loaded = load_checkpoint(path)  # what every reader gets (earlier heads upgraded)
+    assert loaded["step"] == state["step"] > 0
+    model = CuriousNet(ModelConfig.from_dict(loaded["config"]["model"]))
+    model.load_state_dict(loaded["model"])  # strict: every weight there, none extra
     assert HEADS[kind] <= set(model.heads)
     model.eval()
     size = model.cfg.input_size

@@ -162,11 +162,11 @@ def test_curious_poke_takes_the_largest_spread(base_state, tmp_path):
     # real MC dropout: shape, reproducible with a seed
     imgs = shifted_patches(patch(), PATCH_SIZE, offsets, SIZE)
     sd = pol.predictor.poke_uncertainty_batch(imgs, 8, seed=3)
-    assert sd.shape == (5, 2) and (sd >= 0).all() and sd.sum() > 0
+    assert sd.shape == (5, 1) and (sd >= 0).all() and sd.sum() > 0
     assert np.array_equal(sd, pol.predictor.poke_uncertainty_batch(imgs, 8, seed=3))
     # the choice follows the spread
-    fake = np.zeros((5, 2))
-    fake[3] = [0.2, 0.3]
+    fake = np.zeros((5, 1))
+    fake[3] = [0.5]
     pol.predictor.poke_uncertainty_batch = lambda *a, **k: fake
     sel = pol.select(t, patch(), PATCH_SIZE, np.random.default_rng(0), WS)
     assert sel.action == pytest.approx([t.x + offsets[3][0], t.y + offsets[3][1]])

@@ -89,6 +89,34 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if state.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"checkpoint {path} has version {state.get('version')!r}; this "
                               f"code reads version {CHECKPOINT_VERSION}")
+    return _upgrade(state, path)
+
+
+#: the poke head's outputs before the target became the log felt stiffness (slope,
+#: intercept); a head of that shape is dropped on load
+OLD_POKE_OUTPUTS = 2
+
+
+def _upgrade(state: dict, path: Path) -> dict:
+    """Bring an earlier checkpoint's poke head to today's target. Until December 2026 it
+    predicted (slope, intercept); now it predicts the log slope alone. Such a head is of no
+    use for the new target, so it is replaced by an untrained one (zero output layer) and
+    its statistics dropped: readers then treat the checkpoint as one without poke data
+    (policies fall back to the centroid, training learns the head afresh). Everything else
+    is kept. ``state["upgraded"]`` says what was done."""
+    import logging
+
+    model = state.get("model")
+    w = model.get("heads.poke.out.weight") if isinstance(model, dict) else None
+    if w is None or w.shape[0] != OLD_POKE_OUTPUTS:
+        return state
+    model["heads.poke.out.weight"] = torch.zeros((1, w.shape[1]), dtype=w.dtype)
+    model["heads.poke.out.bias"] = torch.zeros(1, dtype=w.dtype)
+    if isinstance(state.get("stats"), dict):
+        state["stats"].pop("poke", None)
+    state["upgraded"] = ("its poke head predicted (slope, intercept), an earlier target: "
+                         "dropped; the poke head is untrained until trained again")
+    logging.getLogger(__name__).warning("checkpoint %s: %s", path, state["upgraded"])
     return state
 
 

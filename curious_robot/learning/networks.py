@@ -5,7 +5,7 @@ small head in one ``nn.ModuleDict``, attached at the depth given by :data:`HEAD_
 
     grasp     conv4 of the patch                 -> 18 angle-bin logits ("would it succeed")
     push      conv3 of (before, after), siamese  -> the push action (4 numbers, normalised)
-    poke      fc6 of the patch                   -> tactile slope and intercept (normalised)
+    poke      fc6 of the patch                   -> log tactile slope (normalised)
     identity  fc6 -> fc7 of each image, siamese  -> an embedding (cosine embedding loss)
     crash     fc6 of a camera crop               -> one logit ("safe to fly straight")
 
@@ -132,7 +132,7 @@ class CuriousNet(nn.Module):
         return self.heads["push"](torch.cat([f[:n], f[n:]], dim=1))
 
     def poke(self, patch: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) -> (N, 2) normalised (slope, intercept)."""
+        """(N, 3, S, S) -> (N, 1) normalised log slope."""
         return self.heads["poke"](self.root(patch, upto=self.head_inputs["poke"]))
 
     def embed(self, image: torch.Tensor) -> torch.Tensor:

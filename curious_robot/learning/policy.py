@@ -32,7 +32,7 @@ poke, ``model``    the centroid (the paper pokes objects, not points; nothing to
 poke, ``curious``  the centroid and four points on the object (``poke_offset`` of the
                    footprint's length / width along its long / short axis, at most
                    ``poke_max_shift`` m); the one whose MC-dropout spread of the poke head
-                   (``mc_samples`` passes, slope and intercept in normalised units, summed)
+                   (``mc_samples`` passes, the log slope in normalised units)
                    is largest. Score: that spread.
 push               random pushes through the centroid, for both policies (``Selection.
                    policy`` says ``random``): the push head is an *inverse* model, (before,
@@ -192,7 +192,7 @@ class Policy:
         """"model": poke the centroid; "curious": the candidate with the largest MC-dropout
         spread of the predicted tactile fit."""
         if self.policy == "model":
-            slope, _ = self.predictor.poke_predict(patch)
+            slope = self.predictor.poke_predict(patch)
             x, y = ws.clip(target.x, target.y)
             return Selection([x, y], float(slope), self.policy)
         offsets = self.poke_candidates(target, ws)

@@ -140,29 +140,28 @@ class Predictor:
     # -- poke -----------------------------------------------------------------------------
 
     @torch.no_grad()
-    def poke_predict(self, patch: np.ndarray) -> tuple[float, float]:
-        """(slope N/m, intercept N) predicted for poking the object in ``patch``."""
+    def poke_predict(self, patch: np.ndarray) -> float:
+        """The felt stiffness (slope, N/m) predicted for poking the object in ``patch``."""
         stats = self._stats("poke")
         with self._lock:
             z = self.model.poke(self._images(patch)).cpu().numpy()[0]
-        slope, intercept = stats.denormalize(z)
-        return float(slope), float(intercept)
+        return float(np.exp(stats.denormalize(z)[0]))
 
     @torch.no_grad()
-    def poke_uncertainty(self, patch: np.ndarray, samples: int = 16) -> tuple[float, float]:
-        """MC-dropout standard deviation of (slope N/m, intercept N)."""
+    def poke_uncertainty(self, patch: np.ndarray, samples: int = 16) -> float:
+        """MC-dropout standard deviation of the predicted log stiffness (a relative spread:
+        0.1 is about 10 %)."""
         stats = self._stats("poke")
         with self._lock:
             f = self.model.root(self._images(patch), upto=self.model.head_inputs["poke"])
             z = self.model.heads["poke"].sample(f, samples)[:, 0].cpu().numpy()
-        sd = z.std(axis=0) * np.asarray(stats.std)
-        return float(sd[0]), float(sd[1])
+        return float(z.std(axis=0)[0] * np.asarray(stats.std)[0])
 
     @torch.no_grad()
     def poke_uncertainty_batch(self, patches, samples: int = 16,
                                seed: int | None = None) -> np.ndarray:
-        """(N, 2) MC-dropout standard deviations in *normalised* units (slope, intercept
-        each divided by its training std), one row per patch; the root runs once on the
+        """(N, 1) MC-dropout standard deviations in *normalised* units (the log slope
+        divided by its training std), one row per patch; the root runs once on the
         batch, the head ``samples`` times. ``seed`` makes the dropout masks reproducible
         (a private generator; the global torch RNG is untouched)."""
         self._stats("poke")

@@ -190,8 +190,8 @@ def grasp_panel(task, model, store, input_size: int, device, n: int = PANEL_RECO
 @torch.no_grad()
 def poke_panel(task, model, store, stats, input_size: int, device, n: int = PANEL_RECORDS // 2
                ) -> np.ndarray | None:
-    """A row of poke patches with the measured and the predicted (slope N/m, intercept N);
-    None without poke records or statistics."""
+    """A row of poke patches with the measured and the predicted felt stiffness (slope,
+    N/m); None without poke records or statistics."""
     records = _panel_records(store, task, n)
     if not records or stats is None:
         return None
@@ -205,7 +205,7 @@ def poke_panel(task, model, store, stats, input_size: int, device, n: int = PANE
     tiles = []
     for rec, pred in zip(records, stats.denormalize(z)):
         img = _tile(rec.before)
-        _text(img, f"true {rec.outcome[0]:.0f} {rec.outcome[1]:.1f}", 12, (0, 230, 0))
-        _text(img, f"pred {pred[0]:.0f} {pred[1]:.1f}", PANEL_TILE - 5, (255, 220, 0))
+        _text(img, f"true {rec.outcome[0]:.0f} N/m", 12, (0, 230, 0))
+        _text(img, f"pred {np.exp(pred[0]):.0f} N/m", PANEL_TILE - 5, (255, 220, 0))
         tiles.append(img)
     return _row(tiles)
