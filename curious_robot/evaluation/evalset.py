@@ -102,17 +102,18 @@ class Renderer:
     def close(self) -> None:
         self.world.close()
 
-    def render(self, model, rng: np.random.Generator, rgb=None) -> np.ndarray:
-        """(size, size, 3) uint8: ``model`` alone under one random view condition, in
-        colour ``rgb`` (0-1; the world's draw when ``None``)."""
+    def render(self, model, rng: np.random.Generator, look=None) -> np.ndarray:
+        """(size, size, 3) uint8: ``model`` alone under one random view condition, with
+        ``look`` (a :class:`~curious_robot.world.looks.Look`; the world's draw when
+        ``None``)."""
         from curious_robot.world.objects import mesh_vertices
 
         w = self.world
         p = w.p
         info = w.spawn_object(model.id)
         try:
-            if rgb is not None:
-                p.changeVisualShape(info.body, -1, rgbaColor=[*map(float, rgb), 1.0])
+            if look is not None:
+                w.textures.apply(info.body, look)
             rot = _rotation(float(rng.uniform(-math.pi, math.pi)), bool(rng.random() < 0.5))
             v = mesh_vertices(model.mesh) * np.asarray(model.scale)
             v = (v - 0.5 * (v.max(0) + v.min(0))) @ rot.T  # about the inertial frame
@@ -157,16 +158,17 @@ class Renderer:
         return np.ascontiguousarray(img)
 
 
-def instance_look(seed: int, model_id: int) -> tuple[str, tuple[float, float, float]]:
-    """The material and colour of one held-out object, drawn once (seeded by ``seed`` and
-    the model) the way the world draws them, so every view of an instance shows the same
-    object: only pose, scale and light change between views."""
+def instance_look(seed: int, model_id: int):
+    """The look (material texture and colour, :class:`~curious_robot.world.looks.Look`) of
+    one held-out object, drawn once (seeded by ``seed`` and the model) the way the world
+    draws them, so every view of an instance shows the same object: only pose, scale and
+    light change between views."""
+    from curious_robot.world.looks import draw_look
     from curious_robot.world.objects import MATERIALS
 
     rng = np.random.default_rng([seed, model_id])
     material = MATERIALS[int(rng.integers(len(MATERIALS)))]
-    rgb = np.clip(np.asarray(material.rgb) + rng.uniform(-0.06, 0.06, 3), 0.0, 1.0)
-    return material.name, tuple(float(c) for c in rgb)
+    return draw_look(rng, material.name)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -215,10 +217,10 @@ def generate(out: str | os.PathLike, n_objects: int | None = None, views: int = 
             part = "test" if m.id in test_ids else "train"
             cls_dir = out / "classify" / part / classes[m.id]
             cls_dir.mkdir(parents=True, exist_ok=True)
-            material, rgb = instance_look(seed, m.id)
-            looks[m.id] = material
+            look = instance_look(seed, m.id)
+            looks[m.id] = look.material
             for k in range(views):
-                img = renderer.render(m, rng, rgb)
+                img = renderer.render(m, rng, look)
                 path = obj_dir / f"view_{k:02d}.png"
                 if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
                     raise OSError(f"cannot write {path}")

@@ -29,7 +29,7 @@ class Poke(Task):
     head, head_input = "poke", "fc6"
     #: a poke whose tactile fit failed (too few contact samples) has nothing to regress
     train_success = True
-    scramble = False  # the colour shows the material, which sets the stiffness
+    scramble = False  # colour is random per object; the material shows in the texture
     script = POKE
     metric_keys = ("poke_error", "poke_mean_baseline_error")
 

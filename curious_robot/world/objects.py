@@ -86,23 +86,22 @@ def width_along(widths: np.ndarray, angle: float) -> float:
 
 
 class Material(NamedTuple):
-    """What an object is made of: how stiff it feels and how it looks.
-
-    Appearance follows material, as in the real world (foam looks like foam), so the
-    robot can learn to predict how an object will feel from how it looks, on shapes it has
-    never seen; the stiffness is still drawn at random inside the material's range.
+    """What an object is made of: how stiff it feels. It shows in the surface texture
+    (:mod:`curious_robot.world.looks`), as real materials do, never in the colour, which is
+    drawn at random for every object: the robot can learn to predict how an object will
+    feel from how its surface looks, on shapes it has never seen, but not from a colour
+    lookup. The stiffness is drawn at random inside the material's range.
     """
 
     name: str
     stiffness: tuple[float, float]  # N/m, log-uniform range
-    rgb: tuple[float, float, float]  # base colour; each instance jitters it a little
 
 
 MATERIALS = (
-    Material("foam", (3000.0, 5500.0), (0.93, 0.80, 0.25)),
-    Material("rubber", (5500.0, 10000.0), (0.80, 0.22, 0.20)),
-    Material("plastic", (10000.0, 20000.0), (0.22, 0.45, 0.85)),
-    Material("wood", (20000.0, 40000.0), (0.55, 0.36, 0.20)),
+    Material("foam", (3000.0, 5500.0)),
+    Material("rubber", (5500.0, 10000.0)),
+    Material("plastic", (10000.0, 20000.0)),
+    Material("wood", (20000.0, 40000.0)),
 )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from curious_robot.motion.arm_model import ArmModel
 from curious_robot.motion.results import Aborted, Progress, ShouldStop
 
+from . import looks
 from .camera import Camera
 from .config import WorldConfig, resolve_path
 from .objects import (MATERIALS, ObjectInfo, footprint_widths, load_manifest, mesh_vertices,
@@ -119,10 +120,21 @@ class World(BulletSession):
         if model.id not in self._shapes:
             p, path = self.p, str(resolve_path(model.mesh))
             col = p.createCollisionShape(p.GEOM_MESH, fileName=path, meshScale=model.scale)
-            vis = p.createVisualShape(p.GEOM_MESH, fileName=path, meshScale=model.scale,
-                                      rgbaColor=model.rgba)
+            if self.config.materials:  # a texture-mapped copy: the material shows
+                vis = p.createVisualShape(p.GEOM_MESH, meshScale=model.scale,
+                                          fileName=str(looks.mapped_mesh(path, model.scale)))
+            else:
+                vis = p.createVisualShape(p.GEOM_MESH, fileName=path, meshScale=model.scale,
+                                          rgbaColor=model.rgba)
             self._shapes[model.id] = (col, vis)
         return self._shapes[model.id]
+
+    @property
+    def textures(self) -> looks.Textures:
+        """The material textures of this world's client (loaded on first use)."""
+        if getattr(self, "_textures", None) is None:
+            self._textures = looks.Textures(self.p)
+        return self._textures
 
     def _free_spot(self, radius: float) -> tuple[float, float]:
         (x0, x1), (y0, y1), _ = self.workspace
@@ -149,8 +161,7 @@ class World(BulletSession):
         material = MATERIALS[int(rng.integers(len(MATERIALS)))] if cfg.materials else None
         lo, hi = np.log(material.stiffness if material else cfg.stiffness_range)
         stiffness = float(np.exp(rng.uniform(lo, hi)))
-        rgb = (np.clip(np.asarray(material.rgb) + rng.uniform(-0.06, 0.06, 3), 0.0, 1.0)
-               if material else None)
+        look = looks.draw_look(rng, material.name) if material else None
         damping = float(stiffness * rng.uniform(*cfg.damping_ratio_range))
         yaw = float(rng.uniform(-math.pi, math.pi))
         x, y = self._free_spot(0.5 * max(model.size[:2]))
@@ -164,8 +175,8 @@ class World(BulletSession):
         off = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3) @ centre
         body = p.createMultiBody(mass, col, vis, basePosition=[x - off[0], y - off[1], z - off[2]],
                                  baseOrientation=orn, baseInertialFramePosition=centre.tolist())
-        if rgb is not None:
-            p.changeVisualShape(body, -1, rgbaColor=[*map(float, rgb), 1.0])
+        if look is not None:  # a random colour; the material shows in the texture
+            self.textures.apply(body, look)
         p.changeDynamics(body, -1, lateralFriction=friction, spinningFriction=0.1,
                          rollingFriction=0.0001, contactStiffness=stiffness,
                          contactDamping=damping)
