@@ -578,7 +578,7 @@ class HardwareBackend(ArmBackend):
     def object_near(self, x, y):
         return ""  # object ids are unknown on hardware
 
-    def grasp_truth(self, object_id, angle):
+    def grasp_truth(self, object_id, angle, x, y):
         return {}
 
     def mark_objects(self):

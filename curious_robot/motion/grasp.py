@@ -59,7 +59,7 @@ class Grasp(Script):
         view = robot.look(x, y)
         res = GraspResult(False, 0.0, view.rgb, robot.object_near(x, y), x, y, angle,
                           depth_patch=view.depth, truth=truth)
-        truth.update(robot.grasp_truth(res.object_id, angle))
+        truth.update(robot.grasp_truth(res.object_id, angle, x, y))
         report(progress, 0.05)  # looked: beyond 0.05 the arm is moving
         z_tip = grasp_height(view.surface(0.01), view.surface(0.04), p)
         z_ee = z_tip + arm.tip_below_ee

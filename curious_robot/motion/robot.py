@@ -129,8 +129,9 @@ class Robot(Protocol):
     def object_near(self, x: float, y: float) -> str:
         """Id of the object nearest to (x, y) ('' unknown)."""
 
-    def grasp_truth(self, object_id: str, angle: float) -> dict[str, float]:
-        """Ground truth of grasping ``object_id`` along ``angle`` ({} unknown)."""
+    def grasp_truth(self, object_id: str, angle: float, x: float, y: float
+                    ) -> dict[str, float]:
+        """Ground truth of grasping ``object_id`` along ``angle`` at (x, y) ({} unknown)."""
 
     def mark_objects(self):
         """Remember where the objects are (a token for :meth:`lifted`, :meth:`object_motion`)."""

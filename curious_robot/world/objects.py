@@ -67,6 +67,39 @@ def mesh_vertices(mesh: str) -> np.ndarray:
     return v
 
 
+@functools.lru_cache(maxsize=2048)
+def mesh_faces(mesh: str) -> tuple[tuple[int, ...], ...]:
+    """Faces of an OBJ mesh as 0-based vertex indices."""
+    out = []
+    for ln in resolve_path(mesh).read_text().splitlines():
+        if ln.startswith("f "):
+            out.append(tuple(int(t.split("/")[0]) - 1 for t in ln.split()[1:]))
+    return tuple(out)
+
+
+def band_width(vertices: np.ndarray, faces, x: float, y: float, angle: float,
+               band: float = 0.01, res: float = 0.0005) -> float:
+    """Width (m) of an object's top-down silhouette along direction ``angle`` within a
+    band ``band`` m either side of the line through (x, y): what a parallel gripper closing
+    along ``angle`` at (x, y) has between its fingers (0 when the band misses the object).
+    ``vertices``: table-frame (N, 3); ``faces``: vertex index tuples."""
+    import cv2
+
+    c, s = math.cos(angle), math.sin(angle)
+    d = np.asarray(vertices, float)[:, :2] - (x, y)
+    u, v = d @ (c, s), d @ (-s, c)  # along the jaw axis, across it
+    half = 0.12
+    n = int(round(2 * half / res))
+    grid = np.zeros((n, n), np.uint8)
+    pts = np.stack([(u + half) / res, (v + half) / res], 1).round().astype(np.int32)
+    for f in faces:  # one by one: fillPoly's even-odd rule would cut overlaps out
+        if len(f) >= 3:
+            cv2.fillConvexPoly(grid, pts[list(f)], 1)
+    rows = grid[int((half - band) / res):int((half + band) / res) + 1]
+    cols = np.flatnonzero(rows.any(axis=0))
+    return float((cols[-1] - cols[0] + 1) * res) if cols.size else 0.0
+
+
 _ANGLES = np.linspace(0.0, math.pi, 180, endpoint=False)
 _DIRS = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], axis=1)
 

@@ -23,10 +23,12 @@ from curious_robot.motion.results import Aborted
 from curious_robot.motion.robot import Touch
 
 from .camera import Camera
-from .objects import width_along
+from .objects import band_width, load_manifest, mesh_faces, width_along
 
 log = logging.getLogger(__name__)
 
+#: half the width of the fingers' pads, m: the band of the object a grasp closes on
+FINGER_BAND = 0.01
 PROBE_LENGTH = 0.075  # m from the probe's mount to the bottom of its ball (probe.urdf)
 
 
@@ -123,15 +125,24 @@ class SimRobot:
         o = self.world.object_at(x, y)
         return o.object_id if o is not None else ""
 
-    def grasp_truth(self, object_id, angle):
+    def grasp_truth(self, object_id, angle, x, y):
+        """Object properties and its geometry across the jaws: the whole footprint's width
+        along the closing direction, its narrowest width and angle, and ``local_width``,
+        the silhouette's width between the fingers (a band of the fingers' width through
+        the grasp point), what the jaws actually close on."""
         if not object_id:
             return {}
         w = self.world
         o = w.object(object_id)
         f = w.footprint(object_id)
+        model = next(m for m in load_manifest(w.config.objects_manifest)
+                     if m.id == o.model_id)
+        local = band_width(w.object_vertices(object_id), mesh_faces(model.mesh), x, y,
+                           angle, band=FINGER_BAND)
         return dict(width_along_angle=width_along(f, angle), min_width=float(f.min()),
                     best_angle=float(np.argmin(f)) * math.pi / len(f),
-                    stiffness=o.stiffness, mass=o.mass)
+                    local_width=local, stiffness=o.stiffness, mass=o.mass,
+                    friction=o.friction)
 
     def mark_objects(self):
         objs = self.world.objects()
