@@ -46,6 +46,8 @@ def records(n: int, seed: int, noise: bool) -> list[Interaction]:
                  "stiffness": float(rng.uniform(3e3, 4e4)), "damping": float(rng.uniform(5, 200)),
                  "min_width": float(rng.uniform(0.02, 0.06)),
                  "width_along_angle": float(rng.uniform(0.02, 0.08)),
+                 "local_width": float(rng.uniform(0.02, 0.08)),
+                 "enclosed_width": float(rng.uniform(0.0, 0.08)),
                  "best_angle": float(rng.uniform(0, np.pi)),
                  "lift": 0.1}  # measured by the primitive: the audit must not read it
         angle = float(rng.uniform(0, np.pi))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
+
 from .results import Aborted, GraspResult
 from .robot import Pose
 from .script import Script, report
@@ -24,6 +26,32 @@ def grasp_height(surface: float, around: float, params) -> float:
     point, keeping the palm (about 4.5 cm above the fingertips) clear of what stands
     within 4 cm (``around``), never below ``min_grasp_height``."""
     return max(surface - params.grasp_depth, around - 0.04, params.min_grasp_height)
+
+
+def enclosed_width(heights: np.ndarray, res: float, angle: float, z: float,
+                   band: float = 0.01, margin: float = 0.003) -> float:
+    """What the fingers must close around, from the depth patch (``heights``, m per pixel
+    ``res``; columns +x, rows -y, centred on the grasp point): the length along the
+    closing direction ``angle`` of the run of pixels through the centre, within ``band``
+    m of the closing line, that stand more than ``margin`` above the fingertips' grasp
+    height ``z`` (they would block a finger coming down). 0 when nothing stands there."""
+    h = np.asarray(heights, float)
+    n_rows, n_cols = h.shape
+    v, u = np.mgrid[0:n_rows, 0:n_cols]
+    dx, dy = (u - (n_cols - 1) / 2.0) * res, -(v - (n_rows - 1) / 2.0) * res
+    c, s = math.cos(angle), math.sin(angle)
+    along, across = dx * c + dy * s, -dx * s + dy * c
+    tall = (np.abs(across) <= band) & (np.nan_to_num(h, nan=0.0) > z + margin)
+    bins = np.round(along[tall] / res).astype(int)
+    if bins.size == 0 or not np.any(np.abs(bins) <= 1):
+        return 0.0
+    occupied = set(bins.tolist())
+    lo = hi = 0
+    while any(b in occupied for b in (lo - 1, lo - 2)):  # a one-pixel gap is no gap
+        lo -= 1
+    while any(b in occupied for b in (hi + 1, hi + 2)):
+        hi += 1
+    return float((hi - lo + 1) * res)
 
 
 class Grasp(Script):
@@ -62,6 +90,7 @@ class Grasp(Script):
         truth.update(robot.grasp_truth(res.object_id, angle, x, y))
         report(progress, 0.05)  # looked: beyond 0.05 the arm is moving
         z_tip = grasp_height(view.surface(0.01), view.surface(0.04), p)
+        truth["enclosed_width"] = enclosed_width(*view.heights(), angle, z_tip)
         z_ee = z_tip + arm.tip_below_ee
         orn = arm.grasp_orientation(arm.wrist_angle(angle))
         q_pre = robot.ik((x, y, p.approach_height + arm.tip_below_ee), orn)

@@ -104,6 +104,17 @@ class Poke(Task):
 
     audit_metric = "error"  # log slope from object properties and the spot
 
+    def audit_features(self, rec):
+        """Mass, friction, log stiffness and log damping of the object (the felt slope is
+        log-linear in them), and the point."""
+        t = rec.truth
+        if any(k not in t for k in self.audit_truth):
+            return None
+        return [float(t["mass"]), float(t["friction"]),
+                float(np.log(max(float(t["stiffness"]), 1.0))),
+                float(np.log(max(float(t["damping"]), 1e-6))),
+                *(float(v) for v in rec.action)]
+
     def evaluate(self, model, ctx):
         from curious_robot.learning import scores
 
