@@ -13,6 +13,11 @@ import numpy as np
 
 #: Pairwise slopes are computed on at most this many contact samples (evenly subsampled).
 _MAX_PAIRS_SAMPLES = 200
+#: N/m, the stiffest press the depth reading resolves (5 N over 5 micrometres): a fit
+#: above it (the probe met the table or something rigid; a chaos run once recorded
+#: 1.8e8 N/m, which the learner then refused as out of range) is clipped to it and marked
+#: not valid, so it is stored but never trained on
+MAX_SLOPE = 1e6
 
 
 @dataclass(frozen=True)
@@ -30,9 +35,9 @@ class TactileFit:
     @property
     def valid(self) -> bool:
         """True when the fit can serve as a regression target: enough contact samples and
-        a positive, finite slope."""
+        a positive, finite slope the depth reading resolves (below :data:`MAX_SLOPE`)."""
         return (self.n_contact >= self.MIN_CONTACT and math.isfinite(self.slope)
-                and self.slope > 0)
+                and 0 < self.slope < MAX_SLOPE)
 
     def as_outcome(self) -> list[float]:
         """The ``poke`` outcome vector of :mod:`curious_robot.record`."""
@@ -81,7 +86,7 @@ def fit_tactile(depth, force, min_force: float = 0.05, rel_threshold: float = 0.
     i, j = np.triu_indices(ds.size, k=1)
     dd = ds[j] - ds[i]
     ok = np.abs(dd) > 1e-12
-    slope = float(np.median((fs[j] - fs[i])[ok] / dd[ok]))
+    slope = min(float(np.median((fs[j] - fs[i])[ok] / dd[ok])), MAX_SLOPE)
     intercept = float(np.median(fc - slope * dc))
     if slope > 0:
         # where the fitted line leaves zero force, bounded by the samples around contact

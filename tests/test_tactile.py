@@ -102,3 +102,17 @@ def test_no_level_spot_off_the_object_or_too_near_its_edge():
     wide = np.where(np.abs(x) < 0.008, 0.03, 0.0)
     dx, _dy, tilt = level_spot(wide, res, ball=0.005)
     assert abs(dx) <= 0.003 and tilt < 1.0
+
+
+def test_a_rigid_press_is_clipped_and_not_a_training_target():
+    """Force rising over a micrometre of depth (the probe met the table): the slope is
+    clipped to what the depth reading resolves, stays inside the record's limits, and the
+    fit is not valid, so it is stored but not trained on."""
+    from curious_robot.record import LIMITS
+    from curious_robot.tactile import MAX_SLOPE
+
+    depth = np.concatenate([np.linspace(0, 0.002, 20), 0.002 + np.linspace(0, 2e-8, 20)])
+    force = np.concatenate([np.zeros(20), np.linspace(0.5, 5.0, 20)])
+    fit = fit_tactile(depth, force)
+    assert fit.slope == MAX_SLOPE and not fit.valid
+    assert all(abs(v) <= LIMITS.magnitude for v in fit.as_outcome())
