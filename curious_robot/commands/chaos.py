@@ -295,7 +295,6 @@ def run(args: argparse.Namespace) -> int:
                                      outbox_dir, robot_name)
 
     try:  # the node overrides are checked before anything is created
-        collect_graph(robots=args.robots, seed=args.seed)
         sets = [*CHAOS_SETS, *args.set]
         _overrides(collect_graph(robots=args.robots, seed=args.seed), sets)
     except ValueError as exc:
@@ -358,14 +357,16 @@ def run(args: argparse.Namespace) -> int:
         chaos.t0 = time.monotonic()
         chaos.next_kill = chaos.t0 + chaos._interval()
         end = chaos.t0 + args.minutes * 60.0
-        last_line = 0.0
+        last_line = last_check = 0.0
         while not stop.wait(0.5) and (now := time.monotonic()) < end:
             chaos.restart_due(now)
             chaos.watch_crashes()
             if now >= chaos.next_kill:
                 chaos.kill_one()
                 chaos.next_kill = now + chaos._interval()
-            chaos.check_forged_acks()
+            if now - last_check >= 2.0:
+                last_check = now
+                chaos.check_forged_acks()
             if now - last_line >= 10.0:
                 last_line = now
                 r = chaos.rogue.totals()
@@ -477,10 +478,29 @@ def _report(store: str, spools, robots, chaos: Chaos, rogue: dict, health: dict,
                           "stored": per_robot.get(r, {}).get("count", 0),
                           "max_seq": per_robot.get(r, {}).get("max_seq"),
                           "pending_in_spool": len(snaps[r].pending)} for r in robots},
+        "refusals_in_goodbye_lines": _goodbye_refusals(chaos.graph),
         "lost_examples": [list(k) for k in lost[:10]],
         "unsensed_examples": [list(k) for k in unsensed[:10]],
         "kill_log": chaos.kills,
     }
+
+
+def _goodbye_refusals(graph) -> dict[str, list[str]]:
+    """Per node, the refusal counts of its runs that ended with a goodbye line (a run
+    ended by kill -9 has none)."""
+    import re
+
+    out = {}
+    for fqn, log in graph.logs.items():
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            continue
+        found = [m.group(1) for m in re.finditer(r"stopped cleanly \(.*?(\d+ refused \([^)]*\))",
+                                                  text)]
+        if found:
+            out[fqn] = found
+    return out
 
 
 def _summary(r: dict) -> str:
