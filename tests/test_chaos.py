@@ -1,5 +1,5 @@
-"""``curious-robot chaos`` (curious_robot/commands/chaos.py, curious_robot/rogue.py): the
-graph collects while its node processes get kill -9 and a rogue node without the fleet
+"""``curious-robot chaos`` (curious_robot/commands/chaos.py, curious_robot/nodes/rogue.py):
+the graph collects while its node processes get kill -9 and a rogue node without the fleet
 key injects malformed messages and forges records, acks, status answers and stop
 releases; at the end what the robots sensed is compared with what the store holds.
 Real processes, real DDS, real PyBullet, real SQLite."""
@@ -70,7 +70,7 @@ def test_every_injected_kind_is_refused_by_the_learners_checks_and_the_forged_ba
     nothing checks its signature: only the fleet key stops it."""
     from curious_robot.convert import msg_to_record
     from curious_robot.record import InvalidInteraction
-    from curious_robot.rogue import MALFORMED, SPOOF_SEQ, _base, malformed
+    from curious_robot.nodes.rogue import MALFORMED, SPOOF_SEQ, _base, malformed
     from curious_robot.store import ReplayStore
 
     with ReplayStore(str(tmp_path / "replay.db")) as store:
@@ -116,7 +116,7 @@ def test_chaos_kills_restarts_and_forgeries_lose_nothing_and_are_all_refused(tmp
     # the attacks reached their targets: every malformed kind was sent, and the learner
     # refused most of what the rogue published (a killed learner hears nothing, and its
     # last 2 s of counts die with it)
-    from curious_robot.rogue import MALFORMED
+    from curious_robot.nodes.rogue import MALFORMED
 
     assert set(r["injected_by_kind"]) == set(MALFORMED)
     forged = r["forged_by_kind"]

@@ -10,8 +10,8 @@ process per node). While it runs:
   a robot at random; 0.5-2 s later it is started
   again with the same command line, as a supervisor would. A node that exits by itself
   is reported as a crash and restarted too.
-- a rogue node in this process (curious_robot.rogue) injects malformed and oversized
-  Interactions and forges records, acks, /robot_status answers and stop releases.
+- a rogue node in this process (curious_robot.nodes.rogue) injects malformed and
+  oversized Interactions and forges records, acks, /robot_status answers and stop releases.
 
 Then the attacks stop, the sensing nodes are stopped (SIGINT) so the robots sense
 nothing new, the robots' outboxes are given time to be delivered (drain), and the whole
@@ -349,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
-    from curious_robot.rogue import FORGED_SEQ, Rogue
+    from curious_robot.nodes.rogue import FORGED_SEQ, Rogue
 
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     graph = Graph(specs, config, str(override_file), log_dir)
