@@ -116,21 +116,54 @@ def _check_args(args) -> str | None:
 
 
 class Observer:
-    """The learner's health (``/diagnostics``), summed over its runs: a run's counts are
-    banked when chaos kills it (what it counted in its last ``report_every`` s is not
-    seen: lower bounds)."""
+    """What chaos, as the fleet's operator, sees of the learner: its health
+    (``/diagnostics``) summed over its runs (a run's counts are banked when chaos kills
+    it; what it counted in its last ``report_every`` s is not seen: lower bounds), and
+    the records of fleet robots it rejected, from its acks (checked with the fleet key;
+    without one, a ``rejected`` ack counts: the rogue forges only ``stored``)."""
 
     KEYS = ("stored", "duplicates", "rejected", "refused", "failures")
 
-    def __init__(self):
+    def __init__(self, key, robots: list[str]):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
 
+        from curious_robot.nodes.common import RELIABLE
+        from curious_robot_interfaces.msg import IngestAck, Interaction
+
+        self.key, self.robots = key, set(robots)
         self.lock = threading.Lock()
         self.banked: Counter[str] = Counter()
         self.current: dict[str, int] = {}
+        self.auths: dict[tuple[str, int], set[bytes]] = {}
+        self.rejected: dict[tuple[str, int], str] = {}  # (robot, seq) -> the reason
         self.node = rclpy.create_node("chaos_observer")
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_health, 50)
+        self.node.create_subscription(Interaction, "/interactions", self._on_interaction,
+                                      RELIABLE)
+        self.node.create_subscription(IngestAck, "/interaction_acks", self._on_ack, RELIABLE)
+
+    def _on_interaction(self, msg) -> None:
+        if msg.robot in self.robots and self.key is not None:
+            with self.lock:
+                self.auths.setdefault((msg.robot, int(msg.seq)), set()).add(bytes(msg.auth))
+
+    def _on_ack(self, ack) -> None:
+        if ack.status != "rejected" or ack.robot not in self.robots:
+            return
+        k = (ack.robot, int(ack.seq))
+        if self.key is None:
+            genuine = not len(ack.auth)
+        else:
+            from curious_robot.fleet import ack_bytes
+
+            with self.lock:
+                auths = list(self.auths.get(k, ()))
+            genuine = ack.fleet == self.key.fleet_id and any(
+                self.key.verify(ack_bytes(ack, a), ack.auth) for a in auths)
+        if genuine:
+            with self.lock:
+                self.rejected[k] = ack.reason
 
     def _on_health(self, msg) -> None:
         for status in msg.status:
@@ -256,6 +289,12 @@ class Chaos:
             if seq not in pending.get(robot, ()) and (robot, seq) not in stored:
                 self.acks_believed.append((robot, seq))
 
+    def believed_acks(self) -> list[tuple[str, int]]:
+        """Records dropped unstored after a forged ack, less those the learner itself
+        rejected (its genuine ``rejected`` ack also ends a record's wait)."""
+        rejected = self.observer.rejected if self.observer is not None else {}
+        return [k for k in self.acks_believed if k not in rejected]
+
 
 def _store_keys(store: str) -> list[tuple[str, int]]:
     from curious_robot.store import ReplayStore, StoreError
@@ -356,7 +395,7 @@ def run(args: argparse.Namespace) -> int:
     chaos = Chaos(graph, specs, robots, store, spools, args.seed, args.kill_every, say)
     executor = MultiThreadedExecutor(num_threads=6)
     try:
-        chaos.observer = Observer()
+        chaos.observer = Observer(key, robots)
         chaos.rogue = Rogue(key.fleet_id if key else "", robots, spools, args.seed)
         executor.add_node(chaos.observer.node)
         executor.add_node(chaos.rogue.node)
@@ -419,6 +458,8 @@ def run(args: argparse.Namespace) -> int:
                                                 if c != 0}}
         health = chaos.observer.totals()
         rogue = chaos.rogue.totals()
+        with chaos.observer.lock:
+            rejected = dict(chaos.observer.rejected)
     finally:
         for p in graph.procs.values():  # whatever happened above, no node outlives us
             if p.poll() is None:
@@ -428,7 +469,7 @@ def run(args: argparse.Namespace) -> int:
         rclpy.try_shutdown()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    report = _report(store, spools, robots, chaos, rogue, health, FORGED_SEQ)
+    report = _report(store, spools, robots, chaos, rogue, health, rejected, FORGED_SEQ)
     report.update({
         "minutes": args.minutes, "robots": args.robots, "seed": args.seed,
         "kill_every": args.kill_every, "authenticated": key is not None,
@@ -448,7 +489,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(store: str, spools, robots, chaos: Chaos, rogue: dict, health: dict,
-            forged_seq: int) -> dict:
+            rejected: dict, forged_seq: int) -> dict:
     from curious_robot.store import ReplayStore, StoreError
 
     snaps = _ledgers(spools)
@@ -465,7 +506,7 @@ def _report(store: str, spools, robots, chaos: Chaos, rogue: dict, health: dict,
     unsensed = sorted(stored - sensed)  # in the store, sensed by no fleet robot
     forged_runs = sum(1 for r, q in sensed if q >= forged_seq and (r, q - 1) not in sensed)
     accepted = {"interactions stored that no robot sensed": len(unsensed),
-                "acks (record dropped unstored)": len(chaos.acks_believed),
+                "acks (record dropped unstored)": len(chaos.believed_acks()),
                 "status answers (records numbered from a forged seq)": forged_runs,
                 "releases answered success": rogue["accepted"].get("releases", 0)}
     return {
@@ -489,6 +530,8 @@ def _report(store: str, spools, robots, chaos: Chaos, rogue: dict, health: dict,
                           "pending_in_spool": len(snaps[r].pending)} for r in robots},
         "refusals_in_goodbye_lines": _goodbye_refusals(chaos.graph),
         "lost_examples": [list(k) for k in lost[:10]],
+        "lost_rejected_by_learner": [{"robot": r, "seq": q, "reason": rejected[(r, q)]}
+                                     for r, q in lost if (r, q) in rejected],
         "unsensed_examples": [list(k) for k in unsensed[:10]],
         "kill_log": chaos.kills,
     }
@@ -528,6 +571,8 @@ def _summary(r: dict) -> str:
              f"{r['learner_counted']['duplicates']} duplicates",
              f"  drain: {r['drain']}",
              f"  logs {r['logs']}"]
+    for x in r["lost_rejected_by_learner"]:
+        lines.append(f"  lost: the learner rejected {x['robot']}/{x['seq']}: {x['reason']}")
     if r["store_check"] != "ok":
         lines += ["  store problems:"] + [f"    {p}" for p in r["store_check"][:20]]
     if r["nodes_not_stopped_cleanly"]:
