@@ -16,6 +16,7 @@ import sys
 #: subcommand modules, in the order ``--help`` lists them
 SUBCOMMAND_MODULES = (
     "curious_robot.commands.collect",
+    "curious_robot.commands.chaos",
     "curious_robot.commands.params",
     "curious_robot.commands.release_stop",
     "curious_robot.store.cli",

@@ -8,6 +8,12 @@ stored into ``duplicate``. One small SQLite file per robot (WAL, ``synchronous=F
 a record is on disk before it is published). A lock (``flock`` on the file) admits one
 process per spool, so two managers that claim the same robot name in one folder are told
 so instead of mixing their sequence numbers. Pure: no rclpy; the caller gives bytes.
+
+Beside what waits (table ``pending``) the file keeps a ledger of every seq the robot
+ever put there (table ``sensed``: seq and wall time, written in the same transaction as
+the record, never deleted): what the robot recorded as sensed, which ``curious-robot
+chaos`` compares with what the store holds (:func:`snapshot` reads both without taking
+the owner's lock).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from curious_robot.owner_lock import LockHeld, take
@@ -42,16 +50,29 @@ class Spool:
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("CREATE TABLE IF NOT EXISTS pending "
                              "(seq INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS sensed "
+                             "(seq INTEGER PRIMARY KEY, at REAL NOT NULL)")
         except sqlite3.DatabaseError as exc:
             self.close()
             raise SpoolError(f"outbox {self.path} is not usable: {exc}") from exc
 
     def put(self, seq: int, data: bytes) -> None:
+        """Keep ``data`` as ``seq`` until :meth:`remove`, and note ``seq`` in the ledger
+        (one transaction, on disk when this returns)."""
         with self._lock:
             if self._db is None:
                 raise SpoolError(f"outbox {self.path} is closed")
-            self._db.execute("INSERT OR REPLACE INTO pending (seq, data) VALUES (?, ?)",
-                             (int(seq), sqlite3.Binary(data)))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR REPLACE INTO pending (seq, data) VALUES (?, ?)",
+                                 (int(seq), sqlite3.Binary(data)))
+                self._db.execute("INSERT OR IGNORE INTO sensed (seq, at) VALUES (?, ?)",
+                                 (int(seq), time.time()))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def remove(self, seq: int) -> None:
         """Forget ``seq`` (acknowledged). After :meth:`close` a no-op: the record stays on
@@ -70,6 +91,11 @@ class Spool:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
 
+    def sensed(self) -> list[int]:
+        """Every seq ever put here (the ledger), ascending."""
+        with self._lock:
+            return [int(r[0]) for r in self._db.execute("SELECT seq FROM sensed ORDER BY seq")]
+
     def close(self) -> None:
         """Close the file and release the lock. Waits for a statement another thread is
         running (an ack's delete): closing a connection under a running statement can
@@ -81,3 +107,33 @@ class Spool:
             fd, self._fd = self._fd, None
             if fd is not None:
                 os.close(fd)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a spool file holds at one moment: seqs waiting for an ack, and the ledger."""
+
+    pending: frozenset[int]
+    sensed: frozenset[int]
+
+
+def snapshot(path: str | os.PathLike) -> Snapshot:
+    """Read a spool file without owning it (its manager may be running, or killed): a
+    read-only connection, no lock. A file that does not exist yet is empty; one written
+    before the ledger existed has an empty ledger. Raises :class:`SpoolError`."""
+    path = Path(path)
+    if not path.exists():
+        return Snapshot(frozenset(), frozenset())
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            pending = {int(r[0]) for r in db.execute("SELECT seq FROM pending")} \
+                if "pending" in tables else set()
+            sensed = {int(r[0]) for r in db.execute("SELECT seq FROM sensed")} \
+                if "sensed" in tables else set()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise SpoolError(f"outbox {path} cannot be read: {exc}") from exc
+    return Snapshot(frozenset(pending), frozenset(sensed))

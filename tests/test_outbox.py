@@ -95,6 +95,43 @@ def test_a_spooled_outbox_survives_its_process_and_admits_one_owner(tmp_path):
         Spool(tmp_path / "no" / "such.db")
 
 
+def test_the_spool_ledger_keeps_every_seq_put_and_is_readable_while_owned(tmp_path):
+    """What a robot recorded as sensed (the spool's ledger) stays when the record is
+    acknowledged and deleted, and outlives the process; :func:`spool.snapshot` reads
+    pending and ledger while another process owns the spool (``chaos`` does that)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from curious_robot.spool import Snapshot, Spool, snapshot
+
+    path = tmp_path / "r0.outbox.db"
+    assert snapshot(path).sensed == frozenset()  # not created yet: empty
+    code = ("import os, sys; from curious_robot.spool import Spool\n"
+            "s = Spool(sys.argv[1])\n"
+            "for q in range(5): s.put(q, b'x')\n"
+            "s.remove(1); s.remove(3)\n"
+            "print('READY', flush=True); sys.stdin.readline(); os._exit(9)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(path)], text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline().strip() == "READY"
+        snap = snapshot(path)  # the child still owns the spool
+        assert snap.pending == {0, 2, 4} and snap.sensed == {0, 1, 2, 3, 4}
+    finally:
+        child.communicate("\n", timeout=30)  # dies without closing anything
+    spool = Spool(path)
+    spool.put(5, b"y")
+    spool.remove(5)
+    assert spool.sensed() == [0, 1, 2, 3, 4, 5] and len(spool) == 3
+    spool.close()
+    old = tmp_path / "old.outbox.db"  # a spool written before the ledger existed
+    with sqlite3.connect(old) as db:
+        db.execute("CREATE TABLE pending (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        db.execute("INSERT INTO pending VALUES (7, x'00')")
+    assert snapshot(old) == Snapshot(frozenset({7}), frozenset())
+
+
 def test_with_a_verifier_only_acks_it_accepts_count():
     """A fleet's outbox (nodes.common.FleetAuth.verify_ack): a refused ack neither drops
     its message nor makes older ones due; an ack for nothing pending is ignored."""

@@ -128,13 +128,24 @@ def _entry_point(executable: str) -> tuple[str, str]:
                        "colcon build)")
 
 
+_LIBC = None
+
+
 def _die_with_parent() -> None:
     """Child side of fork: get SIGKILL when this runner dies, even by kill -9, so no node
-    outlives the graph it belongs to."""
-    import ctypes
-
+    outlives the graph it belongs to. (libc is loaded before the fork, by the first
+    call's parent, so the child of a process with threads, such as chaos's with its
+    rogue node, only calls prctl.)"""
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _load_libc() -> None:
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+
+        _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 class Graph:
@@ -146,21 +157,42 @@ class Graph:
         self.logs: dict[str, Path] = {}
         self.config, self.overrides, self.log_dir = config, overrides, log_dir
 
-    def start(self) -> None:
+    def start(self, only=None) -> None:
+        """Start every node (``only``: the nodes whose fqn is in it)."""
         for s in self.specs:
-            module, func = _entry_point(s.executable)
-            cmd = [sys.executable, "-c",
-                   f"import sys; from {module} import {func} as m; sys.exit(m())",
-                   "--ros-args", "-r", f"__node:={s.name}"]
-            if s.namespace:
-                cmd += ["-r", f"__ns:={s.namespace}"]
-            cmd += ["--params-file", self.config, "--params-file", self.overrides]
-            log = self.log_dir / (s.fqn.strip("/").replace("/", ".") + ".log")
-            self.logs[s.fqn] = log
-            with open(log, "w") as out:
-                self.procs[s.fqn] = subprocess.Popen(
-                    cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True, preexec_fn=_die_with_parent)
+            if only is None or s.fqn in only:
+                self.spawn(s.fqn)
+
+    def spawn(self, fqn: str, note: str = "") -> None:
+        """Start node ``fqn`` with its command line; its log is started afresh, or with a
+        ``note`` (a restart) continued after that line. Call from a thread that lives as
+        long as the node should: the child is killed when the thread that started it ends
+        (``PR_SET_PDEATHSIG``)."""
+        _load_libc()
+        s = next(s for s in self.specs if s.fqn == fqn)
+        module, func = _entry_point(s.executable)
+        cmd = [sys.executable, "-c",
+               f"import sys; from {module} import {func} as m; sys.exit(m())",
+               "--ros-args", "-r", f"__node:={s.name}"]
+        if s.namespace:
+            cmd += ["-r", f"__ns:={s.namespace}"]
+        cmd += ["--params-file", self.config, "--params-file", self.overrides]
+        log = self.log_dir / (s.fqn.strip("/").replace("/", ".") + ".log")
+        self.logs[s.fqn] = log
+        with open(log, "a" if note else "w") as out:
+            if note:
+                out.write(f"\n=== {note} ===\n")
+                out.flush()
+            self.procs[s.fqn] = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, preexec_fn=_die_with_parent)
+
+    def kill(self, fqn: str) -> int:
+        """``kill -9`` node ``fqn`` and reap it; returns its exit code."""
+        p = self.procs[fqn]
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+        return p.wait()
 
     def dead(self) -> list[tuple[str, int]]:
         return [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
@@ -171,16 +203,17 @@ class Graph:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> dict[str, int | None]:
-        """One SIGINT to every running node, then wait for all of them (``timeout`` s in
-        all); a node still running after that is killed. Returns each node's exit code
-        (``None``: killed)."""
-        for p in self.procs.values():
+    def stop(self, timeout: float = STOP_TIMEOUT, only=None) -> dict[str, int | None]:
+        """One SIGINT to every running node (``only``: to the nodes whose fqn is in it),
+        then wait for them (``timeout`` s in all); a node still running after that is
+        killed. Returns each node's exit code (``None``: killed)."""
+        procs = {n: p for n, p in self.procs.items() if only is None or n in only}
+        for p in procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
         deadline = time.monotonic() + timeout
         codes: dict[str, int | None] = {}
-        for n, p in self.procs.items():
+        for n, p in procs.items():
             try:
                 codes[n] = p.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

@@ -271,7 +271,8 @@ class LearnerNode(Node):
         self._failures_seen = failures
         stored = sum(v for k, v in self.counts.items() if k != "duplicate")
         values = {"stored": stored, "duplicates": self.counts["duplicate"],
-                  "rejected": sum(self.rejected.values()), "failures": failures,
+                  "rejected": sum(self.rejected.values()),
+                  "refused": self.fleet.refused["interactions"], "failures": failures,
                   "queue": queued,
                   "seconds_since_last_ingest": round(time.monotonic() - self._last_ingest, 1)}
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: ingestion",

@@ -404,6 +404,12 @@ class ReplayStore:
         rows = self._query(f"SELECT id FROM interactions{where} ORDER BY id", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def keys(self) -> list[tuple[str, int]]:
+        """(robot, seq) of every row, in row order (a key stored twice would appear
+        twice; the UNIQUE constraint says it cannot)."""
+        return [(str(r), int(q)) for r, q in
+                self._query("SELECT robot, seq FROM interactions ORDER BY id")]
+
     def robots(self) -> dict[str, dict]:
         """robot -> {'count', 'min_seq', 'max_seq', 'n_missing', 'gaps'}.
 
