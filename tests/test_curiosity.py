@@ -16,11 +16,11 @@ from curious_robot.record import (Interaction, InvalidInteraction, parse_policy,
                                   validate)
 from curious_robot.store import ReplayStore, StoreError
 
-pytestmark = pytest.mark.unit
 
 
 # -- object level -------------------------------------------------------------------------
 
+@pytest.mark.unit
 def test_object_shares_prefer_uncertain_objects_and_keep_the_floor():
     p = object_shares([0.9, 0.1, 0.0], floor=0.3)
     assert p.sum() == pytest.approx(1.0)
@@ -36,6 +36,7 @@ def test_object_shares_prefer_uncertain_objects_and_keep_the_floor():
         object_shares([], 0.1)
 
 
+@pytest.mark.unit
 def test_object_choice_follows_the_shares():
     rng = np.random.default_rng(0)
     p = object_shares([0.95, 0.05, 0.05, 0.05], floor=0.2)
@@ -45,6 +46,7 @@ def test_object_choice_follows_the_shares():
     assert counts[0] > 0.6 and counts[1:].min() > 0.05
 
 
+@pytest.mark.unit
 def test_grasp_uncertainty_is_the_entropy_at_the_best_angle():
     probs = np.array([[0.5, 0.1, 0.2],     # best 0.5: most uncertain
                       [0.99, 0.5, 0.5],    # best 0.99: the model is sure it grasps
@@ -59,6 +61,7 @@ def test_grasp_uncertainty_is_the_entropy_at_the_best_angle():
 
 # -- task level ---------------------------------------------------------------------------
 
+@pytest.mark.unit
 def test_progress_gives_the_fastest_improving_task_the_most_time_with_floors():
     lp = LearningProgress(["grasp", "push", "poke"], [2.0, 1.0, 1.0], floor=0.1,
                           smoothing=1.0)
@@ -83,6 +86,7 @@ def test_progress_gives_the_fastest_improving_task_the_most_time_with_floors():
     assert p[0] == pytest.approx(0.1 + 0.7 * 10 / 11)
 
 
+@pytest.mark.unit
 def test_progress_is_per_robot_second_and_tries_unknown_tasks():
     lp = LearningProgress(["a", "b"], [1.0, 1.0], floor=0.05, smoothing=1.0)
     # the same loss drop, but b needed ten times the robot time: a gets more
@@ -109,6 +113,7 @@ def test_progress_is_per_robot_second_and_tries_unknown_tasks():
     np.testing.assert_allclose(lp3.shares(), [0.1 + 0.8 * 0.75, 0.1 + 0.8 * 0.25])
 
 
+@pytest.mark.unit
 def test_progress_refuses_bad_settings():
     with pytest.raises(ValueError, match="no room"):
         LearningProgress(["a", "b", "c"], [1, 1, 1], floor=0.5)
@@ -120,6 +125,7 @@ def test_progress_refuses_bad_settings():
 
 # -- the policy field ---------------------------------------------------------------------
 
+@pytest.mark.unit
 def test_policy_text_round_trips_and_refuses_malformed_names():
     text = policy_text(task="progress", object="curious", action="model")
     assert text == "task=progress,object=curious,action=model"
@@ -146,12 +152,14 @@ def _rec(seq: int, policy: str, task: str = "grasp") -> Interaction:
                        stamp_start=100.0 + seq, stamp_end=101.0 + seq, policy=policy)
 
 
+@pytest.mark.unit
 def test_validate_refuses_a_malformed_policy():
     with pytest.raises(InvalidInteraction, match="malformed policy"):
         validate(_rec(0, "curious"))
     validate(_rec(0, ""))  # records from before the field
 
 
+@pytest.mark.unit
 def test_policy_round_trip_record_msg_store_stats_mcap(tmp_path, capsys):
     from curious_robot.convert import msg_to_record, record_to_msg
 
@@ -185,6 +193,7 @@ def test_policy_round_trip_record_msg_store_stats_mcap(tmp_path, capsys):
         assert [r.policy for r in s.get_many(s.ids())] == policies
 
 
+@pytest.mark.unit
 def test_a_store_from_before_the_policy_column_opens_and_migrates(tmp_path):
     path = tmp_path / "old.db"
     with ReplayStore(path) as s:
@@ -214,3 +223,109 @@ def test_a_store_from_before_the_policy_column_opens_and_migrates(tmp_path):
     conn.close()
     with pytest.raises(StoreError, match="schema version '0'"):
         ReplayStore(path)
+
+
+# -- the experiment command ---------------------------------------------------------------
+
+def _experiment(out, *extra) -> list[str]:
+    return ["curiosity", "--budget", "16", "--seeds", "1", "--policies", "random,curious",
+            "--out", str(out), "--fractions", "0.5,1", "--heldout", "8", "--attempts", "4",
+            "--skip", "representation", *extra]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("change,message", [
+    ({"--policies": "random,psychic"}, "unknown psychic"),
+    ({"--policies": "random,random"}, "twice"),
+    ({"--budget": "10"}, "needs at least 8"),
+    ({"--fractions": "0,1"}, "in (0, 1]"),
+    ({"--skip": "vibes"}, "unknown vibes"),
+    ({"--seeds": "0"}, "--seeds must be >= 1"),
+])
+def test_curiosity_bad_input_exits_2_and_touches_nothing(tmp_path, capsys, change, message):
+    out = tmp_path / "exp"
+    argv = _experiment(out)
+    for flag, value in change.items():
+        argv[argv.index(flag) + 1] = value
+    assert cli_main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.unit
+def test_curiosity_refuses_another_experiments_folder(tmp_path, capsys):
+    out = tmp_path / "exp"
+    out.mkdir()
+    (out / "experiment.json").write_text(json.dumps({
+        "kind": "curiosity", "budget": 3000, "fractions": [0.5, 1.0], "heldout": 8,
+        "attempts": 4, "skip": ["representation"], "robots": 1, "evalset_objects": None,
+        "policies": ["random"], "seeds": 1}))
+    before = (out / "experiment.json").read_text()
+    assert cli_main(_experiment(out)) == 2
+    err = capsys.readouterr().err
+    assert "another experiment's results" in err and "budget 3000 there, 16 now" in err
+    assert (out / "experiment.json").read_text() == before
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert cli_main(_experiment(other)) == 2
+    assert "not a curiosity experiment folder" in capsys.readouterr().err
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.unit
+def test_curves_aggregate_over_seeds(tmp_path):
+    from curious_robot.evaluation.curiosity import aggregate, render_curves
+
+    points = [{"policy": pol, "seed": s, "target": n, "robot_seconds": 10.0 * n,
+               "metrics": {"grasp_accuracy": base + 0.01 * n + 0.02 * s}}
+              for pol, base in (("random", 0.5), ("curious", 0.6)) for s in range(3)
+              for n in (8, 16)]
+    summary = aggregate(points)
+    row = summary["curious"]["grasp_accuracy"][1]
+    assert row["interactions"] == 16 and row["n"] == 3
+    assert row["mean"] == pytest.approx(0.6 + 0.16 + 0.02)
+    assert row["lo"] < row["mean"] < row["hi"]
+    assert row["hi"] - row["mean"] == pytest.approx(4.303 * 0.02 / np.sqrt(3))
+    assert row["robot_seconds"] == 160.0
+    pngs = render_curves(summary, tmp_path)
+    assert [p.name for p in pngs] == ["curves_grasp_accuracy.png"]
+    assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert cli_main(_experiment(out)) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["new_points"] == 4 and first["points"] == 4
+    results = json.loads((out / "results.json").read_text())
+    assert {(p["policy"], p["target"]) for p in results["points"]} == {
+        ("random", 8), ("random", 16), ("curious", 8), ("curious", 16)}
+    for p in results["points"]:
+        assert p["interactions"] >= p["target"] and p["robot_seconds"] > 0
+    # the runs recorded what chose each interaction
+    with ReplayStore(out / "runs" / "curious" / "seed0" / "replay.db", readonly=True) as s:
+        curious = s.stats()["per_policy"]
+    with ReplayStore(out / "runs" / "random" / "seed0" / "replay.db", readonly=True) as s:
+        random_ = s.stats()["per_policy"]
+    assert all(p.startswith("task=progress,object=") for per in curious.values() for p in per)
+    assert {p for per in random_.values() for p in per} == {
+        "task=fixed,object=random,action=random"}
+    with ReplayStore(out / "heldout" / "replay.db", readonly=True) as s:
+        assert s.count() >= 8 and s.count(held_out=False) == 0
+    assert (out / "curves_grasp_success.png").is_file() or \
+        not any("grasp_success" in m for m in results["summary"].values())
+    assert any(out.glob("curves_*.png"))
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/point_*.json")}
+    counts = {pol: json.loads((out / "runs" / pol / "seed0" / "point_16.json").read_text())[
+        "interactions"] for pol in ("random", "curious")}
+    # a second invocation finds everything done: no collection, no evaluation
+    assert cli_main(_experiment(out)) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["new_points"] == 0 and again["points"] == 4
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/point_*.json")} == stamps
+    for pol, n in counts.items():
+        with ReplayStore(out / "runs" / pol / "seed0" / "replay.db", readonly=True) as s:
+            assert s.count() == n
