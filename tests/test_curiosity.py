@@ -228,8 +228,8 @@ def test_a_store_from_before_the_policy_column_opens_and_migrates(tmp_path):
 # -- the experiment command ---------------------------------------------------------------
 
 def _experiment(out, *extra) -> list[str]:
-    return ["curiosity", "--budget", "16", "--seeds", "1", "--policies", "random,curious",
-            "--out", str(out), "--fractions", "0.5,1", "--heldout", "8", "--attempts", "4",
+    return ["curiosity", "--budget", "80", "--seeds", "1", "--policies", "random,curious",
+            "--out", str(out), "--fractions", "0.5,1", "--heldout", "40", "--attempts", "4",
             "--skip", "representation", *extra]
 
 
@@ -237,7 +237,7 @@ def _experiment(out, *extra) -> list[str]:
 @pytest.mark.parametrize("change,message", [
     ({"--policies": "random,psychic"}, "unknown psychic"),
     ({"--policies": "random,random"}, "twice"),
-    ({"--budget": "10"}, "needs at least 8"),
+    ({"--budget": "70"}, "needs at least 40"),
     ({"--fractions": "0,1"}, "in (0, 1]"),
     ({"--skip": "vibes"}, "unknown vibes"),
     ({"--seeds": "0"}, "--seeds must be >= 1"),
@@ -257,13 +257,13 @@ def test_curiosity_refuses_another_experiments_folder(tmp_path, capsys):
     out = tmp_path / "exp"
     out.mkdir()
     (out / "experiment.json").write_text(json.dumps({
-        "kind": "curiosity", "budget": 3000, "fractions": [0.5, 1.0], "heldout": 8,
+        "kind": "curiosity", "budget": 3000, "fractions": [0.5, 1.0], "heldout": 40,
         "attempts": 4, "skip": ["representation"], "robots": 1, "evalset_objects": None,
         "policies": ["random"], "seeds": 1}))
     before = (out / "experiment.json").read_text()
     assert cli_main(_experiment(out)) == 2
     err = capsys.readouterr().err
-    assert "another experiment's results" in err and "budget 3000 there, 16 now" in err
+    assert "another experiment's results" in err and "budget 3000 there, 80 now" in err
     assert (out / "experiment.json").read_text() == before
     other = tmp_path / "other"
     other.mkdir()
@@ -302,9 +302,15 @@ def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
     assert first["new_points"] == 4 and first["points"] == 4
     results = json.loads((out / "results.json").read_text())
     assert {(p["policy"], p["target"]) for p in results["points"]} == {
-        ("random", 8), ("random", 16), ("curious", 8), ("curious", 16)}
+        ("random", 40), ("random", 80), ("curious", 40), ("curious", 80)}
     for p in results["points"]:
         assert p["interactions"] >= p["target"] and p["robot_seconds"] > 0
+    # by the end every run has a model, evaluated on the held-out set and in closed loop
+    for p in results["points"]:
+        if p["target"] == 80:
+            assert p["has_model"], p
+            assert p["metrics"]["grasp_accuracy"] is not None
+            assert 0.0 <= p["metrics"]["grasp_success"] <= 1.0
     # the runs recorded what chose each interaction
     with ReplayStore(out / "runs" / "curious" / "seed0" / "replay.db", readonly=True) as s:
         curious = s.stats()["per_policy"]
@@ -314,12 +320,12 @@ def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
     assert {p for per in random_.values() for p in per} == {
         "task=fixed,object=random,action=random"}
     with ReplayStore(out / "heldout" / "replay.db", readonly=True) as s:
-        assert s.count() >= 8 and s.count(held_out=False) == 0
+        assert s.count() >= 40 and s.count(held_out=False) == 0
     assert (out / "curves_grasp_success.png").is_file() or \
         not any("grasp_success" in m for m in results["summary"].values())
     assert any(out.glob("curves_*.png"))
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/point_*.json")}
-    counts = {pol: json.loads((out / "runs" / pol / "seed0" / "point_16.json").read_text())[
+    counts = {pol: json.loads((out / "runs" / pol / "seed0" / "point_80.json").read_text())[
         "interactions"] for pol in ("random", "curious")}
     # a second invocation finds everything done: no collection, no evaluation
     assert cli_main(_experiment(out)) == 0

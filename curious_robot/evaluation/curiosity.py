@@ -110,10 +110,15 @@ def register(sub) -> None:
 
 def min_point() -> int:
     """Interactions the first evaluation needs: a task joins online training with
-    ``min_records`` training records (learning/config.py), so fewer evaluate no model."""
+    ``min_records`` training records (learning/config.py), so before then there is no model
+    to evaluate. The most frequent task (default shares) expects that many at
+    ``min_records / share``; twice that, as part of the objects are held out (their
+    records do not train) and the draw varies."""
+    from curious_robot import tasks as registry
     from curious_robot.learning.config import TrainConfig
 
-    return TrainConfig().min_records
+    weights = [t.default_weight for t in registry.all_tasks("arm")]
+    return math.ceil(2 * TrainConfig().min_records * sum(weights) / max(weights))
 
 
 def settings(args) -> dict:
@@ -143,8 +148,8 @@ def settings(args) -> dict:
     first = math.ceil(fractions[0] * args.budget)
     if first < need:
         raise BadInput(f"--budget {args.budget}: the first evaluation (at {fractions[0]:g} "
-                       f"of it: {first} interactions) needs at least {need} (a task trains "
-                       f"from {need} records); use --budget >= "
+                       f"of it: {first} interactions) needs at least {need} (online training "
+                       f"needs enough records of a task); use --budget >= "
                        f"{math.ceil(need / fractions[0])}")
     if args.heldout < need:
         raise BadInput(f"--heldout {args.heldout}: at least {need}")
