@@ -278,18 +278,18 @@ def test_curves_aggregate_over_seeds(tmp_path):
     from curious_robot.evaluation.curiosity import aggregate, render_curves
 
     points = [{"policy": pol, "seed": s, "target": n, "robot_seconds": 10.0 * n,
-               "metrics": {"grasp_accuracy": base + 0.01 * n + 0.02 * s}}
+               "metrics": {"grasp_bin_accuracy": base + 0.01 * n + 0.02 * s}}
               for pol, base in (("random", 0.5), ("curious", 0.6)) for s in range(3)
               for n in (8, 16)]
     summary = aggregate(points)
-    row = summary["curious"]["grasp_accuracy"][1]
+    row = summary["curious"]["grasp_bin_accuracy"][1]
     assert row["interactions"] == 16 and row["n"] == 3
     assert row["mean"] == pytest.approx(0.6 + 0.16 + 0.02)
     assert row["lo"] < row["mean"] < row["hi"]
     assert row["hi"] - row["mean"] == pytest.approx(4.303 * 0.02 / np.sqrt(3))
     assert row["robot_seconds"] == 160.0
     pngs = render_curves(summary, tmp_path)
-    assert [p.name for p in pngs] == ["curves_grasp_accuracy.png"]
+    assert [p.name for p in pngs] == ["curves_grasp_bin_accuracy.png"]
     assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -309,7 +309,7 @@ def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
     for p in results["points"]:
         if p["target"] == 80:
             assert p["has_model"], p
-            assert p["metrics"]["grasp_accuracy"] is not None
+            assert p["metrics"]["grasp_bin_accuracy"] is not None
             assert 0.0 <= p["metrics"]["grasp_success"] <= 1.0
     # the runs recorded what chose each interaction
     with ReplayStore(out / "runs" / "curious" / "seed0" / "replay.db", readonly=True) as s:

@@ -63,7 +63,7 @@ POLICIES = {
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 METRICS = ("heldout", "grasp", "representation")
 #: what results.json and the curves report: (key, label), key into a point's "metrics"
-CURVES = (("grasp_accuracy", "held-out grasp accuracy"), ("poke_error", "poke error"),
+CURVES = (("grasp_bin_accuracy", "held-out grasp accuracy"), ("poke_error", "poke error"),
           ("push_error", "push error"), ("grasp_success", "closed-loop grasp success"),
           ("nn_accuracy", "representation: shape NN accuracy"),
           ("recall_at_1", "representation: R@1"))
