@@ -229,13 +229,17 @@ def collect(store: Path, until: int, seed: int, sets: list[str], robots: int,
     return seconds
 
 
-def policy_sets(policy: str) -> list[str]:
-    """``collect --set`` overrides that make a run use ``policy``."""
+def policy_sets(policy: str, checkpoint: Path | None = None) -> list[str]:
+    """``collect --set`` overrides that make a run use ``policy``; ``checkpoint`` (the
+    run's model so far) lets a continued run's selectors and manager start from it
+    instead of waiting for the learner's next announcement (random levels ignore it)."""
     levels = POLICIES[policy]
     sets = [f"interaction_manager.object_policy={levels['object']}",
             f"interaction_manager.task_policy={levels['task']}",
             "learner.train=true"]
     sets += [f"{s}.policy={levels['action']}" for s in SELECTORS]
+    if checkpoint is not None and checkpoint.is_file():
+        sets += [f"{s}.checkpoint={checkpoint}" for s in (*SELECTORS, "interaction_manager")]
     return sets
 
 
@@ -425,7 +429,9 @@ def run(args: argparse.Namespace) -> int:
                     if point.is_file():
                         log.info("%s seed %d at %d: done earlier", policy, seed, n)
                         continue
-                    wall = collect(store, n, seed, policy_sets(policy), cfg["robots"],
+                    done = [t for t in targets if t < n]
+                    model = run_dir / f"checkpoint_{done[-1]}.pt" if done else None
+                    wall = collect(store, n, seed, policy_sets(policy, model), cfg["robots"],
                                    run_dir / "logs" / str(n))
                     result = {"policy": policy, "seed": seed, "target": n,
                               "interactions": _count(store),
