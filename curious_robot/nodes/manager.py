@@ -75,6 +75,7 @@ class ManagerNode(Node):
         self.max_interactions, self.reset_every = p.max_interactions, p.reset_every
         self.action_timeout, self.resend_after = p.action_timeout, p.resend_after
         self.rng = np.random.default_rng([seed, 7919])
+        self.cond = threading.Condition()
         self.task_policy, self.object_policy = p.task_policy, p.object_policy
         self.object_floor = p.object_floor
         self.progress = (LearningProgress(self.tasks, list(self.weights), floor=p.task_floor)
@@ -121,7 +122,6 @@ class ManagerNode(Node):
         if self.progress is not None or self.object_policy == "curious":
             self.create_subscription(ModelUpdate, "/model_updates", self._on_model, LATCHED,
                                      callback_group=group)
-        self.cond = threading.Condition()
         self.objects = None
         self.tactile: dict[str, object] = {}
         self.seq = 0
