@@ -357,3 +357,13 @@ def test_policy_sets_configure_each_level_and_continue_from_the_model(tmp_path):
     ckpt.write_bytes(b"x")
     assert f"interaction_manager.checkpoint={ckpt}" in policy_sets("curious", ckpt)
     assert "grasp_selector.policy=random" in policy_sets("random", ckpt)
+
+
+@pytest.mark.unit
+def test_error_ratios_compare_across_checkpoints():
+    from curious_robot.evaluation.curiosity import error_ratios
+
+    got = error_ratios({"push_error": 1.5, "push_mean_baseline_error": 2.0,
+                        "poke_error": None, "poke_mean_baseline_error": 1.0,
+                        "grasp_bin_accuracy": 0.6})
+    assert got == {"push_error_ratio": 0.75}

@@ -64,7 +64,9 @@ FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 METRICS = ("heldout", "grasp", "representation")
 #: what results.json and the curves report: (key, label), key into a point's "metrics"
 CURVES = (("grasp_bin_accuracy", "held-out grasp accuracy"), ("poke_error", "poke error"),
-          ("push_error", "push error"), ("grasp_success", "closed-loop grasp success"),
+          ("push_error", "push error"), ("poke_error_ratio", "poke error / mean baseline"),
+          ("push_error_ratio", "push error / mean baseline"),
+          ("grasp_success", "closed-loop grasp success"),
           ("nn_accuracy", "representation: shape NN accuracy"),
           ("recall_at_1", "representation: R@1"))
 #: settings that must match to continue an experiment folder
@@ -286,6 +288,19 @@ def representation_metrics(checkpoint: Path, evalset: Path, out: Path, name: str
             "layer": DEFAULT_LAYER}
 
 
+def error_ratios(metrics: dict) -> dict:
+    """``<task>_error_ratio``: a regression error over its predict-the-mean baseline. The
+    errors themselves are in each checkpoint's normalised units (its training split's
+    median / MAD), so only the ratio compares across runs and points."""
+    out = {}
+    for key, value in metrics.items():
+        if key.endswith("_error") and not key.endswith("_baseline_error"):
+            base = metrics.get(key.replace("_error", "_mean_baseline_error"))
+            if value is not None and base:
+                out[f"{key}_ratio"] = value / base
+    return out
+
+
 def evaluate_point(run_dir: Path, store: Path, n: int, cfg: dict, out: Path, seed: int,
                    threads: int) -> dict:
     from curious_robot.paths import beside_store
@@ -302,6 +317,7 @@ def evaluate_point(run_dir: Path, store: Path, n: int, cfg: dict, out: Path, see
         torch.set_num_threads(max(1, threads))
         if "heldout" not in cfg["skip"]:
             metrics.update(heldout_metrics(frozen, out / "heldout" / "replay.db"))
+            metrics.update(error_ratios(metrics))
         if "grasp" not in cfg["skip"]:
             g = grasp_metrics(frozen, cfg["attempts"], seed, threads)
             metrics["grasp_success"] = g.get("success_rate")
