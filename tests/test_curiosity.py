@@ -367,3 +367,21 @@ def test_error_ratios_compare_across_checkpoints():
                         "poke_error": None, "poke_mean_baseline_error": 1.0,
                         "grasp_bin_accuracy": 0.6})
     assert got == {"push_error_ratio": 0.75}
+
+
+@pytest.mark.unit
+def test_the_signature_covers_the_policy_and_older_records_still_verify():
+    from curious_robot.fleet import record_bytes
+
+    rec = _rec(0, "")
+    plain = record_bytes("f", rec)
+    rec.policy = "task=fixed,object=random,action=random"
+    signed = record_bytes("f", rec)
+    assert signed != plain  # a changed policy breaks the signature
+    rec.policy = "task=fixed,object=curious,action=random"
+    assert record_bytes("f", rec) != signed
+    # a record without the field signs as before the field existed
+    import dataclasses
+
+    old = dataclasses.replace(rec, policy="")
+    assert record_bytes("f", old) == plain
