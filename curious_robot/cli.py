@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "curious_robot.learning.cli",
     "curious_robot.evaluation.cli",
     "curious_robot.evaluation.audit",
+    "curious_robot.evaluation.curiosity",
     "curious_robot.learning.closed_loop",
     "curious_robot.bench",
     "curious_robot.drone.evaluate",

@@ -86,4 +86,5 @@ def record_to_msg(rec: Interaction):
     msg.truth_values = [float(v) for v in rec.truth.values()]
     msg.started = to_time(rec.stamp_start)
     msg.sim_step = int(rec.sim_step)
+    msg.policy = rec.policy
     return msg

@@ -56,7 +56,8 @@ def msg_to_record(msg) -> Interaction:
     check_counts(len(msg.views), max(len(msg.tactile.depth), len(msg.tactile.force)),
                  max(len(msg.truth_keys), len(msg.truth_values)),
                  {"task": msg.task, "robot": msg.robot, "object_id": msg.object_id,
-                  "object_model": msg.object_model})
+                  "object_model": msg.object_model,
+                  "policy": getattr(msg, "policy", "")})
     if len(msg.truth_keys) != len(msg.truth_values):
         raise InvalidInteraction(
             f"truth_keys has {len(msg.truth_keys)} entries but truth_values "
@@ -81,4 +82,6 @@ def msg_to_record(msg) -> Interaction:
         stamp_start=from_time(msg.started),
         stamp_end=from_time(msg.header.stamp),
         sim_step=int(msg.sim_step),
+        # a recording from before the field has none
+        policy=str(getattr(msg, "policy", "")),
     )

@@ -184,7 +184,10 @@ def record_bytes(fleet: str, rec) -> bytes:
         [_image_digest(v) for v in rec.views], [float(v) for v in rec.tactile_depth],
         [float(v) for v in rec.tactile_force],
         [(str(k), float(v)) for k, v in rec.truth.items()], float(rec.stamp_start),
-        float(rec.stamp_end), int(rec.sim_step))
+        float(rec.stamp_end), int(rec.sim_step),
+        # the policy field came later: covered when set, so a robot from before it (policy
+        # "") still verifies
+        *([str(rec.policy)] if getattr(rec, "policy", "") else []))
 
 
 def interaction_bytes(msg) -> bytes:

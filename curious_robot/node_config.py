@@ -263,6 +263,21 @@ def manager_params():
         *[(f"weight_{t.name}", float, setting(
             float(t.default_weight), f"relative share of robot time for {t.name}", low=0.0))
           for t in arm],
+        ("task_policy", str, setting("fixed", "how the task is chosen: fixed (the "
+                                     "weight_<task> shares) or progress (learning progress "
+                                     "per robot-second, learning/curiosity.py)",
+                                     choices=("fixed", "progress"))),
+        ("task_floor", float, setting(0.1, "progress: each task's least share",
+                                      low=0.0, high=1.0 / max(len(names), 1))),
+        ("object_policy", str, setting("random", "how the object is chosen: random "
+                                       "(uniform) or curious (in proportion to the model's "
+                                       "grasp uncertainty on its patch, learning/"
+                                       "curiosity.py)", choices=("random", "curious"))),
+        ("object_floor", float, setting(0.3, "curious: share of the choice spread evenly "
+                                        "over the objects", low=0.0, high=1.0)),
+        ("checkpoint", str, setting("", "curious objects: the model to score them with "
+                                    "(a file, a training folder or 'default'); empty: "
+                                    "random until /model_updates announces one")),
         ("seed", int, setting(0, "random seed of task and object choice", **_SEED)),
         ("max_interactions", int, setting(0, "stop after this many (0: run until stopped)",
                                           low=0)),

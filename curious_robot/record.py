@@ -27,6 +27,42 @@ from curious_robot import tasks as registry
 #: Roles of single images in a record (``views`` holds the inspect / multi-view images).
 IMAGE_ROLES = ("before", "after", "depth_before")
 
+#: Levels at which a policy chooses, in the order :func:`policy_text` writes them: the
+#: manager picks the task, then the object, then the task's selector the action.
+POLICY_LEVELS = ("task", "object", "action")
+
+
+def policy_text(**levels: str) -> str:
+    """The ``policy`` field of a record: ``"task=fixed,object=random,action=model"``.
+
+    Keyword per level of :data:`POLICY_LEVELS` (unknown levels, empty names and names
+    holding ``,`` or ``=`` raise ``ValueError``); levels left out are not written."""
+    unknown = set(levels) - set(POLICY_LEVELS)
+    if unknown:
+        raise ValueError(f"unknown policy level(s) {sorted(unknown)}; known: "
+                         f"{', '.join(POLICY_LEVELS)}")
+    parts = []
+    for level in POLICY_LEVELS:
+        if level in levels:
+            name = levels[level]
+            if not name or "," in name or "=" in name:
+                raise ValueError(f"policy name {name!r} of level {level!r} must be "
+                                 "non-empty without ',' or '='")
+            parts.append(f"{level}={name}")
+    return ",".join(parts)
+
+
+def parse_policy(text: str) -> dict[str, str]:
+    """``policy`` field -> {level: name} ({} for ""); raises ``ValueError`` if malformed."""
+    out: dict[str, str] = {}
+    for part in filter(None, text.split(",")):
+        level, sep, name = part.partition("=")
+        if not sep or level not in POLICY_LEVELS or not name or level in out:
+            raise ValueError(f"malformed policy {text!r}: expected 'level=name' pairs with "
+                             f"levels from {', '.join(POLICY_LEVELS)}")
+        out[level] = name
+    return out
+
 
 class InvalidInteraction(ValueError):
     """Raised by :func:`validate` with a message that names the offending field."""
@@ -105,6 +141,8 @@ class Interaction:
     stamp_end: float = 0.0
     #: Simulation step counter of the robot's world when the interaction finished.
     sim_step: int = 0
+    #: What chose the task, object and action (:func:`policy_text`); "" when unknown.
+    policy: str = ""
 
     def images(self) -> dict[str, np.ndarray]:
         """All non-empty images by role; views are ``view0``, ``view1``, ..."""
@@ -149,7 +187,13 @@ def validate(rec: Interaction) -> Interaction:
         raise InvalidInteraction("robot name is empty")
     check_counts(len(rec.views), max(len(rec.tactile_depth), len(rec.tactile_force)),
                  len(rec.truth), {"robot": rec.robot, "object_id": rec.object_id,
-                                  "object_model": rec.object_model})
+                                  "object_model": rec.object_model, "policy": rec.policy})
+    if not isinstance(rec.policy, str):
+        raise InvalidInteraction(f"policy must be a string, got {rec.policy!r}")
+    try:
+        parse_policy(rec.policy)
+    except ValueError as exc:
+        raise InvalidInteraction(str(exc)) from None
     if not isinstance(rec.seq, (int, np.integer)) or rec.seq < 0:
         raise InvalidInteraction(f"seq must be a non-negative integer, got {rec.seq!r}")
     n_act = len(spec.action_fields)

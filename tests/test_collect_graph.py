@@ -104,6 +104,9 @@ def test_two_robots_feed_one_learner_without_gaps_or_duplicates(tmp_path):
         assert info["gaps"] == [] and info["min_seq"] == 0
         assert info["max_seq"] == info["count"] - 1  # contiguous and no duplicates
     assert sum(1 for t in ("grasp", "push", "poke", "inspect") if stats["tasks"][t]) >= 3
+    # every record says what chose it: the default task and object policies, the selectors'
+    assert {p for per in stats["per_policy"].values() for p in per} == {
+        "task=fixed,object=random,action=random"}
     assert "interactions" in "\n".join(proc.lines)  # progress was shown
     # managers pick only objects inside the arm's published area and selectors keep the
     # actions there, so the arm refuses nothing for being out of reach

@@ -488,6 +488,7 @@ def test_a_recording_from_before_the_fleet_fields_imports(tmp_path, capsys):
     ours = mcap_io.schema_text(mcap_io.INTERACTION_TYPE)
     head, sep, rest = ours.partition("string fleet\nuint8[] auth\n")
     assert sep, "the fleet fields are the last lines of Interaction.msg"
+    rest = rest.split("string policy\n", 1)[1]  # and the later policy field
     older = head.rstrip().rsplit("\n# Fleet identity", 1)[0] + "\n" + rest
     assert mcap_io.schema_difference(older, mcap_io.INTERACTION_TYPE) is None
     bag = tmp_path / "before-fleet.mcap"
@@ -498,7 +499,7 @@ def test_a_recording_from_before_the_fleet_fields_imports(tmp_path, capsys):
         schema = w.register_msgdef(mcap_io.INTERACTION_TYPE, older)
         for i, rec in enumerate(recs):
             fields = {k: v for k, v in mcap_io.interaction_msg(rec).items()
-                      if k not in ("fleet", "auth")}
+                      if k not in ("fleet", "auth", "policy")}
             w.write_message("/interactions", schema, fields, log_time=i + 1)
         w.finish()
     dst = tmp_path / "dst.db"

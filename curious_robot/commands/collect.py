@@ -34,6 +34,9 @@ def register(sub) -> None:
                        "-> learner -> replay store) and show progress")
     p.add_argument("--duration", type=float, default=300.0,
                    help="seconds to collect (default %(default)s)")
+    p.add_argument("--until", type=int, default=0, metavar="N",
+                   help="stop early once the store holds N interactions (0: run the whole "
+                        "--duration)")
     p.add_argument("--robots", type=int, default=1, help="number of simulated robots")
     p.add_argument("--store", default="data/replay.db",
                    help="replay store file; its folder must exist (default %(default)s)")
@@ -272,6 +275,19 @@ def _read_stats(store_path: str) -> dict | None:
         return None
 
 
+def _count(store_path: str) -> int:
+    """Interactions in the store (0 while it does not exist or cannot be read yet)."""
+    if not os.path.exists(store_path):
+        return 0
+    from curious_robot.store import ReplayStore, StoreError
+
+    try:
+        with ReplayStore(store_path, readonly=True) as store:
+            return store.count()
+    except StoreError:
+        return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import yaml
 
@@ -283,8 +299,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --store {args.store}: folder {os.path.dirname(store)} does not exist",
               file=sys.stderr)
         return 2
-    if args.duration <= 0 or args.robots < 0 or args.seed < 0:
-        print("error: --duration must be > 0, --robots and --seed >= 0", file=sys.stderr)
+    if args.duration <= 0 or args.robots < 0 or args.seed < 0 or args.until < 0:
+        print("error: --duration must be > 0, --robots, --seed and --until >= 0",
+              file=sys.stderr)
         return 2
     domain_id = args.domain_id
     if domain_id is not None and not 0 <= domain_id <= 232:
@@ -359,6 +376,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"\nnode {name} exited with code {rc}; its log ends:\n"
                       f"{graph.tail(name)}", file=sys.stderr)
             code = 1
+            break
+        if args.until and _count(store) >= args.until:
             break
         if tty or elapsed - last_print >= 10.0:
             stats = _read_stats(store)

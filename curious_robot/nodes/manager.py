@@ -6,6 +6,13 @@ action -> gather the outcome (and, for a poke, the tactile node's response) -> p
 an Interaction on /interactions -> keep it until the learner acknowledges it (resending
 after a timeout: delivery is at-least-once, the learner's store makes it exactly-once).
 
+Task and object choice (learning/curiosity.py holds the scoring): ``task_policy`` fixed
+(the ``weight_<task>`` shares) or progress (learning progress per robot-second from the
+losses the learner announces on /model_updates, ``task_floor`` each); ``object_policy``
+random or curious (in proportion to the grasp head's uncertainty on each candidate's
+patch, ``object_floor`` spread evenly). Every record says what chose it in ``policy``
+(``task=..,object=..,action=..``, record.policy_text).
+
 Sequence numbers continue after a restart: the manager asks the learner (robot_status)
 for the last one it stored.
 
@@ -29,7 +36,8 @@ from curious_robot.convert import from_time, msg_to_image, record_to_msg
 from curious_robot.nodes.common import (LATCHED, RELIABLE, SENSOR, FleetAuth,
                                          ParameterError, Stopping, make_outbox, run,
                                          status_request)
-from curious_robot.record import Interaction
+from curious_robot.learning.curiosity import LearningProgress, object_shares
+from curious_robot.record import Interaction, policy_text
 
 
 def wait_result(future, timeout: float, stop: threading.Event):
@@ -67,11 +75,19 @@ class ManagerNode(Node):
         self.max_interactions, self.reset_every = p.max_interactions, p.reset_every
         self.action_timeout, self.resend_after = p.action_timeout, p.resend_after
         self.rng = np.random.default_rng([seed, 7919])
+        self.cond = threading.Condition()
+        self.task_policy, self.object_policy = p.task_policy, p.object_policy
+        self.object_floor = p.object_floor
+        self.progress = (LearningProgress(self.tasks, list(self.weights), floor=p.task_floor)
+                         if self.task_policy == "progress" else None)
+        self.predictor = None  # object curiosity's model (the learner's newest checkpoint)
+        if self.object_policy == "curious" and p.checkpoint:
+            self._load_predictor(p.checkpoint)
         self.fleet = FleetAuth(self, p.fleet_key)
 
         import curious_robot_interfaces.action as actions
         from curious_robot_interfaces.msg import (DetectedObjects, IngestAck, Interaction as
-                                                  InteractionMsg, TactileResponse)
+                                                  InteractionMsg, ModelUpdate, TactileResponse)
         from curious_robot_interfaces.srv import GetPatch, ResetScene, RobotStatus, SelectAction
 
         group = ReentrantCallbackGroup()
@@ -103,7 +119,9 @@ class ManagerNode(Node):
         self.create_subscription(IngestAck, "/interaction_acks",
                                  self.outbox.on_ack, RELIABLE,
                                  callback_group=group)
-        self.cond = threading.Condition()
+        if self.progress is not None or self.object_policy == "curious":
+            self.create_subscription(ModelUpdate, "/model_updates", self._on_model, LATCHED,
+                                     callback_group=group)
         self.objects = None
         self.tactile: dict[str, object] = {}
         self.seq = 0
@@ -159,6 +177,67 @@ class ManagerNode(Node):
             while len(self.tactile) > 32:
                 self.tactile.pop(next(iter(self.tactile)))
             self.cond.notify_all()
+
+    def _on_model(self, msg) -> None:
+        """A new checkpoint: its losses feed task progress; object curiosity reloads."""
+        if self.progress is not None:
+            with self.cond:
+                self.progress.report(dict(zip(msg.tasks, msg.losses)))
+        if self.object_policy == "curious" and msg.path:
+            try:
+                self._load_predictor(msg.path)
+            except (OSError, RuntimeError, ValueError) as exc:
+                self.get_logger().error(f"cannot load checkpoint {msg.path}: {exc}")
+
+    def _load_predictor(self, path: str) -> None:
+        from curious_robot.learning.predict import Predictor
+        from curious_robot.paths import resolve_checkpoint
+
+        try:
+            path = str(resolve_checkpoint(path))
+        except FileNotFoundError as exc:
+            raise ParameterError(f"parameter 'checkpoint': {exc}") from exc
+        with self.cond:
+            if self.predictor is not None and str(self.predictor.path) == path:
+                return  # the same file: Predictor.maybe_reload follows its rewrites
+        predictor = Predictor.from_checkpoint(path)
+        with self.cond:
+            self.predictor = predictor
+        self.get_logger().info(f"object curiosity: model {path}")
+
+    # ----------------------------------------------------------------- choice
+    def _choose_task(self) -> tuple[str, str]:
+        """(task, task-level policy name) of the next interaction."""
+        if self.progress is None:
+            return str(self.rng.choice(self.tasks, p=self.weights)), "fixed"
+        with self.cond:
+            shares = self.progress.shares()
+        return str(self.rng.choice(self.tasks, p=shares)), "progress"
+
+    def _choose_object(self, candidates: list):
+        """(object, its patch or None, object-level policy name): uniform, or in proportion
+        to the model's grasp uncertainty on each candidate's patch (falls back to uniform,
+        and says so, until a model is there)."""
+        predictor = self.predictor
+        if self.object_policy != "curious" or predictor is None:
+            return candidates[int(self.rng.integers(len(candidates)))], None, "random"
+        from curious_robot.convert import msg_to_image
+        from curious_robot.learning.curiosity import grasp_uncertainty
+        from curious_robot_interfaces.srv import GetPatch
+
+        patches, images = [], []
+        for obj in candidates:
+            res = self._call(self.get_patch, GetPatch.Request(x=obj.centroid.x,
+                                                              y=obj.centroid.y))
+            patches.append(res if res.success else None)
+            images.append(msg_to_image(res.patch, "patch") if res.success else None)
+        ok = [i for i, img in enumerate(images) if img is not None]
+        if not ok:
+            return candidates[int(self.rng.integers(len(candidates)))], None, "random"
+        predictor.maybe_reload()
+        scores = grasp_uncertainty(predictor.grasp_scores_batch([images[i] for i in ok]))
+        k = ok[int(self.rng.choice(len(ok), p=object_shares(scores, self.object_floor)))]
+        return candidates[k], patches[k], "curious"
 
     # ----------------------------------------------------------------- helpers
     def _call(self, client, request, timeout: float = 10.0):
@@ -252,12 +331,12 @@ class ManagerNode(Node):
                     last_motion, since_reset = self._now(), 0
                     continue
                 self.unreachable += len(objects.objects) - len(candidates)
-                task = str(self.rng.choice(self.tasks, p=self.weights))
-                obj = candidates[int(self.rng.integers(len(candidates)))]
+                task, task_policy = self._choose_task()
                 started = self._now()
                 self.accepted_at = None
                 try:
-                    rec = self._interact(task, obj)
+                    obj, patch, object_policy = self._choose_object(candidates)
+                    rec = self._interact(task, obj, patch)
                 except TimeoutError as exc:
                     self.get_logger().warning(f"{task} skipped: {exc}")
                     rec = None
@@ -266,8 +345,13 @@ class ManagerNode(Node):
                 last_motion = self.accepted_at or self._now()
                 end = self._now()
                 since_reset += 1
+                if self.progress is not None:
+                    with self.cond:
+                        self.progress.spent(task, end - started)
                 if rec is None:
                     continue
+                rec.policy = policy_text(task=task_policy, object=object_policy,
+                                         **({"action": rec.policy} if rec.policy else {}))
                 rec.stamp_start, rec.stamp_end = started, end
                 self._publish(rec)
         except Stopping:
@@ -295,10 +379,14 @@ class ManagerNode(Node):
         self.seq += 1
         self.done += 1
 
-    def _interact(self, task: str, obj) -> Interaction | None:
+    def _interact(self, task: str, obj, patch=None) -> Interaction | None:
+        """One interaction with ``obj`` (``patch``: its GetPatch answer, if fetched
+        already); the record's ``policy`` holds the selector's policy name."""
         from curious_robot_interfaces.srv import GetPatch, SelectAction
 
-        patch = self._call(self.get_patch, GetPatch.Request(x=obj.centroid.x, y=obj.centroid.y))
+        if patch is None:
+            patch = self._call(self.get_patch, GetPatch.Request(x=obj.centroid.x,
+                                                                y=obj.centroid.y))
         if not patch.success:
             self.get_logger().warning(f"no patch at the object: {patch.message}")
             return None
@@ -325,7 +413,7 @@ class ManagerNode(Node):
         return Interaction(task=task, robot=self.robot, seq=0, object_id=r.object_id,
                            object_model=r.object_model, held_out=r.held_out, action=a,
                            truth=dict(zip(r.truth_keys, r.truth_values)), sim_step=r.sim_step,
-                           **fields)
+                           policy=sel.policy, **fields)
 
     def _run_action(self, task: str, goal):
         from action_msgs.msg import GoalStatus

@@ -95,6 +95,9 @@ def format_stats(stats: dict) -> str:
     for task, e in stats["per_task"].items():
         rate = "-" if e["success_rate"] is None else f"{100 * e['success_rate']:.1f}%"
         lines.append(f"{task:<10}{e['count']:>8}{rate:>10}{e['held_out']:>10}")
+    for task, counts in stats.get("per_policy", {}).items():
+        shown = ", ".join(f"{n} {policy or '(unknown)'}" for policy, n in counts.items())
+        lines.append(f"{task} by policy: {shown}")
     lines.append(f"objects: {stats['objects']} ({stats['held_out_objects']} held out); "
                  f"held-out share of interactions: {100 * stats['held_out_share']:.1f}%")
     for robot, r in stats["robots"].items():

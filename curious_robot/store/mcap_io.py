@@ -209,9 +209,11 @@ def _sections(text: str, root: str) -> dict[str, list[str]]:
     return out
 
 
-#: Fields added to a type after recordings of it were made (its last lines): a file whose
-#: definition lacks exactly these still imports (they are not part of the record).
-ADDED_FIELDS = {"curious_robot_interfaces/Interaction": ["string fleet", "uint8[] auth"]}
+#: Fields added to a type after recordings of it were made (its last lines, oldest first): a
+#: file whose definition lacks the last k of these (any k) still imports; a missing
+#: ``policy`` reads as "".
+ADDED_FIELDS = {"curious_robot_interfaces/Interaction": ["string fleet", "uint8[] auth",
+                                                         "string policy"]}
 
 
 def schema_difference(file_schema: str, type_name: str) -> str | None:
@@ -224,7 +226,8 @@ def schema_difference(file_schema: str, type_name: str) -> str | None:
         if name not in theirs:
             return f"it has no definition of {name}"
         added = ADDED_FIELDS.get(name, [])
-        if added and lines[-len(added):] == added and theirs[name] == lines[:-len(added)]:
+        if any(lines[-k:] == added[-k:] and theirs[name] == lines[:-k]
+               for k in range(1, len(added) + 1)):
             continue
         if theirs[name] != lines:
             other = theirs[name]
@@ -324,6 +327,7 @@ def interaction_msg(rec: Interaction) -> dict:
         # authenticates senders on a live graph; the file is the store's own data)
         "fleet": "",
         "auth": b"",
+        "policy": rec.policy,
     }
 
 

@@ -41,7 +41,11 @@ from curious_robot.store import codec
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema changes this code applies when it opens an older store for writing (version ->
+#: statements that bring it to version + 1); read-only, an older store is read as it is.
+#: 1 -> 2: the ``policy`` column (what chose the task, object and action; "" before).
+MIGRATIONS = {1: ("ALTER TABLE interactions ADD COLUMN policy TEXT NOT NULL DEFAULT ''",)}
 FORMAT_NAME = "curious_robot.replay_store"
 #: Longest list of missing seq numbers reported per robot.
 GAP_CAP = 100
@@ -72,6 +76,7 @@ _SCHEMA = (
         sim_step INTEGER NOT NULL,
         n_views INTEGER NOT NULL,
         added REAL NOT NULL,
+        policy TEXT NOT NULL DEFAULT '',
         UNIQUE (robot, seq))""",
     "CREATE INDEX interactions_by_task ON interactions (task, held_out, success)",
     "CREATE INDEX interactions_by_object ON interactions (object_id)",
@@ -88,8 +93,7 @@ _SCHEMA = (
 
 _COLUMNS = ("id", "task", "robot", "seq", "object_id", "object_model", "held_out", "success",
             "action", "outcome", "tactile_depth", "tactile_force", "truth", "stamp_start",
-            "stamp_end", "sim_step", "n_views")
-_SELECT_ROWS = f"SELECT {', '.join(_COLUMNS)} FROM interactions"
+            "stamp_end", "sim_step", "policy", "n_views")
 _SELECT_IMAGES = "SELECT interaction_id, role, encoding, dtype, shape, crc32, data FROM images"
 
 
@@ -156,6 +160,7 @@ class ReplayStore:
         self._closed = False
         self._id_cache: dict[tuple, tuple[np.ndarray, int]] = {}
         self._writer_fd: int | None = None
+        self._version = SCHEMA_VERSION
         self._check_path()
         if exclusive:
             if self.readonly:
@@ -269,11 +274,44 @@ class ReplayStore:
                     conn.execute("ROLLBACK")
                     raise
                 log.info("created replay store %s (schema %d)", self.path, SCHEMA_VERSION)
+            if not self.readonly:
+                self._migrate(conn)
             problem = self._schema_problem(conn)
             if problem:
                 raise StoreError(problem)
+            self._version = int(dict(conn.execute("SELECT key, value FROM meta")).get(
+                "schema_version", SCHEMA_VERSION))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read replay store {self.path}: {exc}") from exc
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring an older store to :data:`SCHEMA_VERSION` (:data:`MIGRATIONS`, one
+        transaction per step); a store of an unknown or newer version is left alone."""
+        while True:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = row[0] if row else None
+            if version is None or not version.isdigit() or int(version) not in MIGRATIONS:
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                                ).fetchone()[0] == version:  # another process may have won
+                    for statement in MIGRATIONS[int(version)]:
+                        conn.execute(statement)
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                                 (str(int(version) + 1),))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            log.info("replay store %s: schema %s -> %d", self.path, version, int(version) + 1)
+
+    @property
+    def _select_rows(self) -> str:
+        """The row query; a store read read-only at an older schema has no policy column."""
+        columns = [c if c != "policy" or self._version >= 2 else "'' AS policy"
+                   for c in _COLUMNS]
+        return f"SELECT {', '.join(columns)} FROM interactions"
 
     @staticmethod
     def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -285,7 +323,9 @@ class ReplayStore:
             return (f"{self.path} is not a replay store (meta format is "
                     f"{meta.get('format')!r}, expected {FORMAT_NAME!r})")
         version = meta.get("schema_version")
-        if version != str(SCHEMA_VERSION):
+        readable = {str(SCHEMA_VERSION)} | ({str(v) for v in MIGRATIONS} if self.readonly
+                                            else set())
+        if version not in readable:
             newer = version is not None and version.isdigit() and int(version) > SCHEMA_VERSION
             return (f"replay store {self.path} has schema version {version!r}; this code reads "
                     f"version {SCHEMA_VERSION}"
@@ -342,7 +382,7 @@ class ReplayStore:
                _floats(rec.outcome), _floats(rec.tactile_depth), _floats(rec.tactile_force),
                json.dumps({str(k): float(v) for k, v in rec.truth.items()}),
                float(rec.stamp_start), float(rec.stamp_end), int(rec.sim_step),
-               len(rec.views), time.time())
+               str(rec.policy), len(rec.views), time.time())
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -472,7 +512,7 @@ class ReplayStore:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start:start + _CHUNK]
             marks = ", ".join("?" * len(chunk))
-            for r in self._query(f"{_SELECT_ROWS} WHERE id IN ({marks})", chunk):
+            for r in self._query(f"{self._select_rows} WHERE id IN ({marks})", chunk):
                 rows[r[0]] = r
             if images:
                 for b in self._query(f"{_SELECT_IMAGES} WHERE interaction_id IN ({marks})",
@@ -520,17 +560,25 @@ class ReplayStore:
             entry["success_rate"] = entry["success"] / entry["count"] if entry["count"] else None
         total = sum(e["count"] for e in per_task.values())
         held = sum(e["held_out"] for e in per_task.values())
+        by_policy: dict[str, dict[str, int]] = {}
+        policy = "policy" if self._version >= 2 else "''"
+        for task, pol, n in self._query(
+                f"SELECT task, {policy}, count(*) FROM interactions GROUP BY task, {policy} "
+                "ORDER BY task, 2"):
+            by_policy.setdefault(task, {})[pol] = int(n)
         objects = self.objects()
         n_images, image_bytes = self._query("SELECT count(*), sum(length(data)) FROM images")[0]
         wal = Path(str(self.path) + "-wal")
         return {
             "path": str(self.path),
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": self._version,
             "interactions": total,
             "position": self.position(),
             "tasks": {t: e["count"] for t, e in per_task.items()},
             "success_rate": {t: e["success_rate"] for t, e in per_task.items()},
             "per_task": per_task,
+            # task -> policy field (record.policy_text; "" unknown) -> interactions
+            "per_policy": by_policy,
             "robots": self.robots(),
             "objects": len(objects),
             "held_out_objects": sum(1 for o in objects if o[2]),
@@ -592,13 +640,15 @@ def _decode_blob(blob: tuple) -> np.ndarray:
 
 def _build(row: tuple, images: dict[str, np.ndarray] | None) -> Interaction:
     (_id, task, robot, seq, object_id, object_model, held_out, success, action, outcome,
-     tactile_depth, tactile_force, truth, stamp_start, stamp_end, sim_step, n_views) = row
+     tactile_depth, tactile_force, truth, stamp_start, stamp_end, sim_step, policy,
+     n_views) = row
     rec = Interaction(
         task=task, robot=robot, seq=int(seq), object_id=object_id, object_model=object_model,
         held_out=bool(held_out), success=bool(success), action=json.loads(action),
         outcome=json.loads(outcome), tactile_depth=json.loads(tactile_depth),
         tactile_force=json.loads(tactile_force), truth=json.loads(truth),
-        stamp_start=float(stamp_start), stamp_end=float(stamp_end), sim_step=int(sim_step))
+        stamp_start=float(stamp_start), stamp_end=float(stamp_end), sim_step=int(sim_step),
+        policy=str(policy))
     if images is not None:
         for role in IMAGE_ROLES:
             setattr(rec, role, images.get(role))

@@ -1,0 +1,474 @@
+"""``curious-robot curiosity``: does curiosity make the robot learn faster?
+
+For each policy and seed: collect through the full node graph (``curious-robot collect``,
+online learning from scratch: selectors and managers follow the learner's checkpoints as
+they are written) up to ``--budget`` interactions, stopping at fixed fractions of it to
+evaluate the newest checkpoint:
+
+(a) held-out prediction: ``learning.metrics.evaluate`` (grasp accuracy, poke / push error)
+    on one fixed set of interactions with held-out objects, collected once by the random
+    policy (``DIR/heldout/replay.db``);
+(b) closed-loop grasping on held-out objects (``eval-grasp --policy model --split
+    held_out``; ``--attempts`` 400 gives a 95 % interval of at most +-5 points);
+(c) the representation: the frozen root on the held-out renders (``evalset``; as
+    ``reproduce``: nearest-neighbour shape accuracy and R@1 at ``pool5``).
+
+Layout (resumable: every finished point is a file, a rerun skips it; collection continues
+from the run's store)::
+
+    DIR/experiment.json                  the settings; another experiment's DIR is refused
+    DIR/heldout/replay.db                the fixed held-out interactions
+    DIR/evalset/                         the held-out renders (c)
+    DIR/runs/<policy>/seed<k>/replay.db  the run's store, replay.checkpoints/ its model
+    DIR/runs/<policy>/seed<k>/point_<n>.json   the evaluation at n interactions
+    DIR/results.json                     every point, and mean / 95 % interval over seeds
+    DIR/curves_<metric>.png              metric vs interactions and vs robot-seconds
+
+Policies (the levels of a record's ``policy`` field, curious_robot/record.py):
+``random`` (everything random, fixed task shares), ``curious`` (curious actions, objects
+and task progress), ``model`` (greedy actions), ``curious-action``, ``curious-object``,
+``curious-task`` (one level curious, the rest random / fixed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SELECTORS = ("grasp_selector", "push_selector", "poke_selector")
+
+
+def _levels(action: str, obj: str, task: str) -> dict:
+    return {"action": action, "object": obj, "task": task}
+
+
+#: policy name -> what each level uses
+POLICIES = {
+    "random": _levels("random", "random", "fixed"),
+    "curious": _levels("curious", "curious", "progress"),
+    "model": _levels("model", "random", "fixed"),
+    "curious-action": _levels("curious", "random", "fixed"),
+    "curious-object": _levels("random", "curious", "fixed"),
+    "curious-task": _levels("random", "random", "progress"),
+}
+FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+METRICS = ("heldout", "grasp", "representation")
+#: what results.json and the curves report: (key, label), key into a point's "metrics"
+CURVES = (("grasp_bin_accuracy", "held-out grasp accuracy"), ("poke_error", "poke error"),
+          ("push_error", "push error"), ("poke_error_ratio", "poke error / mean baseline"),
+          ("push_error_ratio", "push error / mean baseline"),
+          ("grasp_success", "closed-loop grasp success"),
+          ("nn_accuracy", "representation: shape NN accuracy"),
+          ("recall_at_1", "representation: R@1"))
+#: settings that must match to continue an experiment folder
+SAME = ("budget", "fractions", "heldout", "attempts", "skip", "robots", "evalset_objects")
+#: two-sided 95 % Student t quantiles by degrees of freedom (larger: 1.96)
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262, 10: 2.228}
+
+
+class BadInput(ValueError):
+    """The command line asks for something that cannot run (exit 2, nothing touched)."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("curiosity", help="collect with online learning under each policy "
+                       "and seed and compare learning curves (issue 17)")
+    p.add_argument("--budget", type=int, required=True,
+                   help="interactions per policy and seed")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per policy (0..S-1)")
+    p.add_argument("--policies", default="random,curious",
+                   help=f"comma-separated, from {', '.join(POLICIES)} (default %(default)s)")
+    p.add_argument("--out", required=True, help="experiment folder (created; resumable)")
+    p.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS),
+                   help="fractions of the budget where the model is evaluated "
+                        "(default %(default)s)")
+    p.add_argument("--heldout", type=int, default=300,
+                   help="interactions of the fixed held-out set (random policy, held-out "
+                        "objects; default %(default)s)")
+    p.add_argument("--attempts", type=int, default=400,
+                   help="closed-loop grasp attempts per evaluation (default %(default)s: "
+                        "a 95 %% interval of at most +-5 points)")
+    p.add_argument("--robots", type=int, default=1, help="robots collecting per run")
+    p.add_argument("--evalset-objects", type=int, default=None,
+                   help="held-out objects rendered for (c) (default: all)")
+    p.add_argument("--skip", default="", help=f"comma-separated metrics not to compute, "
+                   f"from {', '.join(METRICS)}")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the evaluations")
+    p.set_defaults(func=run)
+
+
+# -- input --------------------------------------------------------------------------------
+
+
+def min_point() -> int:
+    """Interactions the first evaluation needs: a task joins online training with
+    ``min_records`` training records (learning/config.py), so before then there is no model
+    to evaluate. The most frequent task (default shares) expects that many at
+    ``min_records / share``; twice that, as part of the objects are held out (their
+    records do not train) and the draw varies."""
+    from curious_robot import tasks as registry
+    from curious_robot.learning.config import TrainConfig
+
+    weights = [t.default_weight for t in registry.all_tasks("arm")]
+    return math.ceil(2 * TrainConfig().min_records * sum(weights) / max(weights))
+
+
+def settings(args) -> dict:
+    """The experiment's settings from the command line; raises :class:`BadInput`."""
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown or not policies:
+        raise BadInput(f"--policies: unknown {', '.join(unknown) or '(none given)'}; known: "
+                       f"{', '.join(POLICIES)}")
+    if len(set(policies)) != len(policies):
+        raise BadInput(f"--policies: {args.policies!r} names a policy twice")
+    try:
+        fractions = sorted({float(f) for f in args.fractions.split(",") if f.strip()})
+    except ValueError:
+        raise BadInput(f"--fractions: {args.fractions!r} is not a list of numbers") from None
+    if not fractions or fractions[0] <= 0 or fractions[-1] > 1:
+        raise BadInput(f"--fractions: {args.fractions!r}: each must be in (0, 1]")
+    skip = sorted({s.strip() for s in args.skip.split(",") if s.strip()})
+    if set(skip) - set(METRICS):
+        raise BadInput(f"--skip: unknown {', '.join(sorted(set(skip) - set(METRICS)))}; "
+                       f"known: {', '.join(METRICS)}")
+    for flag, value in (("--seeds", args.seeds), ("--robots", args.robots),
+                        ("--heldout", args.heldout), ("--attempts", args.attempts)):
+        if value < 1:
+            raise BadInput(f"{flag} must be >= 1, got {value}")
+    need = min_point()
+    first = math.ceil(fractions[0] * args.budget)
+    if first < need:
+        raise BadInput(f"--budget {args.budget}: the first evaluation (at {fractions[0]:g} "
+                       f"of it: {first} interactions) needs at least {need} (online training "
+                       f"needs enough records of a task); use --budget >= "
+                       f"{math.ceil(need / fractions[0])}")
+    if args.heldout < need:
+        raise BadInput(f"--heldout {args.heldout}: at least {need}")
+    return {"budget": args.budget, "fractions": fractions, "heldout": args.heldout,
+            "attempts": args.attempts, "skip": skip, "robots": args.robots,
+            "evalset_objects": args.evalset_objects, "policies": policies,
+            "seeds": args.seeds}
+
+
+def check_folder(out: Path, cfg: dict) -> dict | None:
+    """The settings stored in ``out`` (None: a new experiment); raises :class:`BadInput`
+    for a folder holding anything else or another experiment's results."""
+    meta = out / "experiment.json"
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file")
+    if not out.exists() or not any(out.iterdir()):
+        return None
+    if not meta.is_file():
+        raise BadInput(f"--out {out} holds other files and no experiment.json: not a "
+                       "curiosity experiment folder")
+    try:
+        earlier = json.loads(meta.read_text())
+    except ValueError as exc:
+        raise BadInput(f"{meta} is unreadable: {exc}") from None
+    differ = [k for k in SAME if earlier.get(k) != cfg[k]]
+    if earlier.get("kind") != "curiosity" or differ:
+        raise BadInput(f"--out {out} holds another experiment's results (different "
+                       f"{', '.join(differ) or 'kind'}: "
+                       + "; ".join(f"{k} {earlier.get(k)!r} there, {cfg[k]!r} now"
+                                   for k in differ) + ")")
+    return earlier
+
+
+# -- stages -------------------------------------------------------------------------------
+
+
+def _cli() -> list[str]:
+    return [sys.executable, "-m", "curious_robot.cli"]
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _count(store: Path) -> int:
+    from curious_robot.store import ReplayStore
+
+    if not store.is_file():
+        return 0
+    with ReplayStore(store, readonly=True) as s:
+        return s.count()
+
+
+def collect(store: Path, until: int, seed: int, sets: list[str], robots: int,
+            log_dir: Path) -> float:
+    """Run the node graph until ``store`` holds ``until`` interactions; wall seconds."""
+    if _count(store) >= until:
+        return 0.0
+    store.parent.mkdir(parents=True, exist_ok=True)
+    # generous: a stalled graph ends rather than hanging the experiment
+    duration = 600.0 + 30.0 * (until - _count(store)) / robots
+    cmd = _cli() + ["collect", "--store", str(store), "--until", str(until), "--duration",
+                    f"{duration:.0f}", "--seed", str(seed), "--robots", str(robots),
+                    "--log-dir", str(log_dir)]
+    for s in sets:
+        cmd += ["--set", s]
+    log.info("collect: %s to %d interactions", store, until)
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    seconds = time.monotonic() - t0
+    if proc.returncode != 0 or _count(store) < until:
+        raise RuntimeError(f"collect into {store} ended with exit {proc.returncode} at "
+                           f"{_count(store)} of {until} interactions (logs: {log_dir})")
+    return seconds
+
+
+def policy_sets(policy: str, checkpoint: Path | None = None) -> list[str]:
+    """``collect --set`` overrides that make a run use ``policy``; ``checkpoint`` (the
+    run's model so far) lets a continued run's selectors and manager start from it
+    instead of waiting for the learner's next announcement (random levels ignore it)."""
+    levels = POLICIES[policy]
+    sets = [f"interaction_manager.object_policy={levels['object']}",
+            f"interaction_manager.task_policy={levels['task']}",
+            "learner.train=true"]
+    sets += [f"{s}.policy={levels['action']}" for s in SELECTORS]
+    if checkpoint is not None and checkpoint.is_file():
+        sets += [f"{s}.checkpoint={checkpoint}" for s in (*SELECTORS, "interaction_manager")]
+    return sets
+
+
+def robot_seconds(store: Path) -> float:
+    """Robot time of a store: the sum of its interactions' durations."""
+    from curious_robot.store import ReplayStore
+
+    with ReplayStore(store, readonly=True) as s:
+        recs = s.get_many(s.ids().tolist(), images=False)
+    return float(sum(max(0.0, r.stamp_end - r.stamp_start) for r in recs))
+
+
+def heldout_metrics(checkpoint: Path, heldout: Path) -> dict:
+    """(a): the task heads on the fixed held-out interactions."""
+    from curious_robot.learning.metrics import evaluate
+    from curious_robot.learning.predict import Predictor
+    from curious_robot.store import ReplayStore
+
+    pred = Predictor.from_checkpoint(checkpoint)
+    with ReplayStore(heldout, readonly=True) as s:
+        return evaluate(pred.model, s, pred.stats, pred.device, pred.input_size)
+
+
+def grasp_metrics(checkpoint: Path, attempts: int, seed: int, threads: int) -> dict:
+    """(b): closed-loop grasps on held-out objects with the greedy grasp policy."""
+    cmd = _cli() + ["eval-grasp", "--checkpoint", str(checkpoint), "--policy", "model",
+                    "--attempts", str(attempts), "--split", "held_out", "--seed", str(seed),
+                    "--threads", str(threads), "--json"]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"eval-grasp on {checkpoint} failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["model"]
+
+
+def representation_metrics(checkpoint: Path, evalset: Path, out: Path, name: str) -> dict:
+    """(c): the frozen root on the held-out renders, as ``reproduce`` evaluates it."""
+    from curious_robot.evaluation import DEFAULT_LAYER
+    from curious_robot.evaluation.reproduce import stage_eval
+
+    res = stage_eval(name, str(checkpoint), evalset, out.with_suffix(".json"),
+                     out.with_suffix(".png"), DEFAULT_LAYER, None, None)
+    return {"nn_accuracy": res["classification"][DEFAULT_LAYER]["nn_accuracy"],
+            "recall_at_1": res["retrieval"][DEFAULT_LAYER]["recall_at_1"],
+            "layer": DEFAULT_LAYER}
+
+
+def error_ratios(metrics: dict) -> dict:
+    """``<task>_error_ratio``: a regression error over its predict-the-mean baseline. The
+    errors themselves are in each checkpoint's normalised units (its training split's
+    median / MAD), so only the ratio compares across runs and points."""
+    out = {}
+    for key, value in metrics.items():
+        if key.endswith("_error") and not key.endswith("_baseline_error"):
+            base = metrics.get(key.replace("_error", "_mean_baseline_error"))
+            if value is not None and base:
+                out[f"{key}_ratio"] = value / base
+    return out
+
+
+def evaluate_point(run_dir: Path, store: Path, n: int, cfg: dict, out: Path, seed: int,
+                   threads: int) -> dict:
+    from curious_robot.paths import beside_store
+
+    checkpoint = beside_store(store, "checkpoints") / "checkpoint.pt"
+    metrics: dict = {}
+    step = None
+    if checkpoint.is_file():
+        # a copy: the learner of the next stretch rewrites the file
+        frozen = run_dir / f"checkpoint_{n}.pt"
+        frozen.write_bytes(checkpoint.read_bytes())
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        if "heldout" not in cfg["skip"]:
+            metrics.update(heldout_metrics(frozen, out / "heldout" / "replay.db"))
+            metrics.update(error_ratios(metrics))
+        if "grasp" not in cfg["skip"]:
+            g = grasp_metrics(frozen, cfg["attempts"], seed, threads)
+            metrics["grasp_success"] = g.get("success_rate")
+            metrics["grasp_detail"] = g
+            step = g.get("checkpoint_step")
+        if "representation" not in cfg["skip"]:
+            metrics.update(representation_metrics(frozen, out / "evalset",
+                                                  run_dir / f"representation_{n}",
+                                                  f"{run_dir.parent.name}/{run_dir.name}@{n}"))
+    else:
+        log.warning("%s: no checkpoint after %d interactions: no model to evaluate", run_dir, n)
+    return {"metrics": metrics, "checkpoint_step": step, "has_model": checkpoint.is_file()}
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def _interval(values: list[float]) -> dict:
+    import numpy as np
+
+    v = np.asarray(values, float)
+    n = len(v)
+    mean = float(v.mean())
+    if n < 2:
+        return {"mean": mean, "lo": mean, "hi": mean, "n": n}
+    half = _T95.get(n - 1, 1.96) * float(v.std(ddof=1)) / math.sqrt(n)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": n}
+
+
+def aggregate(points: list[dict]) -> dict:
+    """policy -> metric -> list of {interactions, robot_seconds, mean, lo, hi, n} by point
+    (95 % t interval over seeds)."""
+    out: dict = {}
+    for policy in sorted({p["policy"] for p in points}):
+        mine = [p for p in points if p["policy"] == policy]
+        out[policy] = {}
+        for key, _label in CURVES:
+            rows = []
+            for n in sorted({p["target"] for p in mine}):
+                at = [p for p in mine if p["target"] == n
+                      and p["metrics"].get(key) is not None]
+                if not at:
+                    continue
+                row = _interval([p["metrics"][key] for p in at])
+                row["interactions"] = n
+                row["robot_seconds"] = sum(p["robot_seconds"] for p in at) / len(at)
+                rows.append(row)
+            if rows:
+                out[policy][key] = rows
+    return out
+
+
+def render_curves(summary: dict, out: Path) -> list[Path]:
+    """One PNG per metric: vs interactions (left) and vs robot-seconds (right), each
+    policy's mean over seeds with its 95 % interval shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for key, label in CURVES:
+        if not any(key in m for m in summary.values()):
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
+        for policy, metrics in summary.items():
+            rows = metrics.get(key)
+            if not rows:
+                continue
+            for ax, x in zip(axes[0], ("interactions", "robot_seconds")):
+                xs = [r[x] for r in rows]
+                line, = ax.plot(xs, [r["mean"] for r in rows], marker="o", label=policy)
+                ax.fill_between(xs, [r["lo"] for r in rows], [r["hi"] for r in rows],
+                                color=line.get_color(), alpha=0.2)
+        for ax, x in zip(axes[0], ("interactions", "robot-seconds")):
+            ax.set_xlabel(x)
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"{label}: mean over seeds, shaded 95 % interval")
+        fig.tight_layout()
+        path = out / f"curves_{key}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+# -- driver -------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(os.path.abspath(os.path.expanduser(args.out)))
+    try:
+        cfg = settings(args)
+        earlier = check_folder(out, cfg)
+    except BadInput as exc:
+        print(f"curious-robot curiosity: {exc}", file=sys.stderr)
+        return 2
+    meta = {"kind": "curiosity", **cfg}
+    if earlier:  # more policies or seeds continue the same experiment
+        meta["policies"] = list(dict.fromkeys(earlier["policies"] + cfg["policies"]))
+        meta["seeds"] = max(earlier["seeds"], cfg["seeds"])
+    _write_json(out / "experiment.json", meta)
+    targets = sorted({math.ceil(f * cfg["budget"]) for f in cfg["fractions"]})
+    t0 = time.monotonic()
+    new = 0
+    try:
+        heldout = out / "heldout" / "replay.db"
+        if "heldout" not in cfg["skip"] and _count(heldout) < cfg["heldout"]:
+            collect(heldout, cfg["heldout"], 9999, [
+                "learner.train=false", "arm.object_split=held_out"], 1,
+                out / "heldout" / "logs")
+        if "representation" not in cfg["skip"] and \
+                not (out / "evalset" / "meta.json").is_file():
+            from curious_robot.evaluation.evalset import generate
+
+            generate(out / "evalset", n_objects=cfg["evalset_objects"])
+        for seed in range(cfg["seeds"]):
+            for policy in cfg["policies"]:
+                run_dir = out / "runs" / policy / f"seed{seed}"
+                store = run_dir / "replay.db"
+                for n in targets:
+                    point = run_dir / f"point_{n}.json"
+                    if point.is_file():
+                        log.info("%s seed %d at %d: done earlier", policy, seed, n)
+                        continue
+                    done = [t for t in targets if t < n]
+                    model = run_dir / f"checkpoint_{done[-1]}.pt" if done else None
+                    wall = collect(store, n, seed, policy_sets(policy, model), cfg["robots"],
+                                   run_dir / "logs" / str(n))
+                    result = {"policy": policy, "seed": seed, "target": n,
+                              "interactions": _count(store),
+                              "robot_seconds": robot_seconds(store),
+                              "collect_wall_seconds": round(wall, 1)}
+                    result.update(evaluate_point(run_dir, store, n, cfg, out, seed,
+                                                 args.threads))
+                    _write_json(point, result)
+                    new += 1
+                    log.info("%s seed %d at %d interactions: %s", policy, seed, n,
+                             {k: v for k, v in result["metrics"].items()
+                              if not isinstance(v, dict)})
+    except (RuntimeError, OSError) as exc:
+        print(f"curious-robot curiosity: {exc}", file=sys.stderr)
+        return 1
+    points = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*/point_*.json"))]
+    summary = aggregate(points)
+    _write_json(out / "results.json", {"experiment": meta, "points": points,
+                                       "summary": summary})
+    pngs = render_curves(summary, out)
+    print(json.dumps({"out": str(out), "new_points": new, "points": len(points),
+                      "curves": [p.name for p in pngs],
+                      "seconds": round(time.monotonic() - t0, 1)}))
+    return 0

@@ -1,0 +1,387 @@
+"""Curiosity at the object and task level (learning/curiosity.py) and the ``policy`` field
+of every record: record -> message -> store -> stats -> MCAP and back, old stores."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+from curious_robot.cli import main as cli_main
+from curious_robot.learning.curiosity import (LearningProgress, grasp_uncertainty,
+                                              object_shares)
+from curious_robot.record import (Interaction, InvalidInteraction, parse_policy, policy_text,
+                                  validate)
+from curious_robot.store import ReplayStore, StoreError
+
+
+
+# -- object level -------------------------------------------------------------------------
+
+@pytest.mark.unit
+def test_object_shares_prefer_uncertain_objects_and_keep_the_floor():
+    p = object_shares([0.9, 0.1, 0.0], floor=0.3)
+    assert p.sum() == pytest.approx(1.0)
+    assert p[0] > p[1] > p[2]
+    assert p.min() >= 0.3 / 3 - 1e-12  # no object is never touched
+    assert p[2] == pytest.approx(0.1)
+    # all equally (un)certain, or nothing known: uniform
+    np.testing.assert_allclose(object_shares([0.0, 0.0], 0.3), [0.5, 0.5])
+    np.testing.assert_allclose(object_shares([0.4, np.nan], 1.0), [0.5, 0.5])
+    with pytest.raises(ValueError, match="floor"):
+        object_shares([1.0], 1.5)
+    with pytest.raises(ValueError, match="no object"):
+        object_shares([], 0.1)
+
+
+@pytest.mark.unit
+def test_object_choice_follows_the_shares():
+    rng = np.random.default_rng(0)
+    p = object_shares([0.95, 0.05, 0.05, 0.05], floor=0.2)
+    picks = rng.choice(4, size=20000, p=p)
+    counts = np.bincount(picks, minlength=4) / 20000
+    np.testing.assert_allclose(counts, p, atol=0.015)
+    assert counts[0] > 0.6 and counts[1:].min() > 0.05
+
+
+@pytest.mark.unit
+def test_grasp_uncertainty_is_the_entropy_at_the_best_angle():
+    probs = np.array([[0.5, 0.1, 0.2],     # best 0.5: most uncertain
+                      [0.99, 0.5, 0.5],    # best 0.99: the model is sure it grasps
+                      [0.01, 0.02, 0.0]])  # sure it fails
+    h = grasp_uncertainty(probs)
+    assert h[0] == pytest.approx(1.0)
+    assert h[0] > h[2] > h[1] or h[0] > h[1] > h[2]
+    assert h[1] < 0.1 and h[2] < 0.2
+    with pytest.raises(ValueError, match="objects, angles"):
+        grasp_uncertainty(np.zeros(3))
+
+
+# -- task level ---------------------------------------------------------------------------
+
+@pytest.mark.unit
+def test_progress_gives_the_fastest_improving_task_the_most_time_with_floors():
+    lp = LearningProgress(["grasp", "push", "poke"], [2.0, 1.0, 1.0], floor=0.1,
+                          smoothing=1.0)
+    # nothing reported yet: every task unknown, treated alike
+    np.testing.assert_allclose(lp.shares(), [1 / 3] * 3)
+    losses = {"grasp": 1.0, "push": 1.0, "poke": 1.0}
+    for _ in range(5):
+        for t in lp.tasks:
+            lp.spent(t, 10.0)
+        lp.report(losses)
+        # grasp improves 0.1 per 10 s, push 0.01, poke not at all
+        losses = {"grasp": losses["grasp"] - 0.1, "push": losses["push"] - 0.01,
+                  "poke": losses["poke"] + 0.05}
+    rates = lp.rates()
+    assert rates["grasp"] == pytest.approx(0.01)
+    assert rates["push"] == pytest.approx(0.001)
+    assert rates["poke"] == 0.0
+    p = lp.shares()
+    assert p.sum() == pytest.approx(1.0)
+    assert p[0] > p[1] > p[2]
+    assert p[2] == pytest.approx(0.1)  # the floor
+    assert p[0] == pytest.approx(0.1 + 0.7 * 10 / 11)
+
+
+@pytest.mark.unit
+def test_progress_is_per_robot_second_and_tries_unknown_tasks():
+    lp = LearningProgress(["a", "b"], [1.0, 1.0], floor=0.05, smoothing=1.0)
+    # the same loss drop, but b needed ten times the robot time: a gets more
+    for t, secs in (("a", 1.0), ("b", 10.0)):
+        lp.spent(t, secs)
+    lp.report({"a": 1.0, "b": 1.0})
+    lp.spent("a", 1.0)
+    lp.spent("b", 10.0)
+    lp.report({"a": 0.5, "b": 0.5})
+    p = lp.shares()
+    assert p[0] == pytest.approx(0.05 + 0.9 * 10 / 11)
+    # a task without two reports yet counts as the fastest, so it is tried
+    lp2 = LearningProgress(["a", "b"], [1.0, 1.0], floor=0.0, smoothing=1.0)
+    lp2.report({"a": 1.0})
+    lp2.spent("a", 5.0)
+    lp2.report({"a": 0.9})
+    assert lp2.shares()[1] == pytest.approx(0.5)
+    # nobody improves: the fixed weights
+    lp3 = LearningProgress(["a", "b"], [3.0, 1.0], floor=0.1, smoothing=1.0)
+    for _ in range(2):
+        lp3.spent("a", 1.0)
+        lp3.spent("b", 1.0)
+        lp3.report({"a": 1.0, "b": 1.0})
+    np.testing.assert_allclose(lp3.shares(), [0.1 + 0.8 * 0.75, 0.1 + 0.8 * 0.25])
+
+
+@pytest.mark.unit
+def test_progress_refuses_bad_settings():
+    with pytest.raises(ValueError, match="no room"):
+        LearningProgress(["a", "b", "c"], [1, 1, 1], floor=0.5)
+    with pytest.raises(ValueError, match="equal length"):
+        LearningProgress(["a"], [1, 1])
+    with pytest.raises(ValueError, match="positive sum"):
+        LearningProgress(["a"], [0.0])
+
+
+# -- the policy field ---------------------------------------------------------------------
+
+@pytest.mark.unit
+def test_policy_text_round_trips_and_refuses_malformed_names():
+    text = policy_text(task="progress", object="curious", action="model")
+    assert text == "task=progress,object=curious,action=model"
+    assert parse_policy(text) == {"task": "progress", "object": "curious", "action": "model"}
+    assert parse_policy("") == {}
+    assert policy_text(action="random") == "action=random"
+    for bad in ("curious", "task=a,task=b", "speed=fast", "task="):
+        with pytest.raises(ValueError, match="malformed"):
+            parse_policy(bad)
+    with pytest.raises(ValueError, match="unknown policy level"):
+        policy_text(mood="happy")
+    with pytest.raises(ValueError, match="without"):
+        policy_text(task="a,b")
+
+
+def _rec(seq: int, policy: str, task: str = "grasp") -> Interaction:
+    rng = np.random.default_rng(seq)
+    action = {"grasp": [0.1, -0.2, 1.3], "poke": [0.01, 0.02]}[task]
+    outcome = {"grasp": [0.03], "poke": [812.5, -0.25, 0.004, 3.5]}[task]
+    return Interaction(task=task, robot="robot0", seq=seq, object_id="o1",
+                       object_model="mug.urdf", action=action, outcome=outcome,
+                       success=True,
+                       before=rng.integers(0, 256, (16, 16, 3), dtype=np.uint8),
+                       stamp_start=100.0 + seq, stamp_end=101.0 + seq, policy=policy)
+
+
+@pytest.mark.unit
+def test_validate_refuses_a_malformed_policy():
+    with pytest.raises(InvalidInteraction, match="malformed policy"):
+        validate(_rec(0, "curious"))
+    validate(_rec(0, ""))  # records from before the field
+
+
+@pytest.mark.unit
+def test_policy_round_trip_record_msg_store_stats_mcap(tmp_path, capsys):
+    from curious_robot.convert import msg_to_record, record_to_msg
+
+    policies = ["task=fixed,object=random,action=random",
+                "task=progress,object=curious,action=curious",
+                "task=progress,object=curious,action=curious", ""]
+    recs = [_rec(i, p, "grasp" if i < 3 else "poke") for i, p in enumerate(policies)]
+    for rec in recs:
+        assert msg_to_record(record_to_msg(rec)).policy == rec.policy
+    src = tmp_path / "src.db"
+    with ReplayStore(src) as s:
+        for rec in recs:
+            assert s.add(rec).stored
+        assert [r.policy for r in s.get_many(s.ids())] == policies
+        stats = s.stats()
+    assert stats["per_policy"] == {
+        "grasp": {"task=fixed,object=random,action=random": 1,
+                  "task=progress,object=curious,action=curious": 2},
+        "poke": {"": 1}}
+    assert cli_main(["store", "stats", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "grasp by policy: 1 task=fixed,object=random,action=random, 2 task=progress" in out
+    assert "poke by policy: 1 (unknown)" in out
+    bag = tmp_path / "run.mcap"
+    assert cli_main(["store", "export", str(src), "--format", "mcap", "--out", str(bag)]) == 0
+    capsys.readouterr()
+    dst = tmp_path / "dst.db"
+    assert cli_main(["store", "import", str(bag), "--store", str(dst), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stored"] == 4
+    with ReplayStore(dst, readonly=True) as s:
+        assert [r.policy for r in s.get_many(s.ids())] == policies
+
+
+@pytest.mark.unit
+def test_a_store_from_before_the_policy_column_opens_and_migrates(tmp_path):
+    path = tmp_path / "old.db"
+    with ReplayStore(path) as s:
+        assert s.add(_rec(0, "task=fixed,object=random,action=random")).stored
+    # make it a version-1 store: the table without the column, version 1
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "ALTER TABLE interactions DROP COLUMN policy;"
+        "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
+    conn.close()
+    with ReplayStore(path, readonly=True) as s:  # read as it is, nothing written
+        assert s.get(1).policy == ""
+        assert s.stats()["schema_version"] == 1
+        assert s.stats()["per_policy"] == {"grasp": {"": 1}}
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+    conn.close()
+    with ReplayStore(path) as s:  # a writer migrates
+        assert s.stats()["schema_version"] == 2
+        assert s.get(1).policy == ""
+        assert s.add(_rec(1, "task=fixed,object=curious,action=model")).stored
+        assert s.get(2).policy == "task=fixed,object=curious,action=model"
+        assert s.check() == []
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="schema version '0'"):
+        ReplayStore(path)
+
+
+# -- the experiment command ---------------------------------------------------------------
+
+def _experiment(out, *extra) -> list[str]:
+    return ["curiosity", "--budget", "80", "--seeds", "1", "--policies", "random,curious",
+            "--out", str(out), "--fractions", "0.5,1", "--heldout", "40", "--attempts", "4",
+            "--skip", "representation", *extra]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("change,message", [
+    ({"--policies": "random,psychic"}, "unknown psychic"),
+    ({"--policies": "random,random"}, "twice"),
+    ({"--budget": "70"}, "needs at least 40"),
+    ({"--fractions": "0,1"}, "in (0, 1]"),
+    ({"--skip": "vibes"}, "unknown vibes"),
+    ({"--seeds": "0"}, "--seeds must be >= 1"),
+])
+def test_curiosity_bad_input_exits_2_and_touches_nothing(tmp_path, capsys, change, message):
+    out = tmp_path / "exp"
+    argv = _experiment(out)
+    for flag, value in change.items():
+        argv[argv.index(flag) + 1] = value
+    assert cli_main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.unit
+def test_curiosity_refuses_another_experiments_folder(tmp_path, capsys):
+    out = tmp_path / "exp"
+    out.mkdir()
+    (out / "experiment.json").write_text(json.dumps({
+        "kind": "curiosity", "budget": 3000, "fractions": [0.5, 1.0], "heldout": 40,
+        "attempts": 4, "skip": ["representation"], "robots": 1, "evalset_objects": None,
+        "policies": ["random"], "seeds": 1}))
+    before = (out / "experiment.json").read_text()
+    assert cli_main(_experiment(out)) == 2
+    err = capsys.readouterr().err
+    assert "another experiment's results" in err and "budget 3000 there, 80 now" in err
+    assert (out / "experiment.json").read_text() == before
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert cli_main(_experiment(other)) == 2
+    assert "not a curiosity experiment folder" in capsys.readouterr().err
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.unit
+def test_curves_aggregate_over_seeds(tmp_path):
+    from curious_robot.evaluation.curiosity import aggregate, render_curves
+
+    points = [{"policy": pol, "seed": s, "target": n, "robot_seconds": 10.0 * n,
+               "metrics": {"grasp_bin_accuracy": base + 0.01 * n + 0.02 * s}}
+              for pol, base in (("random", 0.5), ("curious", 0.6)) for s in range(3)
+              for n in (8, 16)]
+    summary = aggregate(points)
+    row = summary["curious"]["grasp_bin_accuracy"][1]
+    assert row["interactions"] == 16 and row["n"] == 3
+    assert row["mean"] == pytest.approx(0.6 + 0.16 + 0.02)
+    assert row["lo"] < row["mean"] < row["hi"]
+    assert row["hi"] - row["mean"] == pytest.approx(4.303 * 0.02 / np.sqrt(3))
+    assert row["robot_seconds"] == 160.0
+    pngs = render_curves(summary, tmp_path)
+    assert [p.name for p in pngs] == ["curves_grasp_bin_accuracy.png"]
+    assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert cli_main(_experiment(out)) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["new_points"] == 4 and first["points"] == 4
+    results = json.loads((out / "results.json").read_text())
+    assert {(p["policy"], p["target"]) for p in results["points"]} == {
+        ("random", 40), ("random", 80), ("curious", 40), ("curious", 80)}
+    for p in results["points"]:
+        assert p["interactions"] >= p["target"] and p["robot_seconds"] > 0
+    # by the end every run has a model, evaluated on the held-out set and in closed loop
+    for p in results["points"]:
+        if p["target"] == 80:
+            assert p["has_model"], p
+            assert p["metrics"]["grasp_bin_accuracy"] is not None
+            assert 0.0 <= p["metrics"]["grasp_success"] <= 1.0
+    # the runs recorded what chose each interaction
+    with ReplayStore(out / "runs" / "curious" / "seed0" / "replay.db", readonly=True) as s:
+        curious = s.stats()["per_policy"]
+    with ReplayStore(out / "runs" / "random" / "seed0" / "replay.db", readonly=True) as s:
+        random_ = s.stats()["per_policy"]
+    seen = {p for per in curious.values() for p in per}
+    assert all(p.startswith("task=progress,object=") for p in seen)
+    # the second stretch starts from the first one's model: curiosity is engaged
+    assert any("object=curious" in p for p in seen), seen
+    assert any(p.endswith("action=curious") for p in seen), seen
+    assert {p for per in random_.values() for p in per} == {
+        "task=fixed,object=random,action=random"}
+    with ReplayStore(out / "heldout" / "replay.db", readonly=True) as s:
+        # held-out objects only (a push's record names no object model: not held out)
+        assert s.count() >= 40 and s.count(held_out=True) >= s.count() // 2
+    assert (out / "curves_grasp_success.png").is_file() or \
+        not any("grasp_success" in m for m in results["summary"].values())
+    assert any(out.glob("curves_*.png"))
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/point_*.json")}
+    counts = {pol: json.loads((out / "runs" / pol / "seed0" / "point_80.json").read_text())[
+        "interactions"] for pol in ("random", "curious")}
+    # a second invocation finds everything done: no collection, no evaluation
+    assert cli_main(_experiment(out)) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["new_points"] == 0 and again["points"] == 4
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/point_*.json")} == stamps
+    for pol, n in counts.items():
+        with ReplayStore(out / "runs" / pol / "seed0" / "replay.db", readonly=True) as s:
+            assert s.count() == n
+
+
+@pytest.mark.unit
+def test_policy_sets_configure_each_level_and_continue_from_the_model(tmp_path):
+    from curious_robot.evaluation.curiosity import policy_sets
+
+    sets = policy_sets("curious")
+    assert "interaction_manager.object_policy=curious" in sets
+    assert "interaction_manager.task_policy=progress" in sets
+    assert {"grasp_selector.policy=curious", "push_selector.policy=curious",
+            "poke_selector.policy=curious"} <= set(sets)
+    assert not any("checkpoint" in s for s in sets)
+    assert not any("checkpoint" in s for s in policy_sets("random", tmp_path / "none.pt"))
+    ckpt = tmp_path / "checkpoint_40.pt"
+    ckpt.write_bytes(b"x")
+    assert f"interaction_manager.checkpoint={ckpt}" in policy_sets("curious", ckpt)
+    assert "grasp_selector.policy=random" in policy_sets("random", ckpt)
+
+
+@pytest.mark.unit
+def test_error_ratios_compare_across_checkpoints():
+    from curious_robot.evaluation.curiosity import error_ratios
+
+    got = error_ratios({"push_error": 1.5, "push_mean_baseline_error": 2.0,
+                        "poke_error": None, "poke_mean_baseline_error": 1.0,
+                        "grasp_bin_accuracy": 0.6})
+    assert got == {"push_error_ratio": 0.75}
+
+
+@pytest.mark.unit
+def test_the_signature_covers_the_policy_and_older_records_still_verify():
+    from curious_robot.fleet import record_bytes
+
+    rec = _rec(0, "")
+    plain = record_bytes("f", rec)
+    rec.policy = "task=fixed,object=random,action=random"
+    signed = record_bytes("f", rec)
+    assert signed != plain  # a changed policy breaks the signature
+    rec.policy = "task=fixed,object=curious,action=random"
+    assert record_bytes("f", rec) != signed
+    # a record without the field signs as before the field existed
+    import dataclasses
+
+    old = dataclasses.replace(rec, policy="")
+    assert record_bytes("f", old) == plain
