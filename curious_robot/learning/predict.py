@@ -145,7 +145,10 @@ class Predictor:
         stats = self._stats("poke")
         with self._lock:
             z = self.model.poke(self._images(patch)).cpu().numpy()[0]
-        return float(np.exp(stats.denormalize(z)[0]))
+        from curious_robot.tactile import MAX_SLOPE
+
+        # an untrained head can say anything: keep to what a probe can feel (1 .. 1e6 N/m)
+        return float(np.exp(np.clip(stats.denormalize(z)[0], 0.0, np.log(MAX_SLOPE))))
 
     @torch.no_grad()
     def poke_uncertainty(self, patch: np.ndarray, samples: int = 16) -> float:
