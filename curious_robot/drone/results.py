@@ -26,13 +26,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from curious_robot.fileio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +186,6 @@ def render_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def stage_data(work: Path, size: dict, seed: int) -> dict:
@@ -219,7 +214,7 @@ def stage_data(work: Path, size: dict, seed: int) -> dict:
                                                   "so far (%.0f s)", room, c["safe"],
                                                   c["unsafe"], time.monotonic() - t0))
     out["seconds"] = round(time.monotonic() - t0, 1)
-    _write_json(done, out)
+    write_json(done, out)
     return out
 
 
@@ -243,7 +238,7 @@ def stage_train(store: Path, folder: Path, steps: int, threads: int, seed: int) 
     except (ValueError, IndexError):
         metrics = {}
     info = {"steps": steps, "metrics": metrics, "seconds": round(time.monotonic() - t0, 1)}
-    _write_json(done, info)
+    write_json(done, info)
     return info
 
 
@@ -272,7 +267,7 @@ def run(args) -> int:
         print(f"curious-robot reproduce --mode drone: {work} holds a run with other settings "
               f"({recorded.read_text().strip()}): pass another --work", file=sys.stderr)
         return 2
-    _write_json(recorded, settings)
+    write_json(recorded, settings)
     if args.threads > 0:
         import torch
 
@@ -322,7 +317,7 @@ def run(args) -> int:
         "layouts": sorted({f["layout_seed"] for f in flown["flights"]}),
         "flights": flown["flights"]}
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "results.json", result)
+    write_json(out / "results.json", result)
     render_chart(result, out / "chart.png")
     (out / "table.md").write_text(render_table(result))
     log.info("wrote %s, %s, %s", out / "results.json", out / "chart.png", out / "table.md")

@@ -41,6 +41,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from curious_robot.fileio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +193,6 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "curious_robot.cli"]
 
 
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def _count(store: Path) -> int:
@@ -421,7 +417,7 @@ def run(args: argparse.Namespace) -> int:
     if earlier:  # more policies or seeds continue the same experiment
         meta["policies"] = list(dict.fromkeys(earlier["policies"] + cfg["policies"]))
         meta["seeds"] = max(earlier["seeds"], cfg["seeds"])
-    _write_json(out / "experiment.json", meta)
+    write_json(out / "experiment.json", meta)
     targets = sorted({math.ceil(f * cfg["budget"]) for f in cfg["fractions"]})
     t0 = time.monotonic()
     new = 0
@@ -455,7 +451,7 @@ def run(args: argparse.Namespace) -> int:
                               "collect_wall_seconds": round(wall, 1)}
                     result.update(evaluate_point(run_dir, store, n, cfg, out, seed,
                                                  args.threads))
-                    _write_json(point, result)
+                    write_json(point, result)
                     new += 1
                     log.info("%s seed %d at %d interactions: %s", policy, seed, n,
                              {k: v for k, v in result["metrics"].items()
@@ -465,7 +461,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     points = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*/point_*.json"))]
     summary = aggregate(points)
-    _write_json(out / "results.json", {"experiment": meta, "points": points,
+    write_json(out / "results.json", {"experiment": meta, "points": points,
                                        "summary": summary})
     pngs = render_curves(summary, out)
     print(json.dumps({"out": str(out), "new_points": new, "points": len(points),

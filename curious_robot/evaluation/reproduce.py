@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from curious_robot import tasks as registry
+from curious_robot.fileio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +149,6 @@ def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 # -- stages -------------------------------------------------------------------------------
@@ -229,7 +225,7 @@ def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
         metrics = {}
     info = {"name": name, "tasks": tasks, "steps": steps, "metrics": metrics,
             "seconds": round(time.monotonic() - t0, 1)}
-    _write_json(done, info)
+    write_json(done, info)
     return info
 
 
@@ -271,7 +267,7 @@ def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png
     result["seconds"] = round(time.monotonic() - t0, 1)
     result["checkpoint_key"] = key
     result["eval_version"] = EVAL_VERSION
-    _write_json(out_json, result)
+    write_json(out_json, result)
     log.info("eval %s: %s nn %.3f, linear %.3f, R@1 %.3f (%.0f s)", name, layer,
              result["classification"][layer]["nn_accuracy"],
              result["classification"][layer]["linear_accuracy"],
@@ -410,7 +406,7 @@ def _ledger(work: Path, finished: float, minutes: float) -> list[dict]:
         log.warning("%s is not JSON; starting its record of invocations again", path)
         runs = []
     runs.append({"finished": finished, "minutes": round(minutes, 2)})
-    _write_json(path, runs)
+    write_json(path, runs)
     return runs
 
 
@@ -579,7 +575,7 @@ def _check_seed(work: Path, seed: int) -> None:
     if earlier != seed:
         raise RuntimeError(f"{work} holds a run with --seed {earlier}, not {seed}: pass "
                            "another --work (or the same seed to resume it)")
-    _write_json(path, {"seed": seed})
+    write_json(path, {"seed": seed})
 
 
 def run(args) -> int:
@@ -686,7 +682,7 @@ def run(args) -> int:
                             for m, v in per.items()} for base, per in d.items()}
               for name, d in paired_differences(results, layer).items()}
     render_chart(results, layer, out / "chart.png", paired)
-    _write_json(out / "results.json", {"summary": summary, "results": lean,
+    write_json(out / "results.json", {"summary": summary, "results": lean,
                                        "paired_differences": paired})
     log.info("wrote %s, %s, %s", out / "table.md", out / "chart.png", out / "results.json")
     print((out / "table.md").read_text())

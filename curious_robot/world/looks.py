@@ -24,11 +24,12 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from curious_robot.fileio import write_atomic
 
 #: bump when a texture or the mesh mapping changes: cached files are keyed by it
 VERSION = 1
@@ -67,20 +68,6 @@ def cache_dir() -> Path:
         root = os.path.join(os.environ.get("XDG_CACHE_HOME")
                             or os.path.join(os.path.expanduser("~"), ".cache"), "curious_robot")
     return Path(root) / f"looks-v{VERSION}"
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 # ---------------------------------------------------------------------- textures
@@ -137,7 +124,7 @@ def texture_file(material: str, variant: int) -> Path:
         ok, buf = cv2.imencode(".png", pattern(material, variant))
         if not ok:
             raise OSError(f"cannot encode the texture {material}/{variant}")
-        _atomic_write(path, buf.tobytes())
+        write_atomic(path, buf.tobytes())
     return path
 
 
@@ -184,7 +171,7 @@ def mapped_mesh(mesh_path: str | os.PathLike, scale) -> Path:
                          ).hexdigest()[:16]
     path = cache_dir() / "meshes" / f"{src.stem}_{key}.obj"
     if not path.is_file():
-        _atomic_write(path, box_mapped(src.read_text(), scale).encode())
+        write_atomic(path, box_mapped(src.read_text(), scale).encode())
     return path
 
 
