@@ -20,6 +20,7 @@ NODES = {
     "fake_hardware": "curious_robot.nodes.fake_hardware:main",
     "drone_node": "curious_robot.nodes.drone:main",
     "pilot_node": "curious_robot.nodes.pilot:main",
+    "robot_container": "curious_robot.nodes.container:main",
 }
 
 

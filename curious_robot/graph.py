@@ -38,6 +38,71 @@ class NodeSpec:
         return f"{self.namespace.rstrip('/')}/{self.name}" if self.namespace else f"/{self.name}"
 
 
+#: how a graph's nodes map to processes: ``robot`` (the default) composes each robot's
+#: nodes in one process (``robot_container``); ``node`` starts one process per node
+PROCESS_MODES = ("robot", "node")
+
+#: the executable that composes several nodes in one process
+CONTAINER = "robot_container"
+#: nodes that keep a process of their own in every layout: the fake ros2_control arm
+#: stands in for a driver that runs outside the graph on a real robot, at its own rate
+OWN_PROCESS = frozenset({"fake_hardware"})
+
+
+@dataclass
+class ProcessSpec:
+    """One OS process of a graph: a single node (``name`` remaps its node name) or a
+    container of a namespace's nodes (``name`` empty; ``arguments`` name them)."""
+    executable: str
+    namespace: str
+    name: str
+    nodes: list[NodeSpec]
+    arguments: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """What the process is called in logs and reports: the node's fqn, or the
+        container's namespace (``/robot0``)."""
+        return self.nodes[0].fqn if self.name else (self.namespace or "/")
+
+
+def processes(specs: list[NodeSpec], mode: str = "robot") -> list[ProcessSpec]:
+    """The processes that run ``specs``: with ``mode`` ``robot`` the nodes of each
+    namespace share one container (in the order given; a namespace's single node and
+    the learner, which has none, keep a process of their own), with ``node`` each node
+    has its own. Raises ValueError for an unknown mode."""
+    if mode not in PROCESS_MODES:
+        raise ValueError(f"unknown process mode {mode!r}; choose from "
+                         + ", ".join(PROCESS_MODES))
+    groups: dict[str, list[NodeSpec]] = {}
+    for s in specs:
+        alone = mode == "node" or not s.namespace or s.executable in OWN_PROCESS
+        key = s.fqn if alone else s.namespace
+        groups.setdefault(key, []).append(s)
+    out = []
+    for members in groups.values():
+        if len(members) == 1:
+            s = members[0]
+            out.append(ProcessSpec(s.executable, s.namespace, s.name, members))
+        else:
+            out.append(ProcessSpec(CONTAINER, members[0].namespace, "", members,
+                                   ["--nodes", ",".join(s.executable for s in members)]))
+    return out
+
+
+def parameter_sections(specs: list[NodeSpec], extra: dict | None = None) -> dict:
+    """The graph's own per-node parameters (``extra``: node name -> more of them, e.g.
+    from ``--set``) as a parameter file's content: ``{fqn: {"ros__parameters": ..}}``,
+    keyed by fully qualified name so one file serves nodes in any process layout."""
+    extra = extra or {}
+    out = {}
+    for s in specs:
+        params = {**s.parameters, **extra.get(s.name, {})}
+        if params:
+            out[s.fqn] = {"ros__parameters": params}
+    return out
+
+
 def robot_name(index: int) -> str:
     return f"robot{index}"
 

@@ -45,6 +45,8 @@ def arguments(config: str, robots: str, *, tasks: bool = True, before=(), after=
     rows += [("store", os.path.join(os.getcwd(), "data", "replay.db"),
               "replay store file (its folder must exist)"),
              ("seed", "0", "base random seed"),
+             ("processes", "robot", "robot: one process per robot, its nodes composed on "
+              "one executor; node: one process per node (debugging)"),
              ("fleet_key", "auto", "fleet key file every node signs and checks with "
               "(auto: <store folder>/fleet.key, created on first use; empty: "
               "unauthenticated)"), *after]
@@ -81,12 +83,28 @@ def integer(arg, name: str) -> int:
             from None
 
 
-def nodes(specs, config: str) -> list:
-    """One launch_ros Node per :class:`curious_robot.graph.NodeSpec`: the parameter file
-    first, then the graph's own per-node values (seeds, store path, namespaces)."""
+def nodes(specs, config: str, processes: str = "robot") -> list:
+    """launch_ros Node actions for a list of :class:`curious_robot.graph.NodeSpec`, laid
+    out as :func:`curious_robot.graph.processes` says (``processes``: ``robot``, each
+    robot's nodes composed in one ``robot_container``; ``node``, one process each).
+    Every process gets the parameter file first, then one file of the graph's own
+    per-node values (seeds, store path), keyed by each node's full name."""
+    import tempfile
+
+    import yaml
     from launch_ros.actions import Node
 
-    return [Node(package="curious_robot", executable=spec.executable, name=spec.name,
-                 namespace=spec.namespace or None, parameters=[config, spec.parameters],
-                 output="screen", emulate_tty=True)
-            for spec in specs]
+    from curious_robot.graph import parameter_sections
+    from curious_robot.graph import processes as layout
+
+    try:
+        units = layout(specs, processes)
+    except ValueError as exc:
+        raise RuntimeError(f"launch argument processes: {exc}") from None
+    with tempfile.NamedTemporaryFile("w", prefix="curious_robot_graph_", suffix=".yaml",
+                                     delete=False) as f:
+        yaml.safe_dump(parameter_sections(specs), f, sort_keys=False)
+    return [Node(package="curious_robot", executable=u.executable, name=u.name or None,
+                 namespace=u.namespace or None, arguments=u.arguments,
+                 parameters=[config, f.name], output="screen", emulate_tty=True)
+            for u in units]

@@ -19,7 +19,7 @@ def _nodes(context):
     specs = collect_graph(robots=launching.integer(arg, "robots"),
                           seed=launching.integer(arg, "seed"), store=arg("store"),
                           tasks=arg("tasks"), fleet_key=launching.fleet_key(arg))
-    return launching.nodes(specs, arg("config"))
+    return launching.nodes(specs, arg("config"), arg("processes"))
 
 
 def generate_launch_description():

@@ -26,7 +26,7 @@ def _nodes(context):
                          seed=launching.integer(arg, "seed"), store=arg("store"),
                          tasks=arg("tasks"), learner=launching.flag(arg("learner")),
                          fleet_key=launching.fleet_key(arg))
-    return launching.nodes(specs, arg("config"))
+    return launching.nodes(specs, arg("config"), arg("processes"))
 
 
 def generate_launch_description():

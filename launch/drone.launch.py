@@ -21,7 +21,7 @@ def _nodes(context):
     specs = drone_graph(robots=launching.integer(arg, "robots"),
                         seed=launching.integer(arg, "seed"), store=arg("store"),
                         fleet_key=launching.fleet_key(arg))
-    return launching.nodes(specs, arg("config"))
+    return launching.nodes(specs, arg("config"), arg("processes"))
 
 
 def generate_launch_description():

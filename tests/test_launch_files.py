@@ -12,9 +12,10 @@ import sys
 import types
 
 import pytest
+import yaml
 
 from curious_robot.arm.deploy import deploy_graph
-from curious_robot.graph import collect_graph, drone_graph
+from curious_robot.graph import collect_graph, drone_graph, parameter_sections, processes
 from tests.helpers.setup_nodes import node_targets
 
 pytestmark = pytest.mark.unit
@@ -50,6 +51,11 @@ class Node:
                  arguments=None, output="log", emulate_tty=False, **_):
         self.executable, self.package, self.name = executable, package, name
         self.namespace, self.parameters = namespace, parameters
+        self.arguments = list(arguments or [])
+
+    def sections(self) -> dict:
+        """The graph's per-node parameter file (the second of ``parameters``)."""
+        return yaml.safe_load(pathlib.Path(self.parameters[1]).read_text())
 
 
 class Context:
@@ -99,18 +105,22 @@ def ros_launch(monkeypatch):
     return launch
 
 
-def _same_graph(nodes, specs, config):
+def _same_graph(nodes, specs, config, mode="robot"):
+    """The launch file's Node actions are the graph's processes in layout ``mode``, each
+    given the YAML, then one file of the graph's per-node values keyed by full name."""
     installed = node_targets(ROOT)
-    assert [(n.executable, n.name, n.namespace or "") for n in nodes] == \
-        [(s.executable, s.name, s.namespace) for s in specs]
-    for n, s in zip(nodes, specs):
+    units = processes(specs, mode)
+    assert [(n.executable, n.name or "", n.namespace or "", n.arguments) for n in nodes] \
+        == [(u.executable, u.name, u.namespace, u.arguments) for u in units]
+    for n in nodes:
         assert n.package == "curious_robot" and n.executable in installed
-        assert n.parameters == [config, s.parameters]  # the YAML, then the graph's values
+        assert n.parameters[0] == config  # the YAML, then the graph's values
+        assert n.sections() == parameter_sections(specs)
 
 
 def test_collect_launch_starts_the_collect_graph_with_the_yaml(ros_launch, tmp_path):
     declared, nodes = ros_launch("collect.launch.py")
-    assert list(declared) == ["config", "robots", "tasks", "store", "seed",
+    assert list(declared) == ["config", "robots", "tasks", "store", "seed", "processes",
                              "fleet_key"]
     config = str(ROOT / "config" / "collect.yaml")
     assert declared["config"].default_value == config
@@ -118,22 +128,37 @@ def test_collect_launch_starts_the_collect_graph_with_the_yaml(ros_launch, tmp_p
     store = str(tmp_path / "r.db")
     _, nodes = ros_launch("collect.launch.py", robots="2", seed="3", store=store,
                           tasks="grasp,poke")
-    _same_graph(nodes, collect_graph(robots=2, seed=3, store=store, tasks="grasp,poke"),
-                config)
-    assert {n.namespace for n in nodes} == {"/robot0", "/robot1", None}
-    keys = {n.name: n.parameters[1].get("fleet_key") for n in nodes}
-    assert keys["learner"] == keys["arm"] == keys["interaction_manager"] == \
-        str(tmp_path / "fleet.key")  # beside the store: one fleet
+    specs = collect_graph(robots=2, seed=3, store=store, tasks="grasp,poke")
+    _same_graph(nodes, specs, config)
+    # one container per robot, composing all of its nodes, and the learner
+    assert [(n.executable, n.namespace) for n in nodes] == [
+        ("robot_container", "/robot0"), ("robot_container", "/robot1"),
+        ("learner_node", None)]
+    assert nodes[0].arguments == ["--nodes", ",".join(
+        s.executable for s in specs if s.namespace == "/robot0")]
+    _, per_node = ros_launch("collect.launch.py", robots="2", seed="3", store=store,
+                             tasks="grasp,poke", processes="node")
+    _same_graph(per_node, specs, config, mode="node")
+    assert len(per_node) == len(specs)
+    keys = {fqn: p["ros__parameters"].get("fleet_key")
+            for fqn, p in nodes[0].sections().items()}
+    assert keys["/learner"] == keys["/robot0/arm"] == keys["/robot1/interaction_manager"] \
+        == str(tmp_path / "fleet.key")  # beside the store: one fleet
     _, nodes = ros_launch("collect.launch.py", store=store, fleet_key="")
-    assert not any("fleet_key" in n.parameters[1] for n in nodes)  # unauthenticated
+    assert not any("fleet_key" in p["ros__parameters"]
+                   for p in nodes[0].sections().values())  # unauthenticated
     _, nodes = ros_launch("collect.launch.py", store=store, fleet_key="/etc/k.key")
-    assert {n.parameters[1].get("fleet_key") for n in nodes} == {"/etc/k.key", None}
+    assert {p["ros__parameters"].get("fleet_key") for p in nodes[0].sections().values()} \
+        == {"/etc/k.key", None}  # selectors take no key
+    with pytest.raises(RuntimeError, match="processes: unknown process mode 'thread'"):
+        ros_launch("collect.launch.py", processes="thread")
 
 
 def test_drone_launch_starts_the_drone_graph(ros_launch):
     declared, nodes = ros_launch("drone.launch.py", robots="2", seed="1", store="/x/r.db")
     # drones have no tasks
-    assert list(declared) == ["config", "robots", "store", "seed", "fleet_key"]
+    assert list(declared) == ["config", "robots", "store", "seed", "processes",
+                             "fleet_key"]
     _same_graph(nodes, drone_graph(robots=2, seed=1, store="/x/r.db"),
                 str(ROOT / "config" / "drone.yaml"))
 
@@ -142,13 +167,15 @@ def test_deploy_launch_with_fake_hardware_and_dry_run(ros_launch):
     declared, nodes = ros_launch("deploy.launch.py", use_fake_hardware="true",
                                  dry_run="True", learner="off", store="/x/r.db")
     assert list(declared) == ["hardware_config", "use_fake_hardware", "dry_run", "config",
-                              "robots", "tasks", "store", "seed", "fleet_key", "learner"]
+                              "robots", "tasks", "store", "seed", "processes", "fleet_key",
+                              "learner"]
     hw = str(ROOT / "config" / "hardware" / "panda_sim.yaml")
     assert declared["hardware_config"].default_value == hw
     specs = deploy_graph(hw, fake_hardware=True, dry_run=True, store="/x/r.db",
                          learner=False)
     _same_graph(nodes, specs, str(ROOT / "config" / "collect.yaml"))
-    assert "fake_hardware" in {n.executable for n in nodes}
+    # the fake ros2_control arm keeps a process of its own, as a real driver would
+    assert ("fake_hardware", "fake_hardware") in {(n.executable, n.name) for n in nodes}
     assert "learner_node" not in {n.executable for n in nodes}
 
 

@@ -391,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
     from curious_robot.nodes.rogue import FORGED_SEQ, Rogue
 
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    graph = Graph(specs, config, str(override_file), log_dir)
+    graph = Graph(specs, config, str(override_file), log_dir, mode="node")  # kills nodes
     chaos = Chaos(graph, specs, robots, store, spools, args.seed, args.kill_every, say)
     executor = MultiThreadedExecutor(num_threads=6)
     try:

@@ -55,6 +55,10 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a parameter, e.g. learner.train=true or "
                         "arm.n_objects=10 (YAML value; repeatable)")
+    p.add_argument("--processes", choices=["robot", "node"], default="robot",
+                   help="one process per robot, its nodes composed on one executor "
+                        "(default), or one per node (for debugging: a crash or a profile "
+                        "names one node)")
     p.add_argument("--log-dir", default=None,
                    help="folder for the nodes' logs (default: a new temporary folder)")
     p.add_argument("--fleet-key", default=None, metavar="FILE",
@@ -113,12 +117,9 @@ def _overrides(specs, sets: list[str]) -> dict:
         if node not in {s.name for s in specs}:
             raise ValueError(f"--set {item!r}: no node named {node!r} in the graph")
         extra.setdefault(node, {})[name] = yaml.safe_load(value)
-    out = {}
-    for s in specs:
-        params = {**s.parameters, **extra.get(s.name, {})}
-        if params:
-            out[s.fqn] = {"ros__parameters": params}
-    return out
+    from curious_robot.graph import parameter_sections
+
+    return parameter_sections(specs, extra)
 
 
 def _entry_point(executable: str) -> tuple[str, str]:
@@ -152,47 +153,57 @@ def _load_libc() -> None:
 
 
 class Graph:
-    """The node processes of one collect run."""
+    """The processes of one collect run: with ``mode`` ``robot`` (the default) one per
+    robot (its nodes composed in a ``robot_container``) and one for the learner, with
+    ``node`` one per node (curious_robot.graph.processes). Processes are named by
+    :attr:`curious_robot.graph.ProcessSpec.key`: a robot's namespace (``/robot0``) or a
+    lone node's fqn (``/learner``)."""
 
-    def __init__(self, specs, config: str, overrides: str, log_dir: Path):
+    def __init__(self, specs, config: str, overrides: str, log_dir: Path,
+                 mode: str = "robot"):
+        from curious_robot.graph import processes
+
         self.specs = specs
+        self.units = {u.key: u for u in processes(specs, mode)}
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}
         self.config, self.overrides, self.log_dir = config, overrides, log_dir
 
     def start(self, only=None) -> None:
-        """Start every node (``only``: the nodes whose fqn is in it)."""
-        for s in self.specs:
-            if only is None or s.fqn in only:
-                self.spawn(s.fqn)
+        """Start every process (``only``: those whose key is in it)."""
+        for key in self.units:
+            if only is None or key in only:
+                self.spawn(key)
 
-    def spawn(self, fqn: str, note: str = "") -> None:
-        """Start node ``fqn`` with its command line; its log is started afresh, or with a
-        ``note`` (a restart) continued after that line. Call from a thread that lives as
-        long as the node should: the child is killed when the thread that started it ends
-        (``PR_SET_PDEATHSIG``)."""
+    def spawn(self, key: str, note: str = "") -> None:
+        """Start process ``key`` with its command line; its log is started afresh, or with
+        a ``note`` (a restart) continued after that line. Call from a thread that lives as
+        long as the process should: the child is killed when the thread that started it
+        ends (``PR_SET_PDEATHSIG``)."""
         _load_libc()
-        s = next(s for s in self.specs if s.fqn == fqn)
-        module, func = _entry_point(s.executable)
+        u = self.units[key]
+        module, func = _entry_point(u.executable)
         cmd = [sys.executable, "-c",
                f"import sys; from {module} import {func} as m; sys.exit(m())",
-               "--ros-args", "-r", f"__node:={s.name}"]
-        if s.namespace:
-            cmd += ["-r", f"__ns:={s.namespace}"]
+               *u.arguments, "--ros-args"]
+        if u.name:
+            cmd += ["-r", f"__node:={u.name}"]
+        if u.namespace:
+            cmd += ["-r", f"__ns:={u.namespace}"]
         cmd += ["--params-file", self.config, "--params-file", self.overrides]
-        log = self.log_dir / (s.fqn.strip("/").replace("/", ".") + ".log")
-        self.logs[s.fqn] = log
+        log = self.log_dir / (key.strip("/").replace("/", ".") + ".log")
+        self.logs[key] = log
         with open(log, "a" if note else "w") as out:
             if note:
                 out.write(f"\n=== {note} ===\n")
                 out.flush()
-            self.procs[s.fqn] = subprocess.Popen(
+            self.procs[key] = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, preexec_fn=_die_with_parent)
 
-    def kill(self, fqn: str) -> int:
-        """``kill -9`` node ``fqn`` and reap it; returns its exit code."""
-        p = self.procs[fqn]
+    def kill(self, key: str) -> int:
+        """``kill -9`` process ``key`` and reap it; returns its exit code."""
+        p = self.procs[key]
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
         return p.wait()
@@ -200,16 +211,16 @@ class Graph:
     def dead(self) -> list[tuple[str, int]]:
         return [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
 
-    def tail(self, fqn: str, lines: int = 15) -> str:
+    def tail(self, key: str, lines: int = 15) -> str:
         try:
-            return "\n".join(self.logs[fqn].read_text(errors="replace").splitlines()[-lines:])
+            return "\n".join(self.logs[key].read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
 
     def stop(self, timeout: float = STOP_TIMEOUT, only=None) -> dict[str, int | None]:
-        """One SIGINT to every running node (``only``: to the nodes whose fqn is in it),
-        then wait for them (``timeout`` s in all); a node still running after that is
-        killed. Returns each node's exit code (``None``: killed)."""
+        """One SIGINT to every running process (``only``: to those whose key is in it),
+        then wait for them (``timeout`` s in all); a process still running after that is
+        killed. Returns each one's exit code (``None``: killed)."""
         procs = {n: p for n, p in self.procs.items() if only is None or n in only}
         for p in procs.values():
             if p.poll() is None:
@@ -358,10 +369,10 @@ def run(args: argparse.Namespace) -> int:
     before = _read_stats(store) or {}
     start_count = sum(before.get("tasks", {}).values())
     ckpt_dir = _checkpoint_dir(config, overrides, store)
-    graph = Graph(specs, config, str(override_file), log_dir)
+    graph = Graph(specs, config, str(override_file), log_dir, mode=args.processes)
     tasks = ",".join(registry.names("drone")) if drone else args.tasks
     print(f"collect: {args.robots} {'drone' if drone else 'robot'}(s), "
-          f"tasks {tasks}, {len(specs)} nodes, "
+          f"tasks {tasks}, {len(specs)} nodes in {len(graph.units)} processes, "
           f"store {store} ({start_count} interactions already), logs in {log_dir}",
           file=sys.stderr)
     graph.start()
@@ -373,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
         dead = graph.dead()
         if dead:
             for name, rc in dead:
-                print(f"\nnode {name} exited with code {rc}; its log ends:\n"
+                print(f"\nprocess {name} exited with code {rc}; its log ends:\n"
                       f"{graph.tail(name)}", file=sys.stderr)
             code = 1
             break
@@ -398,9 +409,9 @@ def run(args: argparse.Namespace) -> int:
     failed = {n: rc for n, rc in codes.items() if rc != 0}
     for name, rc in failed.items():
         why = f"killed after {STOP_TIMEOUT:.0f} s" if rc is None else f"exit code {rc}"
-        print(f"node {name} did not stop cleanly ({why}); its log ends:\n{graph.tail(name)}",
-              file=sys.stderr)
-    print(f"collect: {len(codes) - len(failed)} of {len(codes)} nodes stopped cleanly in "
+        print(f"process {name} did not stop cleanly ({why}); its log ends:\n"
+              f"{graph.tail(name)}", file=sys.stderr)
+    print(f"collect: {len(codes) - len(failed)} of {len(codes)} processes stopped cleanly in "
           f"{time.monotonic() - t_stop:.1f} s", file=sys.stderr)
     if failed:
         code = 1

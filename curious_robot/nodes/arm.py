@@ -34,6 +34,9 @@ from curious_robot.nodes.common import (LATCHED, RELIABLE, SENSOR, FleetAuth, Pa
 TACTILE_CHUNK = 256  # readings per TactileReadings message
 
 
+#: executor threads this node wants (its own process, or its share of a container)
+THREADS = 4
+
 class RefusedToStart(ParameterError):
     """The hardware does not match its configuration; the node exits (code 2)."""
 
@@ -452,4 +455,4 @@ class ArmNode(Node):
 
 
 def main() -> int:
-    return run(ArmNode)
+    return run(ArmNode, threads=THREADS)

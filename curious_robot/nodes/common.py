@@ -318,7 +318,7 @@ def _watchdog(name: str, deadline: float) -> None:
     threading.Thread(target=fire, name="shutdown-deadline", daemon=True).start()
 
 
-def run(node_factory: Callable[[], Node], threads: int = 4) -> NoReturn:
+def run(node_factory: Callable[[], Node | list[Node]], threads: int = 4) -> NoReturn:
     """rclpy.init, build the node, spin a multi-threaded executor until SIGINT / SIGTERM (or
     rclpy shuts down), then shut down in order and end the process with its exit code (0:
     stopped cleanly; 1: cleanup failed; 2: invalid parameters), skipping the interpreter's
@@ -330,7 +330,11 @@ def run(node_factory: Callable[[], Node], threads: int = 4) -> NoReturn:
     node's optional ``close()`` releases what it holds (store, checkpoint, threads, all with
     bounded waits); the node is destroyed and rclpy shut down, after one goodbye line
     (``<node>: stopped cleanly (<summary()>)``). Further signals are ignored; a watchdog
-    ends the process :data:`HARD_DEADLINE` s after the first signal if cleanup hangs."""
+    ends the process :data:`HARD_DEADLINE` s after the first signal if cleanup hangs.
+
+    ``node_factory`` may return several nodes (:mod:`curious_robot.nodes.container`: a
+    robot's nodes composed in one process): one executor spins them all, their
+    ``stopping()`` hooks run side by side, then each is closed and says goodbye."""
     faulthandler.enable()  # a crash in native code prints every thread's Python stack
     name = "node"
     stop = threading.Event()
@@ -347,29 +351,32 @@ def run(node_factory: Callable[[], Node], threads: int = 4) -> NoReturn:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
+    nodes: list[Node] = []
     executor = None
     code = 0
     try:
-        node = node_factory()
-        name = node.get_name()
+        made = node_factory()
+        nodes = list(made) if isinstance(made, (list, tuple)) else [made]
+        name = ",".join(n.get_name() for n in nodes)
         executor = (MultiThreadedExecutor(num_threads=threads) if threads > 1
                     else SingleThreadedExecutor())
-        executor.add_node(node)
+        for n in nodes:
+            executor.add_node(n)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.25)
     except ParameterError as exc:
-        print(f"[{getattr(node, 'get_name', lambda: name)()}] {exc}", file=sys.stderr)
+        print(f"[{name}] {exc}", file=sys.stderr)
         code = 2
     except ExternalShutdownException:
         pass
     if not cleanup_started.is_set():
         cleanup_started.set()
         _watchdog(name, HARD_DEADLINE)
-    if node is not None and code == 0:
-        code = _stop_node(node, executor)
-    elif node is not None:
-        node.destroy_node()
+    if nodes and code == 0:
+        code = _stop_nodes(nodes, executor)
+    else:
+        for n in nodes:
+            n.destroy_node()
     if stop.is_set():  # from here on the process only exits: nothing may interrupt that
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -387,48 +394,58 @@ def run(node_factory: Callable[[], Node], threads: int = 4) -> NoReturn:
     os._exit(code)
 
 
-def _stop_node(node: Node, executor) -> int:
-    """Shut ``node`` down in order (see :func:`run`); returns the exit code."""
-    log = node.get_logger()
-    problems: list[str] = []
+def _stop_nodes(nodes: list[Node], executor) -> int:
+    """Shut ``nodes`` down in order (see :func:`run`); returns the exit code."""
+    problems: dict[str, list[str]] = {n.get_name(): [] for n in nodes}
 
-    def hook(name: str) -> None:
+    def hook(node: Node, name: str) -> None:
         fn = getattr(node, name, None)
         if fn is None:
             return
         try:
             fn()
         except Exception as exc:  # noqa: BLE001 - reported in the goodbye line
-            problems.append(f"{name}: {exc!r}")
+            problems[node.get_name()].append(f"{name}: {exc!r}")
 
-    stopping = threading.Thread(target=hook, args=("stopping",), name="stopping",
-                                daemon=True)
-    stopping.start()
+    stopping = [threading.Thread(target=hook, args=(n, "stopping"),
+                                 name=f"stopping-{n.get_name()}", daemon=True)
+                for n in nodes]
+    for t in stopping:
+        t.start()
     deadline = time.monotonic() + STOPPING_BUDGET
-    while stopping.is_alive() and time.monotonic() < deadline and executor is not None:
+    while (any(t.is_alive() for t in stopping) and time.monotonic() < deadline
+           and executor is not None):
         try:
             executor.spin_once(timeout_sec=0.05)
         except ExternalShutdownException:
             break
         except Exception as exc:  # noqa: BLE001 - a callback failed while stopping
-            problems.append(f"callback: {exc!r}")
-    stopping.join(max(0.0, deadline - time.monotonic()))
-    if stopping.is_alive():
-        problems.append(f"stopping() did not finish in {STOPPING_BUDGET:.0f} s")
+            problems[nodes[0].get_name()].append(f"callback: {exc!r}")
+    for n, t in zip(nodes, stopping):
+        t.join(max(0.0, deadline - time.monotonic()))
+        if t.is_alive():
+            problems[n.get_name()].append(
+                f"stopping() did not finish in {STOPPING_BUDGET:.0f} s")
     if executor is not None:
         executor.shutdown(timeout_sec=1.0, **({"wait_for_threads": False}
                                               if isinstance(executor, MultiThreadedExecutor)
                                               else {}))
-    hook("close")
-    summary = ""
-    try:
-        summary = str(node.summary()) if hasattr(node, "summary") else ""
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"summary: {exc!r}")
-    if problems:
-        log.error(f"{node.get_name()}: stopped with problems ({'; '.join(problems)})"
-                  + (f"; {summary}" if summary else ""))
-    else:
-        log.info(f"{node.get_name()}: stopped cleanly" + (f" ({summary})" if summary else ""))
-    node.destroy_node()
-    return 1 if problems else 0
+    for n in nodes:
+        hook(n, "close")
+    code = 0
+    for n in nodes:
+        own = problems[n.get_name()]
+        summary = ""
+        try:
+            summary = str(n.summary()) if hasattr(n, "summary") else ""
+        except Exception as exc:  # noqa: BLE001
+            own.append(f"summary: {exc!r}")
+        log = n.get_logger()
+        if own:
+            log.error(f"{n.get_name()}: stopped with problems ({'; '.join(own)})"
+                      + (f"; {summary}" if summary else ""))
+            code = 1
+        else:
+            log.info(f"{n.get_name()}: stopped cleanly" + (f" ({summary})" if summary else ""))
+        n.destroy_node()
+    return code

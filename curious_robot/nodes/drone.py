@@ -30,6 +30,9 @@ from curious_robot.convert import image_to_msg, to_time
 from curious_robot.nodes.common import LATCHED, SENSOR, ParameterError, run
 
 
+#: executor threads this node wants (its own process, or its share of a container)
+THREADS = 2
+
 class DroneNode(Node):
     def __init__(self, **kwargs):
         super().__init__("drone", **kwargs)
@@ -193,4 +196,4 @@ class DroneNode(Node):
 
 
 def main() -> int:
-    return run(DroneNode, threads=2)
+    return run(DroneNode, threads=THREADS)

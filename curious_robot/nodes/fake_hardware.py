@@ -23,6 +23,9 @@ from curious_robot.convert import image_to_msg
 from curious_robot.nodes.common import SENSOR, ParameterError, run
 
 
+#: executor threads this node wants (its own process, or its share of a container)
+THREADS = 3
+
 class FakeHardwareNode(Node):
     def __init__(self, **kwargs):
         super().__init__("fake_hardware", **kwargs)
@@ -183,4 +186,4 @@ class FakeHardwareNode(Node):
 
 
 def main() -> int:
-    return run(FakeHardwareNode, threads=3)
+    return run(FakeHardwareNode, threads=THREADS)

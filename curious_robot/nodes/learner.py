@@ -31,6 +31,9 @@ from curious_robot.nodes.common import LATCHED, RELIABLE, FleetAuth, ParameterEr
 from curious_robot.record import InvalidInteraction, validate
 
 
+#: executor threads this node wants (its own process, or its share of a container)
+THREADS = 3
+
 class LearnerNode(Node):
     #: s the learner still takes interactions after a shutdown signal
     GRACE = 1.0
@@ -314,5 +317,5 @@ class LearnerNode(Node):
 
 
 def main() -> int:
-    return run(LearnerNode, threads=3)
+    return run(LearnerNode, threads=THREADS)
 

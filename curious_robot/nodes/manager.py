@@ -54,6 +54,9 @@ def wait_result(future, timeout: float, stop: threading.Event):
     return future.result()
 
 
+#: executor threads this node wants (its own process, or its share of a container)
+THREADS = 4
+
 class ManagerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("interaction_manager", **kwargs)
@@ -441,5 +444,5 @@ class ManagerNode(Node):
 
 
 def main() -> int:
-    return run(ManagerNode, threads=4)
+    return run(ManagerNode, threads=THREADS)
 

@@ -29,6 +29,9 @@ from curious_robot.nodes.common import (RELIABLE, SENSOR, FleetAuth, ParameterEr
                                          make_outbox, run, status_request)
 
 
+#: executor threads this node wants (its own process, or its share of a container)
+THREADS = 3
+
 class PilotNode(Node):
     def __init__(self, **kwargs):
         super().__init__("pilot", **kwargs)
@@ -233,4 +236,4 @@ class PilotNode(Node):
 
 
 def main() -> int:
-    return run(PilotNode, threads=3)
+    return run(PilotNode, threads=THREADS)

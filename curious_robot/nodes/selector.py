@@ -14,6 +14,9 @@ from curious_robot.nodes.common import LATCHED, ParameterError, run
 from curious_robot.selection import Target, Workspace, select_random
 
 
+#: executor threads this node wants (its own process, or its share of a container)
+THREADS = 2
+
 class SelectorNode(Node):
     def __init__(self, task: str, **kwargs):
         super().__init__(f"{task}_selector", **kwargs)
@@ -91,7 +94,7 @@ class SelectorNode(Node):
 
 
 def _main(task: str) -> int:
-    return run(lambda: SelectorNode(task), threads=2)
+    return run(lambda: SelectorNode(task), threads=THREADS)
 
 
 def grasp_main() -> int:

@@ -30,6 +30,9 @@ def pose_to_matrix(pose) -> np.ndarray:
     return t
 
 
+#: executor threads this node wants (its own process, or its share of a container)
+THREADS = 2
+
 class SensingNode(Node):
     def __init__(self, **kwargs):
         super().__init__("sensing", **kwargs)
@@ -99,4 +102,4 @@ class SensingNode(Node):
 
 
 def main() -> int:
-    return run(SensingNode, threads=2)
+    return run(SensingNode, threads=THREADS)

@@ -13,6 +13,9 @@ from curious_robot.nodes.common import RELIABLE, run
 from curious_robot.tactile import fit_tactile
 
 
+#: executor threads this node wants (its own process, or its share of a container)
+THREADS = 1
+
 class TactileNode(Node):
     def __init__(self, **kwargs):
         super().__init__("tactile", **kwargs)
@@ -52,4 +55,4 @@ class TactileNode(Node):
 
 
 def main() -> int:
-    return run(TactileNode, threads=1)
+    return run(TactileNode, threads=THREADS)
