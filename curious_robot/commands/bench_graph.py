@@ -1,23 +1,56 @@
 """``curious-robot bench graph``: interactions per second through the whole ROS graph
-(arm, sensing, tactile, selectors, manager, learner and the store, as separate processes
-over DDS) against the same primitives called in-process, measured in the same run."""
+(simulated robots, the learner and the store, as ``collect`` runs them) for one or more
+robot counts, against the same primitives called in-process on one core, measured in the
+same run.
+
+    curious-robot bench graph --robots 1,2,4,8 --seconds 60 --out results/scale
+
+Per robot count it starts a fresh graph on a fresh store (online training off: the
+collection pipeline alone), waits until every robot has stored an interaction (that wait
+is ``startup_s``), counts what reaches the store in ``--seconds``, stops the graph with one
+SIGINT, and reads the store and the nodes' goodbye lines. Keys of each result:
+
+  robots, processes, seconds, interactions, per_s, per_core_per_s (per_s / the cores this
+  process may use), in_process_per_core_per_s (one robot's loop without ROS, one core),
+  gaps (seqs missing inside a robot's stored range), duplicates (deliveries the learner
+  had already stored: resends whose first ack was late), refused (actions the arm did
+  not accept or aborted), no_record (interactions that ended without a record, by why),
+  startup_s, rss_mb_per_robot (resident memory of the robot processes / robots, at the
+  end of the window), store_check ('ok' or the first problem), stopped_cleanly.
+
+``--out DIR`` also writes ``DIR/scale.json``, ``DIR/table.md`` and ``DIR/scale.png`` (per-core
+rate and start-up time against the robot count).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--robots", default="1",
+                        help="robot count, or a comma-separated sweep such as 1,2,4,8 "
+                             "(default %(default)s)")
     parser.add_argument("--seconds", type=float, default=60.0,
-                        help="measuring time of each side (default %(default)s)")
+                        help="measuring window per robot count, after start-up "
+                             "(default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--processes", choices=["robot", "node"], default="robot",
+                        help="process layout, as collect's --processes (default %(default)s)")
+    parser.add_argument("--startup-timeout", type=float, default=180.0,
+                        help="seconds every robot gets to store its first interaction "
+                             "(default %(default)s)")
+    parser.add_argument("--no-inprocess", action="store_true",
+                        help="skip the in-process reference measurement")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="also write scale.json, table.md and scale.png here")
 
 
 def _node_config(executable: str, node: str) -> dict:
@@ -81,61 +114,235 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
         return n / (time.perf_counter() - t0), n
 
 
-def graph_rate(seconds: float, seed: int) -> tuple[float, int]:
-    """Start the collect graph, wait for the first stored interaction (start-up excluded),
-    then count what reaches the store in ``seconds``."""
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` and its descendants, MiB (0 if gone)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024.0
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            todo.extend(int(c) for c in children)
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+_SENT = re.compile(r"(\d+) interactions sent, .*?no record: ([^;\n]*)")
+_DUPS = re.compile(r"learner: stopped cleanly \(stored \d+ this run, (\d+) duplicates")
+
+
+def _goodbyes(logs: dict) -> tuple[dict, int | None]:
+    """(no-record reasons summed over the managers, the learner's duplicate count) from
+    the nodes' goodbye lines."""
+    from collections import Counter
+
+    reasons: Counter[str] = Counter()
+    dups = None
+    for path in logs.values():
+        try:
+            text = Path(path).read_text(errors="replace")
+        except OSError:
+            continue
+        for m in _SENT.finditer(text):
+            if m.group(2).strip() != "none":
+                for part in m.group(2).split(","):
+                    n, _, why = part.strip().partition(" ")
+                    if n.isdigit():
+                        reasons[why] += int(n)
+        m = _DUPS.search(text)
+        if m:
+            dups = int(m.group(1))
+    return dict(reasons), dups
+
+
+def graph_run(robots: int, seconds: float, seed: int, processes: str = "robot",
+              startup_timeout: float = 180.0, log=print) -> dict:
+    """One measurement (see the module's docstring); raises RuntimeError with the log
+    folder when the graph stores nothing or a process dies."""
     import yaml
 
     from curious_robot.commands.collect import Graph, _overrides
-    from curious_robot.graph import collect_graph, default_config
-    from curious_robot.store import ReplayStore
+    from curious_robot.graph import collect_graph, default_config, robot_name
+    from curious_robot.store import ReplayStore, StoreError
 
-    with tempfile.TemporaryDirectory(prefix="bench-graph-") as tmp:
-        store = os.path.join(tmp, "replay.db")
-        specs = collect_graph(robots=1, seed=seed, store=store)
-        overrides = os.path.join(tmp, "overrides.yaml")
-        with open(overrides, "w") as f:
-            # the collection pipeline alone: online training is load the learner may add
-            yaml.safe_dump(_overrides(specs, ["learner.train=false"]), f)
-        graph = Graph(specs, default_config(), overrides, Path(tmp))
-        graph.start()
+    tmp = tempfile.mkdtemp(prefix=f"bench-graph-{robots}-")
+    store = os.path.join(tmp, "replay.db")
+    specs = collect_graph(robots=robots, seed=seed, store=store)
+    overrides = os.path.join(tmp, "overrides.yaml")
+    with open(overrides, "w") as f:
+        # the collection pipeline alone: online training is load the learner may add
+        yaml.safe_dump(_overrides(specs, ["learner.train=false"]), f)
+    os.environ.setdefault("ROS_LOG_DIR", os.path.join(tmp, "ros"))
+    graph = Graph(specs, default_config(), overrides, Path(tmp), mode=processes)
+    names = [robot_name(i) for i in range(robots)]
 
-        def count() -> int:
-            if not os.path.exists(store):
-                return 0
-            with ReplayStore(store, readonly=True) as s:
-                return s.count()
+    def per_robot() -> dict[str, int]:
+        if not os.path.exists(store):
+            return {}
         try:
-            deadline = time.monotonic() + 120
-            while count() == 0:
-                if time.monotonic() > deadline or graph.dead():
-                    raise RuntimeError("the graph stored nothing; logs: " + tmp)
-                time.sleep(0.2)
-            c0, t0 = count(), time.perf_counter()
-            time.sleep(seconds)
-            c1, t1 = count(), time.perf_counter()
-        finally:
-            graph.stop()
-        return (c1 - c0) / (t1 - t0), c1 - c0
+            with ReplayStore(store, readonly=True) as s:
+                return {r: v["count"] for r, v in s.robots().items()}
+        except StoreError:
+            return {}
+
+    def check_alive() -> None:
+        dead = graph.dead()
+        if dead:
+            raise RuntimeError(f"process {dead[0][0]} exited with code {dead[0][1]}; "
+                               f"its log ends:\n{graph.tail(dead[0][0])}\nlogs: {tmp}")
+
+    t_start = time.monotonic()
+    graph.start()
+    codes = {}
+    try:
+        startup = None
+        while startup is None:
+            check_alive()
+            counts = per_robot()
+            if all(counts.get(n, 0) > 0 for n in names):
+                startup = time.monotonic() - t_start
+            elif time.monotonic() - t_start > startup_timeout:
+                started = sum(counts.get(n, 0) > 0 for n in names)
+                raise RuntimeError(f"{started} of {robots} robots stored an interaction "
+                                   f"within {startup_timeout:.0f} s; logs: {tmp}")
+            else:
+                time.sleep(0.25)
+        log(f"  {robots} robot(s): all storing after {startup:.1f} s; measuring "
+            f"{seconds:.0f} s ...")
+        c0, t0 = sum(per_robot().values()), time.perf_counter()
+        end = t0 + seconds
+        while time.perf_counter() < end:
+            check_alive()
+            time.sleep(min(1.0, max(0.0, end - time.perf_counter())))
+        c1, t1 = sum(per_robot().values()), time.perf_counter()
+        rss = sum(_rss_mb(p.pid) for key, p in graph.procs.items() if key != "/learner")
+    finally:
+        codes = graph.stop()
+    with ReplayStore(store, readonly=True) as s:
+        report = s.robots()
+        problems = s.check()
+    reasons, dups = _goodbyes(graph.logs)
+    per_s = (c1 - c0) / (t1 - t0)
+    return {"robots": robots, "processes": processes, "seconds": round(t1 - t0, 1),
+            "interactions": c1 - c0, "per_s": round(per_s, 3),
+            "per_core_per_s": round(per_s / cores(), 3),
+            "gaps": sum(r["n_missing"] for r in report.values()),
+            "duplicates": dups, "refused": reasons.get("not accepted", 0)
+            + reasons.get("aborted", 0), "no_record": reasons,
+            "startup_s": round(startup, 1), "rss_mb_per_robot": round(rss / robots, 1),
+            "store_check": "ok" if not problems else problems[0],
+            "stopped_cleanly": all(c == 0 for c in codes.values()), "logs": tmp}
+
+
+def _write(out: Path, results: list[dict], inproc: float | None, args) -> None:
+    from curious_robot.fileio import write_atomic, write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    command = (f"curious-robot bench graph --robots {args.robots} --seconds "
+               f"{args.seconds:g} --seed {args.seed} --processes {args.processes} "
+               f"--out {args.out}")
+    write_json(out / "scale.json", {"command": command, "cores": cores(),
+                                    "in_process_per_core_per_s": inproc,
+                                    "results": results})
+    rows = ["| robots | interactions/s | per core | start-up s | gaps | duplicates | "
+            "refused | RSS MiB / robot | store check | clean stop |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for r in results:
+        rows.append(f"| {r['robots']} | {r['per_s']:.2f} | {r['per_core_per_s']:.2f} | "
+                    f"{r['startup_s']:.0f} | {r['gaps']} | {r['duplicates']} | "
+                    f"{r['refused']} | {r['rss_mb_per_robot']:.0f} | {r['store_check']} | "
+                    f"{'yes' if r['stopped_cleanly'] else 'NO'} |")
+    ref = (f"One robot's loop in-process (no ROS, one core): {inproc:.2f} interactions/s.\n"
+           if inproc else "")
+    write_atomic(out / "table.md", (
+        f"# Collection rate against robot count\n\n`{command}` on {cores()} cores, "
+        f"{args.seconds:g} s per robot count after start-up, online training off.\n\n"
+        + "\n".join(rows) + "\n\n" + ref).encode())
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["robots"] for r in results]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    a.plot(n, [r["per_core_per_s"] for r in results], "o-", label="ROS graph")
+    if inproc:
+        a.axhline(inproc, color="grey", ls="--", label="in-process, 1 robot")
+    a.set_xlabel("robots")
+    a.set_ylabel("interactions / s / core")
+    a.set_xscale("log", base=2)
+    a.set_ylim(bottom=0)
+    a.legend()
+    b.plot(n, [r["startup_s"] for r in results], "o-")
+    b.set_xlabel("robots")
+    b.set_ylabel("start-up (s)")
+    b.set_xscale("log", base=2)
+    b.set_ylim(bottom=0)
+    fig.suptitle(f"collect on {cores()} cores ({args.processes} layout)")
+    fig.tight_layout()
+    tmp = out / ".scale.png.tmp"
+    fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    os.replace(tmp, out / "scale.png")
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        counts = [int(x) for x in str(args.robots).split(",") if x.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        print(f"error: --robots {args.robots!r}: give robot counts >= 1, e.g. 1,2,4,8",
+              file=sys.stderr)
+        return 2
     if args.seconds <= 0:
         print("error: --seconds must be > 0", file=sys.stderr)
         return 2
-    print(f"in-process: {args.seconds:.0f} s ...", file=sys.stderr)
-    inproc, n_in = inprocess_rate(args.seconds, args.seed)
-    print(f"graph: {args.seconds:.0f} s after start-up ...", file=sys.stderr)
-    graph, n_graph = graph_rate(args.seconds, args.seed)
-    out = {"graph_per_s": round(graph, 3), "inprocess_per_s": round(inproc, 3),
-           "ratio": round(graph / inproc, 3) if inproc else None,
-           "graph_interactions": n_graph, "inprocess_interactions": n_in,
-           "seconds": args.seconds}
-    if args.json:
-        print(json.dumps(out))
-    else:
-        print(f"{'':24}{'interactions/s':>16}{'count':>8}")
-        print(f"{'in-process primitives':24}{inproc:16.2f}{n_in:8d}")
-        print(f"{'ROS graph (DDS, store)':24}{graph:16.2f}{n_graph:8d}")
-        print(f"ratio graph / in-process: {out['ratio']}")
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    inproc = None
+    if not args.no_inprocess:
+        say(f"in-process: {args.seconds:.0f} s ...")
+        inproc = round(inprocess_rate(args.seconds, args.seed)[0], 3)
+    results = []
+    for n in counts:
+        say(f"graph with {n} robot(s) ({args.processes} layout) ...")
+        try:
+            r = graph_run(n, args.seconds, args.seed, args.processes,
+                          args.startup_timeout, log=say)
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        r["in_process_per_core_per_s"] = inproc
+        results.append(r)
+        if args.json:
+            print(json.dumps(r), flush=True)
+        else:
+            say(f"  {n} robot(s): {r['per_s']:.2f}/s ({r['per_core_per_s']:.2f} per core), "
+                f"start-up {r['startup_s']:.0f} s, gaps {r['gaps']}, duplicates "
+                f"{r['duplicates']}, refused {r['refused']}, {r['rss_mb_per_robot']:.0f} "
+                f"MiB/robot, store check {r['store_check']}")
+    if not args.json:
+        print(f"{'robots':>6}{'per_s':>9}{'per_core':>10}{'startup_s':>11}{'gaps':>6}"
+              f"{'refused':>9}")
+        for r in results:
+            print(f"{r['robots']:6d}{r['per_s']:9.2f}{r['per_core_per_s']:10.2f}"
+                  f"{r['startup_s']:11.1f}{r['gaps']:6d}{r['refused']:9d}")
+        if inproc:
+            print(f"in-process, one robot, one core: {inproc:.2f}/s")
+    if args.out:
+        _write(Path(args.out), results, inproc, args)
+        say(f"wrote {args.out}/scale.json, table.md, scale.png")
     return 0

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import numpy as np
 from rclpy.action import ActionClient
@@ -129,6 +130,10 @@ class ManagerNode(Node):
         self.tactile: dict[str, object] = {}
         self.seq = 0
         self.done = 0
+        #: interactions that produced no record, by why (the goodbye line reports them):
+        #: 'not accepted' / 'aborted' by the arm, 'timed out', 'skipped' (a service
+        #: timed out), 'no patch', 'selector refused', 'no tactile'
+        self.failures: Counter[str] = Counter()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="manager-loop", daemon=True)
         self.thread.start()
@@ -148,8 +153,9 @@ class ManagerNode(Node):
 
     def summary(self) -> str:
         refused = self.fleet.summary()
-        return (f"{self.done} interactions sent, {self.outbox.delivery()}"
-                + (f"; {refused}" if refused else ""))
+        failed = ", ".join(f"{n} {why}" for why, n in sorted(self.failures.items()))
+        return (f"{self.done} interactions sent, {self.outbox.delivery()}; "
+                f"no record: {failed or 'none'}" + (f"; {refused}" if refused else ""))
 
     # ----------------------------------------------------------------- callbacks
     def _on_area(self, msg) -> None:
@@ -342,6 +348,7 @@ class ManagerNode(Node):
                     rec = self._interact(task, obj, patch)
                 except TimeoutError as exc:
                     self.get_logger().warning(f"{task} skipped: {exc}")
+                    self.failures["skipped"] += 1
                     rec = None
                 # the arm publishes no idle frame between accepting a goal and its
                 # post-motion frame, so any detection stamped after the acceptance is fresh
@@ -392,12 +399,14 @@ class ManagerNode(Node):
                                                                 y=obj.centroid.y))
         if not patch.success:
             self.get_logger().warning(f"no patch at the object: {patch.message}")
+            self.failures["no patch"] += 1
             return None
         sel = self._call(self.selectors[task], SelectAction.Request(
             task=task, object=obj, patch=patch.patch, patch_size=patch.patch_size,
             workspace=list(self.area or ())))
         if not sel.success:
             self.get_logger().warning(f"{task} selector refused: {sel.message}")
+            self.failures["selector refused"] += 1
             return None
         a = list(sel.action)
         spec = registry.get(task)
@@ -409,6 +418,7 @@ class ManagerNode(Node):
             tactile = self._wait_tactile(r.poke_id)
             if tactile is None:
                 self.get_logger().warning(f"no tactile response for {task} {r.poke_id}")
+                self.failures["no tactile"] += 1
                 return None
         fields = spec.outcome(r, tactile, msg_to_image)
         if fields is None or fields.get("before") is None:
@@ -426,6 +436,7 @@ class ManagerNode(Node):
         accepted = self._now()
         if handle is None or not handle.accepted:
             self.get_logger().warning(f"{task} goal not accepted")
+            self.failures["not accepted"] += 1
             return None, accepted
         try:
             res = wait_result(handle.get_result_async(), self.action_timeout, self.stop)
@@ -435,10 +446,12 @@ class ManagerNode(Node):
         if res is None:
             self.get_logger().error(f"{task} did not finish in {self.action_timeout}s; cancel")
             handle.cancel_goal_async()
+            self.failures["timed out"] += 1
             return None, accepted
         if res.status != GoalStatus.STATUS_SUCCEEDED:
             self.get_logger().warning(f"{task} ended with status {res.status}: "
                                    f"{res.result.message}")
+            self.failures["aborted"] += 1
             return None, accepted
         return res.result, accepted
 
