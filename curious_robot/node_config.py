@@ -283,8 +283,13 @@ def manager_params():
                                           low=0)),
         ("reset_every", int, setting(40, "interactions between scene resets (0: only when "
                                      "the table is empty)", low=0)),
-        ("action_timeout", float, setting(60.0, "s an action may take", low=0.0,
+        ("action_timeout", float, setting(60.0, "s an action may go without progress (its "
+                                          "feedback) before it is canceled; a slow action "
+                                          "that progresses is never cut off", low=0.0,
                                           low_open=True)),
+        ("max_unacked", int, setting(20, "interactions that may wait for the learner's ack "
+                                     "before the robot pauses until it catches up "
+                                     "(admission; 0: never pause)", low=0)),
         ("resend_after", float, setting(5.0, "s without an ack before an interaction is "
                                         "sent again", low=0.0, low_open=True)),
         ("reach_margin", float, setting(0.01, "m: only objects whose centroid lies this far "

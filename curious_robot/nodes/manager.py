@@ -41,16 +41,22 @@ from curious_robot.learning.curiosity import LearningProgress, object_shares
 from curious_robot.record import Interaction, policy_text
 
 
-def wait_result(future, timeout: float, stop: threading.Event):
+def wait_result(future, timeout: float, stop: threading.Event, progress=None):
     """Wait on an rclpy future from a thread that is not spinning: its result, ``None``
-    after ``timeout`` s; raises :class:`Stopping` as soon as ``stop`` is set."""
+    after ``timeout`` s; raises :class:`Stopping` as soon as ``stop`` is set. With
+    ``progress`` (-> monotonic time of the last sign of progress) the ``timeout`` counts
+    from that sign: work that is progressing, however slowly, is never cut off."""
     done = threading.Event()
     future.add_done_callback(lambda _f: done.set())
-    deadline = time.monotonic() + timeout
-    while not done.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+    start = time.monotonic()
+
+    def deadline() -> float:
+        return max(start, progress() if progress is not None else start) + timeout
+
+    while not done.wait(min(0.1, max(0.0, deadline() - time.monotonic()))):
         if stop.is_set():
             raise Stopping
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline():
             return None
     return future.result()
 
@@ -78,6 +84,7 @@ class ManagerNode(Node):
         seed = p.seed
         self.max_interactions, self.reset_every = p.max_interactions, p.reset_every
         self.action_timeout, self.resend_after = p.action_timeout, p.resend_after
+        self.max_unacked = p.max_unacked
         self.rng = np.random.default_rng([seed, 7919])
         self.cond = threading.Condition()
         self.task_policy, self.object_policy = p.task_policy, p.object_policy
@@ -130,6 +137,8 @@ class ManagerNode(Node):
         self.tactile: dict[str, object] = {}
         self.seq = 0
         self.done = 0
+        self.last_progress = 0.0  # monotonic time of the running action's last feedback
+        self.admission_waits = 0  # times the robot waited for the learner's acks
         #: interactions that produced no record, by why (the goodbye line reports them):
         #: 'not accepted' / 'aborted' by the arm, 'timed out', 'skipped' (a service
         #: timed out), 'no patch', 'selector refused', 'no tactile'
@@ -154,8 +163,10 @@ class ManagerNode(Node):
     def summary(self) -> str:
         refused = self.fleet.summary()
         failed = ", ".join(f"{n} {why}" for why, n in sorted(self.failures.items()))
+        paused = (f"; paused {self.admission_waits} time(s) for the learner's acks"
+                  if self.admission_waits else "")
         return (f"{self.done} interactions sent, {self.outbox.delivery()}; "
-                f"no record: {failed or 'none'}" + (f"; {refused}" if refused else ""))
+                f"no record: {failed or 'none'}{paused}" + (f"; {refused}" if refused else ""))
 
     # ----------------------------------------------------------------- callbacks
     def _on_area(self, msg) -> None:
@@ -324,6 +335,7 @@ class ManagerNode(Node):
                     self.get_logger().info(f"done: {self.done} interactions")
                     return
                 self.outbox.resend()
+                self._admit()
                 objects = self._wait_objects(last_motion)
                 if objects is None:
                     continue
@@ -369,6 +381,20 @@ class ManagerNode(Node):
         except Exception as exc:  # noqa: BLE001 - log and let the process be restarted
             self.get_logger().fatal(f"manager loop failed: {exc!r}")
             raise
+
+    def _admit(self) -> None:
+        """Admission: with ``max_unacked`` interactions waiting for the learner's ack, wait
+        (resending what is due) until it catches up, instead of piling more on a learner
+        or a network that is behind. Raises :class:`Stopping` when the node stops."""
+        if not self.max_unacked or len(self.outbox) < self.max_unacked:
+            return
+        self.admission_waits += 1
+        self.get_logger().info(f"{len(self.outbox)} interactions wait for the learner's "
+                               "ack: pausing until it catches up", throttle_duration_sec=10)
+        while len(self.outbox) >= self.max_unacked:
+            if self.stop.wait(0.2):
+                raise Stopping
+            self.outbox.resend()
 
     def _drain(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -432,19 +458,27 @@ class ManagerNode(Node):
         from action_msgs.msg import GoalStatus
 
         client = self.actions[task]
-        handle = wait_result(client.send_goal_async(goal), 10.0, self.stop)
+
+        def on_feedback(_msg) -> None:
+            self.last_progress = time.monotonic()
+
+        self.last_progress = time.monotonic()
+        handle = wait_result(client.send_goal_async(goal, feedback_callback=on_feedback),
+                             10.0, self.stop)
         accepted = self._now()
         if handle is None or not handle.accepted:
             self.get_logger().warning(f"{task} goal not accepted")
             self.failures["not accepted"] += 1
             return None, accepted
         try:
-            res = wait_result(handle.get_result_async(), self.action_timeout, self.stop)
+            res = wait_result(handle.get_result_async(), self.action_timeout, self.stop,
+                              progress=lambda: self.last_progress)
         except Stopping:
             handle.cancel_goal_async()
             raise
         if res is None:
-            self.get_logger().error(f"{task} did not finish in {self.action_timeout}s; cancel")
+            self.get_logger().error(f"{task} made no progress for {self.action_timeout} s; "
+                                    "cancel")
             handle.cancel_goal_async()
             self.failures["timed out"] += 1
             return None, accepted
