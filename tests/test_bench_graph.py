@@ -51,6 +51,7 @@ def test_a_two_robot_sweep_reports_every_key_and_writes_table_and_plot(tmp_path)
     (["--robots", "0"], "robot counts >= 1"),
     (["--robots", "two"], "robot counts >= 1"),
     (["--seconds", "0"], "--seconds must be > 0"),
+    (["--set", "nobody.x=1"], "no node named 'nobody'"),
 ])
 def test_bad_arguments_exit_2(tmp_path, args, message):
     res = _bench(tmp_path, *args, timeout=60)

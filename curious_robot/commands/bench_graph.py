@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default %(default)s)")
     parser.add_argument("--no-inprocess", action="store_true",
                         help="skip the in-process reference measurement")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="override a parameter as collect's --set does (repeatable), "
+                             "e.g. grasp_selector.policy=curious")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="also write scale.json, table.md and scale.png here")
 
@@ -167,7 +170,7 @@ def _goodbyes(logs: dict) -> tuple[dict, int | None]:
 
 
 def graph_run(robots: int, seconds: float, seed: int, processes: str = "robot",
-              startup_timeout: float = 180.0, log=print) -> dict:
+              startup_timeout: float = 180.0, log=print, sets: tuple = ()) -> dict:
     """One measurement (see the module's docstring); raises RuntimeError with the log
     folder when the graph stores nothing or a process dies."""
     import yaml
@@ -182,7 +185,7 @@ def graph_run(robots: int, seconds: float, seed: int, processes: str = "robot",
     overrides = os.path.join(tmp, "overrides.yaml")
     with open(overrides, "w") as f:
         # the collection pipeline alone: online training is load the learner may add
-        yaml.safe_dump(_overrides(specs, ["learner.train=false"]), f)
+        yaml.safe_dump(_overrides(specs, ["learner.train=false", *sets]), f)
     os.environ.setdefault("ROS_LOG_DIR", os.path.join(tmp, "ros"))
     graph = Graph(specs, default_config(), overrides, Path(tmp), mode=processes)
     names = [robot_name(i) for i in range(robots)]
@@ -242,7 +245,8 @@ def graph_run(robots: int, seconds: float, seed: int, processes: str = "robot",
             + reasons.get("aborted", 0), "no_record": reasons,
             "startup_s": round(startup, 1), "rss_mb_per_robot": round(rss / robots, 1),
             "store_check": "ok" if not problems else problems[0],
-            "stopped_cleanly": all(c == 0 for c in codes.values()), "logs": tmp}
+            "stopped_cleanly": all(c == 0 for c in codes.values()), "set": list(sets),
+            "logs": tmp}
 
 
 def _write(out: Path, results: list[dict], inproc: float | None, args) -> None:
@@ -250,8 +254,8 @@ def _write(out: Path, results: list[dict], inproc: float | None, args) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     command = (f"curious-robot bench graph --robots {args.robots} --seconds "
-               f"{args.seconds:g} --seed {args.seed} --processes {args.processes} "
-               f"--out {args.out}")
+               f"{args.seconds:g} --seed {args.seed} --processes {args.processes}"
+               + "".join(f" --set {s}" for s in args.set) + f" --out {args.out}")
     write_json(out / "scale.json", {"command": command, "cores": cores(),
                                     "in_process_per_core_per_s": inproc,
                                     "results": results})
@@ -309,6 +313,15 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds <= 0:
         print("error: --seconds must be > 0", file=sys.stderr)
         return 2
+    try:
+        from curious_robot.commands.collect import _overrides
+        from curious_robot.graph import collect_graph
+
+        _overrides(collect_graph(robots=1), args.set)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
@@ -321,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"graph with {n} robot(s) ({args.processes} layout) ...")
         try:
             r = graph_run(n, args.seconds, args.seed, args.processes,
-                          args.startup_timeout, log=say)
+                          args.startup_timeout, log=say, sets=tuple(args.set))
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
