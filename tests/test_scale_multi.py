@@ -7,6 +7,7 @@ store must hold the robot's interactions with no seq gap and pass ``store check`
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
@@ -121,3 +122,16 @@ def test_robots_only_and_learner_only_collect_runs_make_one_store(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.startswith("OK ")
+    # what a learner stored merges as it is: into a new store, then again with the
+    # original, whose records are all identical duplicates of the first copy's
+    merged, again = tmp_path / "merged.db", tmp_path / "again.db"
+    for inputs, out, dup in (([store], merged, 0), ([merged, store], again, n)):
+        proc = subprocess.run([sys.executable, "-c", CLI, "store", "merge", *map(str, inputs),
+                               "--out", str(out), "--json"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        report = json.loads(proc.stdout)
+        assert (report["stored"], report["duplicate"]) == (n, dup), report
+    check = subprocess.run([sys.executable, "-c", CLI, "store", "check", str(again)],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
