@@ -14,7 +14,7 @@ from curious_robot.learning.curiosity import (LearningProgress, grasp_uncertaint
                                               object_shares)
 from curious_robot.record import (Interaction, InvalidInteraction, parse_policy, policy_text,
                                   validate)
-from curious_robot.store import ReplayStore, StoreError
+from curious_robot.store import SCHEMA_VERSION, ReplayStore, StoreError
 
 
 
@@ -198,9 +198,11 @@ def test_a_store_from_before_the_policy_column_opens_and_migrates(tmp_path):
     path = tmp_path / "old.db"
     with ReplayStore(path) as s:
         assert s.add(_rec(0, "task=fixed,object=random,action=random")).stored
-    # make it a version-1 store: the table without the column, version 1
+    # make it a version-1 store: the table without the column (nor those of later
+    # versions), version 1
     conn = sqlite3.connect(path)
     conn.executescript(
+        "DROP TABLE sources; ALTER TABLE interactions DROP COLUMN source;"
         "ALTER TABLE interactions DROP COLUMN policy;"
         "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
     conn.close()
@@ -211,8 +213,8 @@ def test_a_store_from_before_the_policy_column_opens_and_migrates(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
     conn.close()
-    with ReplayStore(path) as s:  # a writer migrates
-        assert s.stats()["schema_version"] == 2
+    with ReplayStore(path) as s:  # a writer migrates (to the current version)
+        assert s.stats()["schema_version"] == SCHEMA_VERSION
         assert s.get(1).policy == ""
         assert s.add(_rec(1, "task=fixed,object=curious,action=model")).stored
         assert s.get(2).policy == "task=fixed,object=curious,action=model"

@@ -1,10 +1,13 @@
-"""``curious-robot store stats|check|export PATH`` and ``store import FILE --store PATH``:
-look into a replay store, export it (PNG images, or an MCAP recording for Foxglove and
-``ros2 bag``) and import recorded interactions into one.
+"""``curious-robot store stats|check|export PATH``, ``store import FILE --store PATH`` and
+``store merge A B ... --out C``: look into a replay store, export it (PNG images, or an MCAP
+recording for Foxglove and ``ros2 bag``), import recorded interactions into one, and merge
+stores collected apart (:mod:`curious_robot.store.merge`).
 
 Exit codes: 0 fine, 1 a problem (or the file is not a readable store; import: some records
-were rejected), 2 no such file or bad input (import: the MCAP file is not one, is damaged,
-or carries another schema on the interactions topic).
+were rejected; merge: two inputs hold one robot's seq with different content), 2 no such
+file or bad input (import: the MCAP file is not one, is damaged, or carries another schema
+on the interactions topic; merge: an input missing or not a store, a schema mismatch, the
+output an input or existing without --force). A merge that fails writes nothing.
 stats / check / export open the store read-only, so they are safe while a learner writes to
 it; import adds to the store like the learner does (one transaction per record).
 """
@@ -53,6 +56,17 @@ def register(sub) -> None:
                    help="topic of the Interaction messages (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_import)
+
+    p = actions.add_parser("merge", help="merge stores collected apart into a new one "
+                                         "(dedup by robot and seq, provenance kept)")
+    p.add_argument("inputs", nargs="+", metavar="STORE", help="replay store files to merge "
+                   "(read only; records are taken in this order)")
+    p.add_argument("--out", required=True, help="the merged store, a new file (written "
+                   "to a temporary file beside it, then renamed)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out if it exists (never when it is one of the inputs)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_merge)
 
 
 def _open(path: str):
@@ -108,6 +122,13 @@ def format_stats(stats: dict) -> str:
             gaps = f", missing {r['n_missing']}: {shown}{more}"
         lines.append(f"robot {robot}: {r['count']} interactions, seq {r['min_seq']}.."
                      f"{r['max_seq']}{gaps}")
+    for src in stats.get("sources", []):
+        if src["id"]:
+            origin = f" (which had them from {src['origin']})" if src["origin"] else ""
+            lines.append(f"source {src['id']}: {src['interactions']} interactions merged "
+                         f"from {src['path']}{origin}")
+        elif len(stats["sources"]) > 1:
+            lines.append(f"source 0: {src['interactions']} interactions collected here")
     return "\n".join(lines)
 
 
@@ -233,3 +254,37 @@ def run_import(args) -> int:
     if report.rejected > len(report.rejections):
         print(f"... and {report.rejected - len(report.rejections)} more rejected")
     return code
+
+
+def run_merge(args) -> int:
+    from curious_robot.store import StoreError
+    from curious_robot.store.merge import MergeConflict, MergeInputError, merge
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        report = merge(args.inputs, args.out, force=args.force, progress=progress)
+    except MergeInputError as exc:
+        print(f"curious-robot store merge: {exc}; nothing written", file=sys.stderr)
+        return 2
+    except MergeConflict as exc:
+        for c in exc.conflicts:
+            print(f"CONFLICT: {c}", file=sys.stderr)
+        print(f"curious-robot store merge: {exc}; nothing written (merge the stores without "
+              "one of them, or decide which record is right first)", file=sys.stderr)
+        return 1
+    except (StoreError, OSError) as exc:
+        print(f"curious-robot store merge: {exc}; nothing written", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    for i in report.inputs:
+        print(f"{i.path} (schema {i.schema_version}): {i.records} records, {i.stored} merged, "
+              f"{i.duplicate} identical duplicates dropped")
+    rate = report.records / report.seconds if report.seconds else 0.0
+    print(f"merged {len(report.inputs)} stores into {report.out}: {report.stored} "
+          f"interactions ({report.duplicate} identical duplicates dropped) in "
+          f"{report.seconds:.1f} s ({rate:.0f} records/s)")
+    return 0

@@ -41,11 +41,23 @@ from curious_robot.store import codec
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: The ``sources`` table (provenance of merged records, :mod:`curious_robot.store.merge`).
+_SOURCES_TABLE = """CREATE TABLE sources (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        created TEXT NOT NULL,
+        merged REAL NOT NULL,
+        UNIQUE (path, origin))"""
 #: Schema changes this code applies when it opens an older store for writing (version ->
 #: statements that bring it to version + 1); read-only, an older store is read as it is.
 #: 1 -> 2: the ``policy`` column (what chose the task, object and action; "" before).
-MIGRATIONS = {1: ("ALTER TABLE interactions ADD COLUMN policy TEXT NOT NULL DEFAULT ''",)}
+#: 2 -> 3: provenance: the ``sources`` table and the ``source`` column (0: collected into
+#: this store; else the ``sources`` row of the store a merge copied the record from).
+MIGRATIONS = {1: ("ALTER TABLE interactions ADD COLUMN policy TEXT NOT NULL DEFAULT ''",),
+              2: (_SOURCES_TABLE,
+                  "ALTER TABLE interactions ADD COLUMN source INTEGER NOT NULL DEFAULT 0")}
 FORMAT_NAME = "curious_robot.replay_store"
 #: Longest list of missing seq numbers reported per robot.
 GAP_CAP = 100
@@ -77,6 +89,7 @@ _SCHEMA = (
         n_views INTEGER NOT NULL,
         added REAL NOT NULL,
         policy TEXT NOT NULL DEFAULT '',
+        source INTEGER NOT NULL DEFAULT 0,
         UNIQUE (robot, seq))""",
     "CREATE INDEX interactions_by_task ON interactions (task, held_out, success)",
     "CREATE INDEX interactions_by_object ON interactions (object_id)",
@@ -89,6 +102,7 @@ _SCHEMA = (
         crc32 INTEGER NOT NULL,
         data BLOB NOT NULL,
         UNIQUE (interaction_id, role))""",
+    _SOURCES_TABLE,
 )
 
 _COLUMNS = ("id", "task", "robot", "seq", "object_id", "object_model", "held_out", "success",
@@ -482,6 +496,24 @@ class ReplayStore:
             "count(DISTINCT object_id), max(held_out), count(*) FROM interactions "
             "WHERE k != '' GROUP BY k ORDER BY k")]
 
+    def sources(self) -> list[dict]:
+        """Where merged records came from (``curious-robot store merge``): one entry per
+        source (id, path, origin, created, merged, interactions), and one with id 0 and
+        path "" for records collected into this store, when there are any. Empty for a
+        store of schema < 3 read as it is."""
+        if self._version < 3:
+            return []
+        counts = dict(self._query("SELECT source, count(*) FROM interactions GROUP BY source"))
+        out = []
+        if counts.get(0):
+            out.append({"id": 0, "path": "", "origin": "", "created": "", "merged": None,
+                        "interactions": int(counts[0])})
+        for sid, path, origin, created, merged in self._query(
+                "SELECT id, path, origin, created, merged FROM sources ORDER BY id"):
+            out.append({"id": int(sid), "path": path, "origin": origin, "created": created,
+                        "merged": float(merged), "interactions": int(counts.get(sid, 0))})
+        return out
+
     # -- reading: records ---------------------------------------------------------------
 
     def get(self, row_id: int, images: bool = True) -> Interaction:
@@ -580,6 +612,8 @@ class ReplayStore:
             # task -> policy field (record.policy_text; "" unknown) -> interactions
             "per_policy": by_policy,
             "robots": self.robots(),
+            # where the records came from: merged stores name their sources (see sources())
+            "sources": self.sources(),
             "objects": len(objects),
             "held_out_objects": sum(1 for o in objects if o[2]),
             "held_out_share": held / total if total else 0.0,
@@ -609,6 +643,12 @@ class ReplayStore:
                                    "(SELECT id FROM interactions)").fetchone()[0]
             if orphans:
                 problems.append(f"{orphans} images belong to no interaction")
+            if self._version >= 3:
+                for source, n in conn.execute(
+                        "SELECT source, count(*) FROM interactions WHERE source != 0 AND "
+                        "source NOT IN (SELECT id FROM sources) GROUP BY source"):
+                    problems.append(f"{n} interactions name source {source}, which the "
+                                    "sources table does not hold")
             all_ids = self._ids(None, None, None)
         except sqlite3.Error as exc:
             return problems + [f"cannot read {self.path}: {exc}"]
