@@ -17,6 +17,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from curious_robot.fleet import load_key
 from curious_robot.store import ReplayStore, StoreError
@@ -107,8 +108,9 @@ def test_robots_only_and_learner_only_collect_runs_make_one_store(tmp_path):
         learner.kill()
     assert rc_robots == 0, robots.output()[-4000:]
     assert rc_learner == 0, learner.output()[-4000:]
-    assert "7 of 7 nodes stopped cleanly" in robots.output()
-    assert "1 of 1 nodes stopped cleanly" in learner.output()
+    # the robot's 7 nodes composed in one process; the learner in its own
+    assert "1 of 1 processes stopped cleanly" in robots.output()
+    assert "1 of 1 processes stopped cleanly" in learner.output()
     assert f"ROS_DOMAIN_ID {domain} (--domain-id)" in robots.output()
     assert f"fleet {key.fleet_id}" in robots.output()
     assert not (robot_machine / "replay.db").exists()  # robots only: no store of their own
@@ -118,6 +120,10 @@ def test_robots_only_and_learner_only_collect_runs_make_one_store(tmp_path):
     assert list(robot_stats) == [f"robot{FIRST}"], robot_stats
     r = robot_stats[f"robot{FIRST}"]
     assert r["count"] == n >= 3 and r["n_missing"] == 0, r
+    # the robots-only run reports what its robots recorded (from their outboxes), which
+    # is what the learner stored: all of it was acknowledged
+    summary = yaml.safe_load(robots.output()[robots.output().index("robots_only:"):])
+    assert (summary["recorded"], summary["not_acknowledged"]) == (n, 0), summary
     check = subprocess.run([sys.executable, "-c", CLI, "store", "check", str(store)],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -252,6 +252,29 @@ def _progress_line(stats: dict, elapsed: float, duration: float, start_count: in
             f"{per_s:.2f}/s)  " + "  ".join(parts))
 
 
+def _sent(spools: list[Path]) -> tuple[int, int]:
+    """(interactions the robots recorded, of them still waiting for an ack) from their
+    outbox spools: what a robots-only run can report, its learner's store being
+    elsewhere."""
+    from curious_robot.spool import SpoolError, snapshot
+
+    sensed = pending = 0
+    for path in spools:
+        try:
+            snap = snapshot(path)
+        except SpoolError:
+            continue
+        sensed, pending = sensed + len(snap.sensed), pending + len(snap.pending)
+    return sensed, pending
+
+
+def _robots_line(spools: list[Path], elapsed: float, duration: float, start: int) -> str:
+    sensed, pending = _sent(spools)
+    per_s = (sensed - start) / elapsed if elapsed > 0 else 0.0
+    return (f"[{elapsed:5.0f}/{duration:.0f} s] robots only: {sensed - start} interactions "
+            f"recorded ({per_s:.2f}/s), {pending} waiting for the learner's ack")
+
+
 def _checkpoint_dir(config: str, overrides: dict, store: str) -> str:
     """Where the learner's online trainer writes: its effective checkpoint_dir parameter
     (default, then the parameter file, then this run's overrides)."""
@@ -368,6 +391,13 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     before = _read_stats(store) or {}
     start_count = sum(before.get("tasks", {}).values())
+    from curious_robot.graph import drone_name, outbox_dir, robot_name
+
+    robots_only = args.no_learner
+    name = drone_name if drone else robot_name
+    spools = [Path(outbox_dir(store)) / f"{name(i)}.outbox.db"
+              for i in range(args.first_robot, args.first_robot + args.robots)]
+    sent_before = _sent(spools)[0]
     ckpt_dir = _checkpoint_dir(config, overrides, store)
     graph = Graph(specs, config, str(override_file), log_dir, mode=args.processes)
     tasks = ",".join(registry.names("drone")) if drone else args.tasks
@@ -391,8 +421,12 @@ def run(args: argparse.Namespace) -> int:
         if args.until and _count(store) >= args.until:
             break
         if tty or elapsed - last_print >= 10.0:
-            stats = _read_stats(store)
-            if stats is not None:
+            stats = None if robots_only else _read_stats(store)
+            if robots_only:
+                line = _robots_line(spools, elapsed, args.duration, sent_before)
+                print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n",
+                      file=sys.stderr, flush=True)
+            elif stats is not None:
                 line = _progress_line(stats, elapsed, args.duration, start_count)
                 line += _model_line(ckpt_dir)
                 print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n",
@@ -417,6 +451,16 @@ def run(args: argparse.Namespace) -> int:
         code = 1
     stats = _read_stats(store) or {}
     elapsed = time.monotonic() - t0
+    if robots_only:
+        sensed, pending = _sent(spools)
+        print("\n" + _robots_line(spools, elapsed, args.duration, sent_before),
+              file=sys.stderr)
+        print(yaml.safe_dump({"robots_only": True, "recorded": sensed - sent_before,
+                              "not_acknowledged": pending,
+                              "outboxes": str(Path(outbox_dir(store))),
+                              "seconds": round(elapsed, 1), "logs": str(log_dir)},
+                             sort_keys=False), end="")
+        return code
     print("\n" + _progress_line(stats, elapsed, args.duration, start_count)
           + _model_line(ckpt_dir), file=sys.stderr)
     print(yaml.safe_dump({"store": store, "tasks": stats.get("tasks", {}),
