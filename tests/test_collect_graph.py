@@ -428,6 +428,23 @@ def test_invalid_parameters_stop_the_node_naming_the_parameter(code, args, name)
     assert f"parameter '{name}'" in out, out
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--nodes", "tactile_node,grasp_selector", "--ros-args", "-p", "policy:=psychic"],
+     "grasp_selector: parameter 'policy'"),
+    (["--nodes", "tactile_node,juggler"], "unknown or empty ['juggler']"),
+])
+def test_a_container_with_a_bad_node_exits_2_naming_it(args, message):
+    """A robot_container whose node has an invalid parameter (or that is asked for a node
+    it does not know) starts nothing and exits 2 naming the node."""
+    proc = Proc(code="import sys; from curious_robot.nodes.container import main; "
+                     "sys.exit(main())", args=args)
+    rc = proc.popen.wait(timeout=60)
+    time.sleep(0.2)
+    out = "\n".join(proc.lines)
+    assert rc == 2, out
+    assert message in out, out
+
+
 MODEL_LISTENER = textwrap.dedent("""
     import rclpy
     from curious_robot.nodes.common import LATCHED
