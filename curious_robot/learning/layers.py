@@ -50,10 +50,10 @@ class ForwardHead(nn.Module):
     positions in the image's normalised coordinates, -1..1 across) -> an outcome.
 
     conv3x3 -> ReLU on the features; what the head reads: the 3x3 average grid of the whole
-    map (the scene), the features under each action point (bilinear, ``grid_sample``: what
-    the action meets there) and the points themselves; then fc -> ReLU -> fc -> ReLU (the
-    *hidden* part, run once) -> dropout -> fc (the part :meth:`sample` repeats for MC
-    dropout, as :class:`MLPHead`)."""
+    map (the scene) and the features under each action point (bilinear, ``grid_sample``:
+    what the action meets there) through one fc, the points through another, summed; then
+    ReLU -> fc -> ReLU (the *hidden* part, run once) -> dropout -> fc (the part
+    :meth:`sample` repeats for MC dropout, as :class:`MLPHead`)."""
 
     def __init__(self, cin: int, cout: int, hidden: int, points: int, out: int,
                  dropout: float):
@@ -61,9 +61,13 @@ class ForwardHead(nn.Module):
         self.points = int(points)
         self.conv = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True))
         self.grid = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Flatten())
-        self.hidden = nn.Sequential(
-            nn.Linear(cout * (9 + self.points) + 2 * self.points, hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
+        # the image and the action enter the first hidden layer through their own linear
+        # maps (summed): concatenated, the few action numbers would start with the tiny
+        # weights of a layer with a thousand image inputs and be learnt slowly
+        self.image_in = nn.Linear(cout * (9 + self.points), hidden)
+        self.action_in = nn.Linear(2 * self.points, hidden)
+        self.hidden_out = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(hidden, hidden),
+                                        nn.ReLU(inplace=True))
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, out)
 
@@ -74,9 +78,10 @@ class ForwardHead(nn.Module):
             raise ValueError(f"expected (N, {self.points}, 2) action points, got "
                              f"{tuple(points.shape)}")
         g = self.conv(x)
-        at = F.grid_sample(g, points.unsqueeze(1).to(g.dtype), align_corners=True)
-        return self.hidden(torch.cat([self.grid(g), at.flatten(1),
-                                      points.flatten(1).to(g.dtype)], dim=1))
+        points = points.to(g.dtype)
+        at = F.grid_sample(g, points.unsqueeze(1), align_corners=True)
+        return self.hidden_out(self.image_in(torch.cat([self.grid(g), at.flatten(1)], dim=1))
+                               + self.action_in(points.flatten(1)))
 
     def forward(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         return self.out(self.dropout(self.features(x, points)))
