@@ -84,7 +84,7 @@ def test_the_loss_is_inverse_plus_weighted_forward(trained):
     recs = synthetic_interactions(6, np.random.default_rng(5), size=SIZE, tasks=("push",))
     b = PUSH.batch(recs, SIZE, None, stats["push"], None)
     b.update(data.extra_targets(PUSH, recs, stats))
-    assert b[FORWARD_KEY].shape == (6, 3) and b["points"].shape == (6, 3, 2)
+    assert b[FORWARD_KEY].shape == (6, 2) and b["points"].shape == (6, 3, 2)
     t = data.to_tensors(b, "cpu")
     with torch.no_grad():
         inverse = torch.nn.functional.mse_loss(model.push(t["before"], t["after"]), t["target"])
@@ -138,7 +138,7 @@ def test_curious_push_takes_the_largest_spread_reproducibly(trained):
     scene = PUSH.scene_from_patch(scene_patch(), PATCH_SIZE, t, pol.predictor.input_size)
     z = pol.predictor.push_outcome_samples(scene, PUSH.points(cands), pol.mc_samples,
                                            seed=int(rng.integers(2**62)))
-    assert z.shape == (pol.mc_samples, 10, 3)
+    assert z.shape == (pol.mc_samples, 10, 2)
     spread = z.std(axis=0).sum(axis=1)
     assert len(set(np.round(spread, 6))) > 1  # the candidates differ
     i = int(np.argmax(spread))

@@ -147,7 +147,7 @@ class CuriousNet(nn.Module):
 
     def push_outcome(self, before: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """A (N, 3, S, S) scene and (N, P, 2) push points in its normalised image
-        coordinates -> (N, 3) normalised displacement of the pushed object (forward model;
+        coordinates -> (N, 2) normalised displacement of the pushed object (forward model;
         the push task defines the points)."""
         f = self.root(before, upto=self.head_inputs["push"])
         return self.heads["push"].forward_model(f, points)

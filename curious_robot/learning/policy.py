@@ -40,7 +40,7 @@ push, ``model``    ``push_candidates`` random pushes through the centroid (the t
                    ``Push.scene_from_patch``) is largest. Score: that displacement (m).
 push, ``curious``  the same candidates; the one whose MC-dropout spread of the forward
                    model (``mc_samples`` passes; the sum of the standard deviations of the
-                   normalised dx, dy, dyaw) is largest: the push whose outcome the model is
+                   normalised dx, dy) is largest: the push whose outcome the model is
                    least sure of. Score: that spread. See :mod:`curious_robot.tasks.push`.
 
 A checkpoint without poke data (no poke normalisation yet) makes poke fall back to random,

@@ -205,8 +205,8 @@ class Predictor:
     @torch.no_grad()
     def push_outcome_samples(self, scene: np.ndarray, points: np.ndarray, samples: int = 16,
                              seed: int | None = None) -> np.ndarray:
-        """(samples, K, 3) MC-dropout draws of the forward model's *normalised* displacement
-        (dx, dy, dyaw) for K pushes on one scene image; ``points``: (K, P, 2) the pushes in
+        """(samples, K, 2) MC-dropout draws of the forward model's *normalised* displacement
+        (dx, dy) for K pushes on one scene image; ``points``: (K, P, 2) the pushes in
         the image's normalised coordinates (``Push.points``). ``seed`` makes the dropout
         masks reproducible (a private generator; the global torch RNG is untouched)."""
         from curious_robot.tasks.push import FORWARD_KEY
@@ -226,7 +226,7 @@ class Predictor:
 
     @torch.no_grad()
     def push_outcome(self, scene: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """(K, 3) the forward model's displacement (dx, dy in m, dyaw in rad) of K pushes
+        """(K, 2) the forward model's displacement (dx, dy in m) of K pushes
         on one scene image (dropout off)."""
         from curious_robot.tasks.push import FORWARD_KEY
 
