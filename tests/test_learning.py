@@ -355,7 +355,7 @@ def test_train_steps_on_store_and_evaluate(store):
     losses = trainer.train_steps(2)
     assert set(losses) == {"grasp", "push", "poke", "inspect"}
     assert trainer.step == 2 and trainer.position == store.position()
-    assert set(trainer.stats) == {"push", "poke"}
+    assert set(trainer.stats) == {"push", "push_forward", "poke"}
     m = trainer.evaluate()
     assert set(m) >= set(metrics.METRIC_KEYS)
     for key in metrics.METRIC_KEYS:
@@ -381,7 +381,7 @@ def test_checkpoint_round_trip_weights_only(store, tmp_path):
     raw = torch.load(path, weights_only=True)
     assert raw["step"] == 2 and raw["store_position"] == store.position()
     assert raw["config"]["model"]["input_size"] == SIZE
-    assert set(raw["stats"]) == {"push", "poke"}
+    assert set(raw["stats"]) == {"push", "push_forward", "poke"}
 
     again = Trainer.from_checkpoint(path, store, "cpu")
     assert again.step == 2 and again.model_cfg == trainer.model_cfg

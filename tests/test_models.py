@@ -172,11 +172,59 @@ def test_a_selector_with_checkpoint_default_loads_the_shipped_model():
                                 np.random.default_rng(0))
         assert sel.policy == "model" and 0.0 <= sel.score <= 1.0
         node.destroy_node()
+        _selector_serves_pushes()
         with pytest.raises(ParameterError, match="checkpoint.*'defualt' does not exist"):
             SelectorNode("grasp", parameter_overrides=[
                 Parameter("policy", value="model"), Parameter("checkpoint", value="defualt")])
     finally:
         rclpy.try_shutdown()
+
+
+def _selector_serves_pushes() -> None:
+    """The push selector's ``select`` callback with a real request: the shipped model
+    (written before the push forward model) explores pushes at random; a checkpoint
+    trained with the forward model gives curious pushes."""
+    import tempfile
+    from pathlib import Path
+
+    from curious_robot_interfaces.msg import DetectedObject
+    from curious_robot_interfaces.srv import SelectAction
+    from rclpy.parameter import Parameter
+
+    from curious_robot.convert import image_to_msg
+    from curious_robot.learning.synthetic import synthetic_interactions
+    from curious_robot.learning.train import TrainConfig, Trainer
+    from curious_robot.nodes.selector import SelectorNode
+    from curious_robot.store import ReplayStore
+
+    patch = np.full((64, 64, 3), 60, np.uint8)
+    patch[20:44, 26:38] = (200, 80, 40)
+    req = SelectAction.Request(task="push", patch=image_to_msg(patch, "rgb8"), patch_size=0.16,
+                               workspace=[-0.2, 0.2, -0.2, 0.2])
+    req.object = DetectedObject(id="obj0", yaw=0.3)
+    req.object.centroid.x, req.object.centroid.y = 0.05, -0.04
+    req.object.size.x, req.object.size.y = 0.08, 0.04
+    with tempfile.TemporaryDirectory() as tmp:
+        with ReplayStore(Path(tmp) / "replay.db") as store:
+            for rec in synthetic_interactions(8, np.random.default_rng(0), size=64,
+                                              tasks=("push",)):
+                store.add(rec)
+            trainer = Trainer(store, ModelConfig(input_size=64, width=0.125, fc6_dim=512,
+                                                 fc7_dim=256, head_dim=256),
+                              TrainConfig(batch_size=4, min_records=4, tasks=("push",)))
+            assert trainer.train_steps(2)
+            trainer.save(Path(tmp) / "checkpoint.pt")
+        for checkpoint, policy in (("default", "random"),
+                                   (str(Path(tmp) / "checkpoint.pt"), "curious")):
+            node = SelectorNode("push", parameter_overrides=[
+                Parameter("policy", value="curious"), Parameter("checkpoint", value=checkpoint)])
+            try:
+                res = node._on_select(req, SelectAction.Response())
+            finally:
+                node.destroy_node()
+            assert res.success and res.policy == policy, (checkpoint, res.message)
+            assert len(res.action) == 4 and all(-0.2 <= v <= 0.2 for v in res.action)
+            assert (res.score > 0.0) == (policy == "curious")
 
 
 @pytest.mark.unit

@@ -144,10 +144,7 @@ def test_every_task_gives_valid_in_workspace_actions(base_state, tmp_path, polic
                 assert 0.0 <= sel.action[2] < math.pi
                 assert math.hypot(sel.action[0] - min(t.x, 0.2),
                                   sel.action[1] - max(min(t.y, 0.2), -0.2)) <= 0.0081
-            if task == "push":
-                assert sel.policy == "random"  # documented: no model-guided pushes
-            else:
-                assert sel.policy == policy and math.isfinite(sel.score)
+            assert sel.policy == policy and math.isfinite(sel.score)
 
 
 def test_curious_poke_takes_the_largest_spread(base_state, tmp_path):

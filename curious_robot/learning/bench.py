@@ -57,12 +57,14 @@ def measure(size: int, device, width: float, batch_size: int, cycles: int) -> di
     by_task = {t.name: [r for r in records if r.task == t.name] for t in specs}
     stats = {t.name: data.NormStats.fit(t.targets(by_task[t.name]))
              for t in specs if t.target is not None}
+    stats.update({key: data.NormStats.fit([fn(r) for r in by_task[t.name]])
+                  for t in specs for key, fn in t.extra_targets.items()})
     trainer = Trainer(None, ModelConfig(input_size=size, width=width),
                       TrainConfig(batch_size=batch_size), device)
 
     def batches():
-        return {t.name: t.batch(by_task[t.name], size, rng, stats.get(t.name), trainer.cfg)
-                for t in specs}
+        return {t.name: {**t.batch(by_task[t.name], size, rng, stats.get(t.name), trainer.cfg),
+                         **data.extra_targets(t, by_task[t.name], stats)} for t in specs}
 
     trainer.cycle(batches())  # warm-up (allocator, cuDNN autotuning)
     _sync(device)

@@ -97,27 +97,67 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 OLD_POKE_OUTPUTS = 2
 
 
+#: the push head's forward model (added December 2026), by its state-dict prefix
+PUSH_FORWARD = "heads.push.forward_model."
+
+
 def _upgrade(state: dict, path: Path) -> dict:
-    """Bring an earlier checkpoint's poke head to today's target. Until December 2026 it
-    predicted (slope, intercept); now it predicts the log slope alone. Such a head is of no
-    use for the new target, so it is replaced by an untrained one (zero output layer) and
-    its statistics dropped: readers then treat the checkpoint as one without poke data
-    (policies fall back to the centroid, training learns the head afresh). Everything else
-    is kept. ``state["upgraded"]`` says what was done."""
+    """Bring an earlier checkpoint's heads to today's. ``state["upgraded"]`` says what was
+    done (logged); everything else is kept.
+
+    - poke: until December 2026 its head predicted (slope, intercept); now it predicts the
+      log slope alone. Such a head is of no use for the new target, so it is replaced by an
+      untrained one (zero output layer) and its statistics dropped: readers then treat the
+      checkpoint as one without poke data (policies fall back to the centroid, training
+      learns the head afresh).
+    - push: before December 2026 its head was the inverse model alone. The inverse part
+      keeps its weights (same names); the forward model is added untrained (seeded
+      initialisation, zero output layer: it predicts the training median) and there are no
+      ``push_forward`` statistics, so the push policies explore at random until training
+      has fitted them (resuming training fits them on its first push batch)."""
     import logging
 
     model = state.get("model")
-    w = model.get("heads.poke.out.weight") if isinstance(model, dict) else None
-    if w is None or w.shape[0] != OLD_POKE_OUTPUTS:
+    if not isinstance(model, dict):
         return state
-    model["heads.poke.out.weight"] = torch.zeros((1, w.shape[1]), dtype=w.dtype)
-    model["heads.poke.out.bias"] = torch.zeros(1, dtype=w.dtype)
-    if isinstance(state.get("stats"), dict):
-        state["stats"].pop("poke", None)
-    state["upgraded"] = ("its poke head predicted (slope, intercept), an earlier target: "
-                         "dropped; the poke head is untrained until trained again")
-    logging.getLogger(__name__).warning("checkpoint %s: %s", path, state["upgraded"])
+    notes = []
+    w = model.get("heads.poke.out.weight")
+    if w is not None and w.shape[0] == OLD_POKE_OUTPUTS:
+        model["heads.poke.out.weight"] = torch.zeros((1, w.shape[1]), dtype=w.dtype)
+        model["heads.poke.out.bias"] = torch.zeros(1, dtype=w.dtype)
+        if isinstance(state.get("stats"), dict):
+            state["stats"].pop("poke", None)
+        notes.append("its poke head predicted (slope, intercept), an earlier target: "
+                     "dropped; the poke head is untrained until trained again")
+    w = model.get("heads.push.net.0.weight")
+    if w is not None and not any(k.startswith(PUSH_FORWARD) for k in model) \
+            and isinstance(state.get("config"), dict):
+        for k, v in _untrained_push_forward(state["config"]["model"]).items():
+            model[PUSH_FORWARD + k] = v.to(w.dtype)
+        if isinstance(state.get("stats"), dict):
+            state["stats"].pop("push_forward", None)
+        notes.append("its push head has no forward model (written before it existed): an "
+                     "untrained one was added; push selection is random until trained")
+    if notes:
+        state["upgraded"] = "; ".join(notes)
+        logging.getLogger(__name__).warning("checkpoint %s: %s", path, state["upgraded"])
     return state
+
+
+def _untrained_push_forward(model_cfg: dict) -> dict:
+    """The state dict of a fresh push forward model for ``model_cfg`` (seed 0, zero output
+    layer)."""
+    from curious_robot import tasks as registry
+    from curious_robot.learning.networks import ModelConfig, head_dims
+
+    cfg = ModelConfig.from_dict(model_cfg)
+    spec = next(t for t in registry.with_head() if PUSH_FORWARD.startswith(f"heads.{t.head}."))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        head = spec.make_head(cfg, head_dims(cfg)).forward_model
+    torch.nn.init.zeros_(head.out.weight)
+    torch.nn.init.zeros_(head.out.bias)
+    return {k: v.detach().clone() for k, v in head.state_dict().items()}
 
 
 #: What a model file keeps of a training checkpoint.

@@ -203,6 +203,14 @@ class NormStats:
         return cls([float(v) for v in d["mean"]], [float(v) for v in d["std"]], int(d["count"]))
 
 
+def extra_targets(task, records: list, stats: dict) -> dict[str, np.ndarray]:
+    """The normalised :attr:`~curious_robot.tasks.base.Task.extra_targets` of ``records``,
+    by key, for those keys ``stats`` (key -> :class:`NormStats`) holds."""
+    return {key: stats[key].normalize(np.array([fn(r) for r in records], np.float64)
+                                      .reshape(len(records), -1))
+            for key, fn in task.extra_targets.items() if key in stats}
+
+
 # -- batch builders (each task's ``batch`` hook picks its own) ------------------------------
 
 

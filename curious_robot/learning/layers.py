@@ -45,6 +45,73 @@ class MLPHead(nn.Module):
         return self.out(F.dropout(h, self.dropout.p, training=True))
 
 
+class ForwardHead(nn.Module):
+    """A forward model: (root features of an image, an action given as ``points`` (x, y)
+    positions in the image's normalised coordinates, -1..1 across) -> an outcome.
+
+    conv3x3 -> ReLU on the features; what the head reads: the 3x3 average grid of the whole
+    map (the scene) and the features under each action point (bilinear, ``grid_sample``:
+    what the action meets there) through one fc, the points through another, summed; then
+    ReLU -> fc -> ReLU (the *hidden* part, run once) -> dropout -> fc (the part
+    :meth:`sample` repeats for MC dropout, as :class:`MLPHead`)."""
+
+    def __init__(self, cin: int, cout: int, hidden: int, points: int, out: int,
+                 dropout: float):
+        super().__init__()
+        self.points = int(points)
+        self.conv = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True))
+        self.grid = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Flatten())
+        # the image and the action enter the first hidden layer through their own linear
+        # maps (summed): concatenated, the few action numbers would start with the tiny
+        # weights of a layer with a thousand image inputs and be learnt slowly
+        self.image_in = nn.Linear(cout * (9 + self.points), hidden)
+        self.action_in = nn.Linear(2 * self.points, hidden)
+        self.hidden_out = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(hidden, hidden),
+                                        nn.ReLU(inplace=True))
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, out)
+
+    def features(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """(N, hidden) before dropout; ``points``: (N, P, 2) image (x, y) in -1..1, x along
+        the columns, y along the rows (``grid_sample``'s convention)."""
+        if points.shape[1:] != (self.points, 2):
+            raise ValueError(f"expected (N, {self.points}, 2) action points, got "
+                             f"{tuple(points.shape)}")
+        g = self.conv(x)
+        points = points.to(g.dtype)
+        at = F.grid_sample(g, points.unsqueeze(1), align_corners=True)
+        return self.hidden_out(self.image_in(torch.cat([self.grid(g), at.flatten(1)], dim=1))
+                               + self.action_in(points.flatten(1)))
+
+    def forward(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(self.features(x, points)))
+
+    def sample(self, x: torch.Tensor, points: torch.Tensor, n: int,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, N, out): ``n`` passes with dropout on (MC dropout), whatever the mode; the
+        masks come from ``generator`` when given (reproducible, the global RNG untouched)."""
+        h = self.features(x, points).unsqueeze(0).expand(n, -1, -1)
+        p = float(self.dropout.p)
+        if p > 0:
+            keep = torch.rand(h.shape, generator=generator, device=h.device) >= p
+            h = h * keep / (1.0 - p)
+        return self.out(h)
+
+
+class PushHead(ConvHead):
+    """The push head: the inverse model (a :class:`ConvHead` on the siamese (before,
+    after) conv3 features -> the push action; ``forward`` is exactly that, and its weights
+    keep the names they had before the forward model existed, ``net.*``) and
+    ``forward_model``, a :class:`ForwardHead` (before conv3 features + the push -> the
+    object's displacement), trained beside it; the push task documents both."""
+
+    def __init__(self, cin: int, cout: int, hidden: int, out: int, dropout: float,
+                 forward_points: int, forward_out: int):
+        super().__init__(2 * cin, cout, hidden, out, dropout)
+        self.forward_model = ForwardHead(cin, cout, hidden, forward_points, forward_out,
+                                         dropout)
+
+
 # -- losses -----------------------------------------------------------------------------
 
 

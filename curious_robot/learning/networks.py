@@ -5,6 +5,7 @@ small head in one ``nn.ModuleDict``, attached at the depth given by :data:`HEAD_
 
     grasp     conv4 of the patch                 -> 18 angle-bin logits ("would it succeed")
     push      conv3 of (before, after), siamese  -> the push action (4 numbers, normalised)
+              conv3 of before + the push          -> the object's displacement (forward model)
     poke      fc6 of the patch                   -> log tactile slope (normalised)
     identity  fc6 -> fc7 of each image, siamese  -> an embedding (cosine embedding loss)
     crash     fc6 of a camera crop               -> one logit ("safe to fly straight")
@@ -106,6 +107,13 @@ class RootNet(nn.Module):
         return out
 
 
+def head_dims(cfg: ModelConfig) -> dict:
+    """What a task's ``make_head`` gets: channel counts and widths of the root and heads."""
+    return {"channels": cfg.channels, "hidden": cfg.scaled(cfg.head_dim),
+            "fc6": cfg.scaled(cfg.fc6_dim), "fc7": cfg.scaled(cfg.fc7_dim),
+            "dropout": cfg.dropout}
+
+
 class CuriousNet(nn.Module):
     """The root network and one head per task; one method per task."""
 
@@ -113,9 +121,7 @@ class CuriousNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.root = RootNet(cfg)
-        dims = {"channels": cfg.channels, "hidden": cfg.scaled(cfg.head_dim),
-                "fc6": self.root.fc6_dim, "fc7": cfg.scaled(cfg.fc7_dim),
-                "dropout": cfg.dropout}
+        dims = head_dims(cfg)
         # one head per registered task that has one, built in registration order
         tasks = registry.with_head()
         self.head_inputs = {t.head: t.head_input for t in tasks}
@@ -130,6 +136,21 @@ class CuriousNet(nn.Module):
         n = before.shape[0]
         f = self.root(torch.cat([before, after]), upto=self.head_inputs["push"])
         return self.heads["push"](torch.cat([f[:n], f[n:]], dim=1))
+
+    def push_both(self, before: torch.Tensor, after: torch.Tensor, points: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`push` and :meth:`push_outcome` of one record batch with one root pass."""
+        n = before.shape[0]
+        f = self.root(torch.cat([before, after]), upto=self.head_inputs["push"])
+        head = self.heads["push"]
+        return head(torch.cat([f[:n], f[n:]], dim=1)), head.forward_model(f[:n], points)
+
+    def push_outcome(self, before: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """A (N, 3, S, S) scene and (N, P, 2) push points in its normalised image
+        coordinates -> (N, 2) normalised displacement of the pushed object (forward model;
+        the push task defines the points)."""
+        f = self.root(before, upto=self.head_inputs["push"])
+        return self.heads["push"].forward_model(f, points)
 
     def poke(self, patch: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) -> (N, 1) normalised log slope."""

@@ -34,13 +34,18 @@ poke, ``curious``  the centroid and four points on the object (``poke_offset`` o
                    ``poke_max_shift`` m); the one whose MC-dropout spread of the poke head
                    (``mc_samples`` passes, the log slope in normalised units)
                    is largest. Score: that spread.
-push               random pushes through the centroid, for both policies (``Selection.
-                   policy`` says ``random``): the push head is an *inverse* model, (before,
-                   after) -> action, so it cannot score a push before the push happens;
-                   a forward model would be needed for that and the paper has none.
+push, ``model``    ``push_candidates`` random pushes through the centroid (the task's own
+                   ``random_action``); the one whose predicted planar displacement (the
+                   push head's *forward* model, on a stand-in scene built from the patch:
+                   ``Push.scene_from_patch``) is largest. Score: that displacement (m).
+push, ``curious``  the same candidates; the one whose MC-dropout spread of the forward
+                   model (``mc_samples`` passes; the sum of the standard deviations of the
+                   normalised dx, dy) is largest: the push whose outcome the model is
+                   least sure of. Score: that spread. See :mod:`curious_robot.tasks.push`.
 
-A checkpoint without poke data (no poke normalisation yet) makes poke fall back to random
-as well; the first fallback of each kind is logged.
+A checkpoint without poke data (no poke normalisation yet) makes poke fall back to random,
+one without push forward statistics (no push data, or written before the forward model
+existed) push; the first fallback of each kind is logged.
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ class Policy:
     def __init__(self, task: str, predictor: Predictor, policy: str = "model", *,
                  grasp_shift: float = 0.008, success_weight: float = 0.25,
                  poke_offset: float = 0.25, poke_max_shift: float = 0.015,
-                 mc_samples: int = 16, reload: bool = True):
+                 mc_samples: int = 16, push_candidates: int | None = None,
+                 reload: bool = True):
         _check_task(task)
         if policy not in MODEL_POLICIES:
             raise ValueError(f"policy must be one of {', '.join(MODEL_POLICIES)}, got "
@@ -101,12 +107,16 @@ class Policy:
         if grasp_shift < 0 or poke_offset < 0 or poke_max_shift < 0 or mc_samples < 2:
             raise ValueError("grasp_shift, poke_offset, poke_max_shift must be >= 0 and "
                              "mc_samples >= 2")
+        if push_candidates is not None and push_candidates < 1:
+            raise ValueError(f"push_candidates must be >= 1, got {push_candidates}")
         self.task, self.predictor, self.policy = task, predictor, policy
         self.grasp_shift = float(grasp_shift)
         self.success_weight = float(success_weight)
         self.poke_offset = float(poke_offset)
         self.poke_max_shift = float(poke_max_shift)
         self.mc_samples = int(mc_samples)
+        #: random pushes scored per selection (``None``: the push task's ``candidates``)
+        self.push_candidates = push_candidates
         self.reload = reload
         self._warned: set[str] = set()
 
@@ -203,6 +213,26 @@ class Policy:
         i = int(np.argmax(spread))
         x, y = ws.clip(target.x + offsets[i][0], target.y + offsets[i][1])
         return Selection([x, y], float(spread[i]), self.policy)
+
+
+    # -- push -----------------------------------------------------------------------------
+
+    def push_action(self, spec, target: Target, patch, patch_size, rng, ws) -> Selection:
+        """Score random pushes (``spec``: the push task) with its forward model: "model"
+        takes the largest predicted displacement, "curious" the largest MC-dropout spread."""
+        k = self.push_candidates or spec.candidates
+        cands = [spec.random_action(target, rng, ws).action for _ in range(k)]
+        scene = spec.scene_from_patch(patch, patch_size, target, self.predictor.input_size)
+        points = spec.points(cands)
+        if self.policy == "model":
+            d = self.predictor.push_outcome(scene, points)
+            score = np.hypot(d[:, 0], d[:, 1])
+        else:
+            z = self.predictor.push_outcome_samples(scene, points, self.mc_samples,
+                                                    seed=int(rng.integers(2**62)))
+            score = z.std(axis=0).sum(axis=1)
+        i = int(np.argmax(score))
+        return Selection([float(v) for v in cands[i]], float(score[i]), self.policy)
 
 
 def load_policy(task: str, path, policy: str, device="cpu", **options) -> Policy:

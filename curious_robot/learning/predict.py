@@ -8,7 +8,9 @@ a selector node may call them from several service callbacks.
 Uncertainty for "curious" selection, cheap by design:
 - grasp: per-bin binary entropy of the predicted success (1 bit at p = 0.5, 0 at 0 or 1);
 - poke: MC dropout: the head (not the root) sampled ``samples`` times on one fc6 feature,
-  standard deviation in physical units.
+  standard deviation in physical units;
+- push: MC dropout of the push head's forward model, the root run once on the scene, the
+  head's hidden part once per candidate push, its last layer ``samples`` times.
 """
 
 from __future__ import annotations
@@ -199,6 +201,41 @@ class Predictor:
         stats = self._stats("push")
         pred = stats.normalize(self.push_predict(before, after))
         return -float(np.linalg.norm(pred - stats.normalize(np.asarray(action)[:4])))
+
+    @torch.no_grad()
+    def push_outcome_samples(self, scene: np.ndarray, points: np.ndarray, samples: int = 16,
+                             seed: int | None = None) -> np.ndarray:
+        """(samples, K, 2) MC-dropout draws of the forward model's *normalised* displacement
+        (dx, dy) for K pushes on one scene image; ``points``: (K, P, 2) the pushes in
+        the image's normalised coordinates (``Push.points``). ``seed`` makes the dropout
+        masks reproducible (a private generator; the global torch RNG is untouched)."""
+        from curious_robot.tasks.push import FORWARD_KEY
+
+        self._stats(FORWARD_KEY)
+        if samples < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
+        with self._lock:
+            pts = torch.as_tensor(np.asarray(points, np.float32), device=self.device)
+            f = self.model.root(self._images(scene), upto=self.model.head_inputs["push"])
+            f = f.expand(len(pts), *f.shape[1:])
+            g = torch.Generator(device=self.device)
+            g.manual_seed(int(seed) if seed is not None
+                          else int(torch.randint(2**62, (1,)).item()))
+            return self.model.heads["push"].forward_model.sample(f, pts, samples, g
+                                                                 ).cpu().numpy()
+
+    @torch.no_grad()
+    def push_outcome(self, scene: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """(K, 2) the forward model's displacement (dx, dy in m) of K pushes
+        on one scene image (dropout off)."""
+        from curious_robot.tasks.push import FORWARD_KEY
+
+        stats = self._stats(FORWARD_KEY)
+        with self._lock:
+            pts = torch.as_tensor(np.asarray(points, np.float32), device=self.device)
+            f = self.model.root(self._images(scene), upto=self.model.head_inputs["push"])
+            z = self.model.heads["push"].forward_model(f.expand(len(pts), *f.shape[1:]), pts)
+        return stats.denormalize(z.cpu().numpy())
 
     # -- identity / features --------------------------------------------------------------
 

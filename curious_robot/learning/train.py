@@ -89,24 +89,33 @@ class Trainer:
         return ready
 
     def _refresh_stats(self, task: str) -> data.NormStats | None:
-        key = task
-        current = self.stats.get(key)
+        """Fit (or keep) the normalisation of the task's :attr:`~curious_robot.tasks.base.
+        Task.target` and of each of its ``extra_targets``, each under its own key; a key's
+        statistics are refitted while they are not frozen and the training split has
+        doubled since. Returns the target's statistics."""
+        spec = registry.get(task)
         only = registry.success_filter(task)
         n = self.store.count(task, held_out=False, success=only)
-        if current is not None and (current.count >= self.cfg.stats_freeze
-                                    or n < 2 * current.count):
-            return current
+        wanted = ([(task, spec.target)] if spec.target is not None else []) + \
+            list(spec.extra_targets.items())
+        stale = [(key, fn) for key, fn in wanted
+                 if (cur := self.stats.get(key)) is None
+                 or (cur.count < self.cfg.stats_freeze and n >= 2 * cur.count)]
+        if not stale:
+            return self.stats.get(task)
         ids = self.store.ids(task, held_out=False, success=only)
         if len(ids) > data.STATS_MAX_RECORDS:
             ids = self.rng.choice(ids, size=data.STATS_MAX_RECORDS, replace=False)
         if not len(ids):
-            return current
-        stats = data.NormStats.fit(registry.get(task).targets(
-            self.store.get_many(ids.tolist(), images=False)))
-        self.stats[key] = stats
-        log.info("%s normalisation from %d training records: mean %s, std %s", key,
-                 stats.count, np.round(stats.mean, 4).tolist(), np.round(stats.std, 4).tolist())
-        return stats
+            return self.stats.get(task)
+        records = self.store.get_many(ids.tolist(), images=False)
+        for key, fn in stale:
+            stats = data.NormStats.fit(np.array([fn(r) for r in records], np.float64))
+            self.stats[key] = stats
+            log.info("%s normalisation from %d training records: mean %s, std %s", key,
+                     stats.count, np.round(stats.mean, 4).tolist(),
+                     np.round(stats.std, 4).tolist())
+        return self.stats.get(task)
 
     def sample_batch(self, task: str) -> dict[str, np.ndarray] | None:
         """One training batch of ``task`` (numpy, CPU), or ``None`` when it has too little
@@ -115,10 +124,12 @@ class Trainer:
             return None
         size, bs = self.model_cfg.input_size, self.cfg.batch_size
         spec = registry.get(task)
-        stats = self._refresh_stats(task) if spec.target is not None else None
+        stats = self._refresh_stats(task) if spec.target is not None or spec.extra_targets \
+            else None
         records = self.store.sample(task, bs, self.rng, held_out=False,
                                     success=spec.train_success)
         b = spec.batch(records, size, self.rng, stats, self.cfg)
+        b.update(data.extra_targets(spec, records, self.stats))
         return spec.augment(b, self.rng, self.cfg.color_jitter, self.cfg.color_scramble)
 
     # -- training -------------------------------------------------------------------------

@@ -15,7 +15,8 @@ hooks import torch lazily, so importing the registry stays cheap for the robot n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -96,6 +97,11 @@ class Task:
     #: the regression target that is normalised with the training split's statistics
     #: (``None``: the task has no normalised target)
     target: Callable[[Any], list[float]] | None = None
+    #: further regression targets normalised the same way, by the key their statistics are
+    #: stored under (checkpoint ``stats``); the trainer fits them beside :attr:`target` and
+    #: adds each, normalised, to the task's training batch under that key
+    #: (:func:`curious_robot.learning.data.extra_targets`). Push: its forward model's outcome.
+    extra_targets: Mapping[str, Callable[[Any], list[float]]] = MappingProxyType({})
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
