@@ -67,6 +67,7 @@ METRICS = ("heldout", "grasp", "representation")
 CURVES = (("grasp_bin_accuracy", "held-out grasp accuracy"), ("poke_error", "poke error"),
           ("push_error", "push error"), ("poke_error_ratio", "poke error / mean baseline"),
           ("push_error_ratio", "push error / mean baseline"),
+          ("push_forward_error_ratio", "push forward error / mean baseline"),
           ("grasp_success", "closed-loop grasp success"),
           ("nn_accuracy", "representation: shape NN accuracy"),
           ("recall_at_1", "representation: R@1"))
