@@ -1,6 +1,7 @@
 """The simulated world with real PyBullet (DIRECT): primitives, determinism, scene upkeep."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -115,6 +116,8 @@ def test_poke_reads_stiffness(world):
     assert len(r.depth) == len(r.force) > 10
     assert r.reached_force_limit and max(r.force) >= world.config.poke_force_limit
     assert r.fit is not None and r.fit.slope == pytest.approx(o.stiffness, rel=0.5)
+    # the free travel to the surface is fast: few readings before the contact
+    assert int(np.argmax(np.asarray(r.force) > 0.05)) < 80
 
 
 def test_inspect_views(lone):
@@ -154,6 +157,30 @@ def test_respawn_after_falling_off(world):
     assert report["respawned"] == 1
     assert len(world.objects()) == 4 and o.object_id not in {x.object_id for x in world.objects()}
     assert world.out_of_workspace() == []
+
+
+def test_objects_at_rest_sleep_and_wake_when_something_hits_them():
+    with World(WorldConfig(num_objects=0), seed=5) as w:
+        a, b = (w.spawn_object(model_id=w._models[1].id) for _ in range(2))
+        w.p.resetBasePositionAndOrientation(a.body, [-0.04, 0.0, 0.04], [0, 0, 0, 1])
+        w.p.resetBasePositionAndOrientation(b.body, [0.05, 0.0, 0.04], [0, 0, 0, 1])
+        w.settle(240)
+        t0 = time.process_time()
+        w.step(240)
+        asleep = time.process_time() - t0
+        at = w.object(b.object_id).position
+        # a, woken, slides into b at 1.5 m/s: the contact wakes b, which moves
+        w.p.changeDynamics(a.body, -1, activationState=w.p.ACTIVATION_STATE_WAKE_UP)
+        w.p.resetBaseVelocity(a.body, [1.5, 0.0, 0.0], [0, 0, 0])
+        a0 = w.object(a.object_id).position
+        w.step(120)
+        after = w.object(b.object_id).position
+        assert w.object(a.object_id).position[0] > a0[0] + 0.02, "a did not move"
+        assert after[0] - at[0] > 0.01
+        w.wake_objects()
+        t0 = time.process_time()
+        w.step(240)
+        assert asleep < time.process_time() - t0  # sleeping objects cost the solver nothing
 
 
 def test_blow_up_is_detected_and_reset(world):

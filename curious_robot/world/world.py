@@ -262,7 +262,13 @@ class World(BulletSession):
         self.maintain()
 
     def settle(self, max_steps: int = 120, check_every: int = 8) -> int:
-        """Step until every object is at rest (or ``max_steps``); returns the steps taken."""
+        """Step until every object is at rest (or ``max_steps``); returns the steps taken.
+
+        With ``config.sleep_at_rest`` the objects at rest afterwards are put to sleep:
+        the solver skips them until something touches them (a contact wakes a sleeping
+        body's island) and a settle waits only for those still moving; :meth:`maintain`
+        wakes them all when it takes one away (another may have stood on it). Same seed,
+        same steps: sleeping is decided by velocities, never by the clock."""
         self.hold_arm()
         n = 0
         while n < max_steps:
@@ -270,6 +276,29 @@ class World(BulletSession):
             n += check_every
             if self._at_rest():
                 break
+        if self.config.sleep_at_rest:
+            self.sleep_resting()
+        return n
+
+    def wake_objects(self) -> None:
+        """Wake every sleeping object (see :meth:`settle`)."""
+        p = self.p
+        for o in self._objects.values():
+            p.changeDynamics(o.body, -1, activationState=p.ACTIVATION_STATE_WAKE_UP)
+
+    def sleep_resting(self, lin: float = 0.01, ang: float = 0.2) -> int:
+        """Put the objects moving slower than ``lin`` m/s and ``ang`` rad/s to sleep;
+        returns how many."""
+        p, n = self.p, 0
+        for o in self._objects.values():
+            v, w = p.getBaseVelocity(o.body)
+            if math.hypot(*v) <= lin and math.hypot(*w) <= ang:
+                # a body may sleep only once sleeping is enabled for it (PyBullet's
+                # bodies never sleep by default: a bare SLEEP is undone at the next step)
+                p.changeDynamics(o.body, -1,
+                                 activationState=p.ACTIVATION_STATE_ENABLE_SLEEPING)
+                p.changeDynamics(o.body, -1, activationState=p.ACTIVATION_STATE_SLEEP)
+                n += 1
         return n
 
     def _at_rest(self, lin: float = 0.01, ang: float = 0.2) -> bool:
@@ -316,6 +345,7 @@ class World(BulletSession):
             self.remove_object(oid)
             self.spawn_object()
         if gone:
+            self.wake_objects()  # something may have stood on what was removed
             self.settle()
         return {"reset": 0, "respawned": len(gone)}
 
@@ -571,6 +601,13 @@ class World(BulletSession):
         pos, orn = self.p.getBasePositionAndOrientation(probe)
         r = np.asarray(self.p.getMatrixFromQuaternion(orn)).reshape(3, 3)
         return np.asarray(pos) + r @ np.array([0.0, 0.0, -0.075])
+
+    def probe_gap(self, probe: int, body: int, within: float = 0.05) -> float:
+        """Distance (m) from the probe to ``body`` (``within`` when farther or no body)."""
+        if body < 0:
+            return within
+        pts = self.p.getClosestPoints(probe, body, within)
+        return min((c[8] for c in pts), default=within)
 
     def arm_contacts(self, body: int, links=None) -> list[tuple]:
         cps = self.p.getContactPoints(bodyA=self.arm, bodyB=body)
