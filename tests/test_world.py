@@ -159,6 +159,26 @@ def test_respawn_after_falling_off(world):
     assert world.out_of_workspace() == []
 
 
+def test_an_object_that_drifted_out_of_reach_is_put_back(world):
+    """Still on the table but too near the edge for the arm to act on it: maintain puts
+    the same object back inside, where a grasp at its centre is not refused."""
+    o = world.objects()[2]
+    (x0, x1), _, _ = world.workspace
+    world.p.resetBasePositionAndOrientation(o.body, [x1 - 0.005, 0.0, o.position[2] + 0.005],
+                                            o.orientation)
+    world.settle()
+    assert world.out_of_workspace() == [] and world.out_of_reach() == [o.object_id]
+    report = world.maintain()
+    assert report["put_back"] == 1 and report["respawned"] == 0
+    assert world.out_of_reach() == []
+    moved = world.object(o.object_id)  # the same object, its properties kept
+    assert moved.stiffness == o.stiffness and moved.model_id == o.model_id
+    m = world.config.reach_margin
+    assert x0 + m <= moved.position[0] <= x1 - m
+    r = world.grasp(*_centre(world, o.object_id), 0.0)
+    assert r.object_id == o.object_id and not r.aborted
+
+
 def test_objects_at_rest_sleep_and_wake_when_something_hits_them():
     with World(WorldConfig(num_objects=0), seed=5) as w:
         a, b = (w.spawn_object(model_id=w._models[1].id) for _ in range(2))

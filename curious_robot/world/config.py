@@ -37,6 +37,10 @@ class WorldConfig:
     workspace: tuple[tuple[float, float], ...] = ((-0.2, 0.2), (-0.2, 0.2), (0.0, 0.4))
     #: Objects are dropped this far inside the workspace's x / y edges.
     spawn_margin: float = 0.04
+    #: Objects whose centre drifts closer than this to the workspace's x / y edges (or
+    #: beyond) are put back (World.maintain); at least the manager's reach_margin, so
+    #: every object it sees is one it may choose.
+    reach_margin: float = 0.02
     table_size: tuple[float, float] = (0.9, 0.8)
     # cameras
     image_size: int = 128
@@ -101,6 +105,9 @@ class WorldConfig:
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ValueError(f"{name} must be 0 < min <= max, got {(lo, hi)}")
+        if not 0 <= self.reach_margin < self.spawn_margin:
+            raise ValueError(f"reach_margin must be >= 0 and below spawn_margin "
+                             f"({self.spawn_margin}), got {self.reach_margin}")
         if self.poke_free_speed < self.poke_speed:
             raise ValueError(f"poke_free_speed ({self.poke_free_speed}) must be at least "
                              f"poke_speed ({self.poke_speed})")
