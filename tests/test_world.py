@@ -179,6 +179,20 @@ def test_an_object_that_drifted_out_of_reach_is_put_back(world):
     assert r.object_id == o.object_id and not r.aborted
 
 
+def test_a_push_out_of_reach_keeps_its_outcome_and_is_put_back_afterwards():
+    with World(WorldConfig(num_objects=0), seed=5) as w:
+        info = w.spawn_object(model_id=w._models[1].id)
+        w.p.resetBasePositionAndOrientation(info.body, [0.13, 0.0, 0.04], [0, 0, 0, 1])
+        w.settle(240)
+        x, y = _centre(w, info.object_id)
+        r = w.push((x - 0.07, y), (0.2, y))
+        assert r.object_id == info.object_id and r.dx > 0.02 and abs(r.dy) < r.dx
+        # measured where the push left it, beyond the reach margin; put back only now
+        assert w.object(info.object_id).position[0] == pytest.approx(x + r.dx, abs=0.01)
+        assert w.out_of_reach() == [info.object_id]
+        assert w.maintain()["put_back"] == 1 and w.out_of_reach() == []
+
+
 def test_objects_at_rest_sleep_and_wake_when_something_hits_them():
     with World(WorldConfig(num_objects=0), seed=5) as w:
         a, b = (w.spawn_object(model_id=w._models[1].id) for _ in range(2))

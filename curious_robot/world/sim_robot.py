@@ -381,7 +381,9 @@ class SimRobot:
 
     def finish(self, should_stop, closed=False):
         """Arm home (kinematic), gripper open or shut, scene maintained; 1.0 if a
-        recovery happened."""
+        recovery happened. Objects that drifted out of reach stay until the next
+        :meth:`prepare` (or the arm node's upkeep after the result): a push's outcome is
+        measured after this."""
         w = self.world
         w.go_home(0.0 if closed else w.config.arm.finger_open)
-        return float(sum(w.maintain().values()))
+        return float(sum(w.maintain(put_back_drifted=False).values()))

@@ -356,33 +356,35 @@ class World(BulletSession):
                                                orn)
         self.p.resetBaseVelocity(info.body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
-    def maintain(self) -> dict[str, int]:
+    def maintain(self, put_back_drifted: bool = True) -> dict[str, int]:
         """Recover from blow-ups (full reset), respawn objects that left the workspace and
         put back those that drifted out of the arm's reach (:meth:`out_of_reach`), so
-        every object left on the table is one the arm can act on."""
+        every object left on the table is one the arm can act on. ``put_back_drifted`` False
+        leaves the drifted ones where they are (a primitive's own finish: its outcome,
+        a push's displacement, is measured after it)."""
         if self.blown_up():
             log.warning("physics blow-up detected at step %d: resetting the scene",
                         self.step_count)
             self.recoveries += 1
             self.reset()
             return {"reset": 1, "respawned": 0, "put_back": 0}
-        respawned = put_back = 0
+        respawned = moved = 0
         for _ in range(3):  # a dropped object may nudge another out: look again
             gone = self.out_of_workspace()
             for oid in gone:
                 log.info("object %s left the workspace: respawning", oid)
                 self.remove_object(oid)
                 self.spawn_object()
-            drifted = self.out_of_reach()
+            drifted = self.out_of_reach() if put_back_drifted else []
             for oid in drifted:
                 log.info("object %s drifted out of the arm's reach: putting it back", oid)
                 self.put_back(oid)
             if not (gone or drifted):
                 break
-            respawned, put_back = respawned + len(gone), put_back + len(drifted)
+            respawned, moved = respawned + len(gone), moved + len(drifted)
             self.wake_objects()  # something may have stood on what was moved
             self.settle()
-        return {"reset": 0, "respawned": respawned, "put_back": put_back}
+        return {"reset": 0, "respawned": respawned, "put_back": moved}
 
     def step(self, n: int = 1) -> None:
         """Advance the physics ``n`` steps."""
