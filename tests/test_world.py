@@ -1,7 +1,6 @@
 """The simulated world with real PyBullet (DIRECT): primitives, determinism, scene upkeep."""
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -191,30 +190,6 @@ def test_a_push_out_of_reach_keeps_its_outcome_and_is_put_back_afterwards():
         assert w.object(info.object_id).position[0] == pytest.approx(x + r.dx, abs=0.01)
         assert w.out_of_reach() == [info.object_id]
         assert w.maintain()["put_back"] == 1 and w.out_of_reach() == []
-
-
-def test_objects_at_rest_sleep_and_wake_when_something_hits_them():
-    with World(WorldConfig(num_objects=0), seed=5) as w:
-        a, b = (w.spawn_object(model_id=w._models[1].id) for _ in range(2))
-        w.p.resetBasePositionAndOrientation(a.body, [-0.04, 0.0, 0.04], [0, 0, 0, 1])
-        w.p.resetBasePositionAndOrientation(b.body, [0.05, 0.0, 0.04], [0, 0, 0, 1])
-        w.settle(240)
-        t0 = time.process_time()
-        w.step(240)
-        asleep = time.process_time() - t0
-        at = w.object(b.object_id).position
-        # a, woken, slides into b at 1.5 m/s: the contact wakes b, which moves
-        w.p.changeDynamics(a.body, -1, activationState=w.p.ACTIVATION_STATE_WAKE_UP)
-        w.p.resetBaseVelocity(a.body, [1.5, 0.0, 0.0], [0, 0, 0])
-        a0 = w.object(a.object_id).position
-        w.step(120)
-        after = w.object(b.object_id).position
-        assert w.object(a.object_id).position[0] > a0[0] + 0.02, "a did not move"
-        assert after[0] - at[0] > 0.01
-        w.wake_objects()
-        t0 = time.process_time()
-        w.step(240)
-        assert asleep < time.process_time() - t0  # sleeping objects cost the solver nothing
 
 
 def test_blow_up_is_detected_and_reset(world):

@@ -31,8 +31,6 @@ class WorldConfig:
     num_objects: int = 10
     time_step: float = 1.0 / 240.0
     solver_iterations: int = 50
-    #: objects at rest after a settle sleep (skipped by the solver) until touched
-    sleep_at_rest: bool = True
     #: Box the gripper may reach and objects must stay in: x, y, z (min, max), table frame.
     workspace: tuple[tuple[float, float], ...] = ((-0.2, 0.2), (-0.2, 0.2), (0.0, 0.4))
     #: Objects are dropped this far inside the workspace's x / y edges.

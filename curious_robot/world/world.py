@@ -263,13 +263,7 @@ class World(BulletSession):
         self.maintain()
 
     def settle(self, max_steps: int = 120, check_every: int = 8) -> int:
-        """Step until every object is at rest (or ``max_steps``); returns the steps taken.
-
-        With ``config.sleep_at_rest`` the objects at rest afterwards are put to sleep:
-        the solver skips them until something touches them (a contact wakes a sleeping
-        body's island) and a settle waits only for those still moving; :meth:`maintain`
-        wakes them all when it takes one away (another may have stood on it). Same seed,
-        same steps: sleeping is decided by velocities, never by the clock."""
+        """Step until every object is at rest (or ``max_steps``); returns the steps taken."""
         self.hold_arm()
         n = 0
         while n < max_steps:
@@ -277,29 +271,6 @@ class World(BulletSession):
             n += check_every
             if self._at_rest():
                 break
-        if self.config.sleep_at_rest:
-            self.sleep_resting()
-        return n
-
-    def wake_objects(self) -> None:
-        """Wake every sleeping object (see :meth:`settle`)."""
-        p = self.p
-        for o in self._objects.values():
-            p.changeDynamics(o.body, -1, activationState=p.ACTIVATION_STATE_WAKE_UP)
-
-    def sleep_resting(self, lin: float = 0.01, ang: float = 0.2) -> int:
-        """Put the objects moving slower than ``lin`` m/s and ``ang`` rad/s to sleep;
-        returns how many."""
-        p, n = self.p, 0
-        for o in self._objects.values():
-            v, w = p.getBaseVelocity(o.body)
-            if math.hypot(*v) <= lin and math.hypot(*w) <= ang:
-                # a body may sleep only once sleeping is enabled for it (PyBullet's
-                # bodies never sleep by default: a bare SLEEP is undone at the next step)
-                p.changeDynamics(o.body, -1,
-                                 activationState=p.ACTIVATION_STATE_ENABLE_SLEEPING)
-                p.changeDynamics(o.body, -1, activationState=p.ACTIVATION_STATE_SLEEP)
-                n += 1
         return n
 
     def _at_rest(self, lin: float = 0.01, ang: float = 0.2) -> bool:
@@ -382,7 +353,6 @@ class World(BulletSession):
             if not (gone or drifted):
                 break
             respawned, moved = respawned + len(gone), moved + len(drifted)
-            self.wake_objects()  # something may have stood on what was moved
             self.settle()
         return {"reset": 0, "respawned": respawned, "put_back": moved}
 
