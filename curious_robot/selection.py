@@ -7,6 +7,10 @@ task in :mod:`curious_robot.tasks`), in the table frame, clipped to the workspac
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import numpy as np
 
 from curious_robot import tasks as registry
@@ -22,3 +26,33 @@ def select_random(task: str, target: Target, rng: np.random.Generator,
     if task not in names:
         raise ValueError(f"no selector for task {task!r}; known: {', '.join(names)}")
     return registry.get(task).random_action(target, rng, ws or Workspace())
+
+
+def centroid_xy(obj) -> tuple[float, float]:
+    """Table-frame (x, y) of a detection's centroid: a ``DetectedObject`` message
+    (``centroid.x``, ``.y``) or a :class:`curious_robot.perception.Detection` (array)."""
+    c = obj.centroid
+    if hasattr(c, "x"):
+        return float(c.x), float(c.y)
+    return float(c[0]), float(c[1])
+
+
+def reachable(objects: Iterable[Any], area: Workspace | None, margin: float = 0.0,
+              position: Callable[[Any], tuple[float, float]] = centroid_xy) -> list:
+    """The objects the arm can act on: those whose ``position`` (default: the detection's
+    centroid) lies inside ``area`` (the arm's target area), ``margin`` m in from its
+    edges; all of them when ``area`` is None (not known yet). A selector keeps its action
+    inside the area; an object outside it would get an action clipped to the edge beside
+    it, or one the arm refuses."""
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"reach margin must be >= 0, got {margin}")
+    objects = list(objects)
+    if area is None:
+        return objects
+    out = []
+    for o in objects:
+        x, y = position(o)
+        if (area.xmin + margin <= x <= area.xmax - margin
+                and area.ymin + margin <= y <= area.ymax - margin):
+            out.append(o)
+    return out

@@ -115,6 +115,8 @@ def test_poke_reads_stiffness(world):
     assert len(r.depth) == len(r.force) > 10
     assert r.reached_force_limit and max(r.force) >= world.config.poke_force_limit
     assert r.fit is not None and r.fit.slope == pytest.approx(o.stiffness, rel=0.5)
+    # the free travel to the surface is fast: few readings before the contact
+    assert int(np.argmax(np.asarray(r.force) > 0.05)) < 80
 
 
 def test_inspect_views(lone):
@@ -154,6 +156,40 @@ def test_respawn_after_falling_off(world):
     assert report["respawned"] == 1
     assert len(world.objects()) == 4 and o.object_id not in {x.object_id for x in world.objects()}
     assert world.out_of_workspace() == []
+
+
+def test_an_object_that_drifted_out_of_reach_is_put_back(world):
+    """Still on the table but too near the edge for the arm to act on it: maintain puts
+    the same object back inside, where a grasp at its centre is not refused."""
+    o = world.objects()[2]
+    (x0, x1), _, _ = world.workspace
+    world.p.resetBasePositionAndOrientation(o.body, [x1 - 0.005, 0.0, o.position[2] + 0.005],
+                                            o.orientation)
+    world.settle()
+    assert world.out_of_workspace() == [] and world.out_of_reach() == [o.object_id]
+    report = world.maintain()
+    assert report["put_back"] == 1 and report["respawned"] == 0
+    assert world.out_of_reach() == []
+    moved = world.object(o.object_id)  # the same object, its properties kept
+    assert moved.stiffness == o.stiffness and moved.model_id == o.model_id
+    m = world.config.reach_margin
+    assert x0 + m <= moved.position[0] <= x1 - m
+    r = world.grasp(*_centre(world, o.object_id), 0.0)
+    assert r.object_id == o.object_id and not r.aborted
+
+
+def test_a_push_out_of_reach_keeps_its_outcome_and_is_put_back_afterwards():
+    with World(WorldConfig(num_objects=0), seed=5) as w:
+        info = w.spawn_object(model_id=w._models[1].id)
+        w.p.resetBasePositionAndOrientation(info.body, [0.13, 0.0, 0.04], [0, 0, 0, 1])
+        w.settle(240)
+        x, y = _centre(w, info.object_id)
+        r = w.push((x - 0.07, y), (0.2, y))
+        assert r.object_id == info.object_id and r.dx > 0.02 and abs(r.dy) < r.dx
+        # measured where the push left it, beyond the reach margin; put back only now
+        assert w.object(info.object_id).position[0] == pytest.approx(x + r.dx, abs=0.01)
+        assert w.out_of_reach() == [info.object_id]
+        assert w.maintain()["put_back"] == 1 and w.out_of_reach() == []
 
 
 def test_blow_up_is_detected_and_reset(world):

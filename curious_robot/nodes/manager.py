@@ -178,13 +178,12 @@ class ManagerNode(Node):
 
     def reachable(self, objects: list) -> list:
         """The objects whose centroid lies inside the arm's area, ``reach_margin`` in from
-        its edges (all of them until the arm has published its area)."""
-        if self.area is None:
-            return list(objects)
-        x0, x1, y0, y1 = self.area
-        m = self.reach_margin
-        return [o for o in objects if x0 + m <= o.centroid.x <= x1 - m
-                and y0 + m <= o.centroid.y <= y1 - m]
+        its edges (all of them until the arm has published its area):
+        :func:`curious_robot.selection.reachable`."""
+        from curious_robot.selection import Workspace, reachable
+
+        area = None if self.area is None else Workspace(*self.area)
+        return reachable(objects, area, self.reach_margin)
 
     def _on_objects(self, msg) -> None:
         with self.cond:

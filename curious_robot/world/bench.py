@@ -48,7 +48,7 @@ class _Timers:
 
     def __init__(self, world):
         self.total = defaultdict(float)
-        for name, label in (("_render", "render"), ("step", "physics_step"), ("ik", "ik"),
+        for name, label in (("render", "render"), ("step", "physics_step"), ("ik", "ik"),
                             ("_collides", "collision_check"), ("settle", "settle")):
             self._wrap(world, name, label)
 

@@ -35,6 +35,10 @@ class WorldConfig:
     workspace: tuple[tuple[float, float], ...] = ((-0.2, 0.2), (-0.2, 0.2), (0.0, 0.4))
     #: Objects are dropped this far inside the workspace's x / y edges.
     spawn_margin: float = 0.04
+    #: Objects whose centre drifts closer than this to the workspace's x / y edges (or
+    #: beyond) are put back (World.maintain); at least the manager's reach_margin, so
+    #: every object it sees is one it may choose.
+    reach_margin: float = 0.02
     table_size: tuple[float, float] = (0.9, 0.8)
     # cameras
     image_size: int = 128
@@ -68,6 +72,9 @@ class WorldConfig:
     poke_max_depth: float = PrimitiveDefaults.poke_max_depth  # m beyond the first contact
     poke_speed: float = PrimitiveDefaults.poke_speed  # m/s, largest press speed
     poke_solver_iterations: int = 200  # during the press: stiff contacts need them
+    #: m/s, the press's free travel until it is about to touch (simulation only: the
+    #: steps before contact read nothing; in contact it presses at poke_speed)
+    poke_free_speed: float = 0.05
     inspect_views: int = PrimitiveDefaults.inspect_views
     probe_urdf: str = "tools/probe.urdf"
     max_speed: float = 5.0  # m/s: any object faster than this is a physics blow-up
@@ -85,7 +92,8 @@ class WorldConfig:
         if len(self.workspace) != 3 or any(len(b) != 2 or b[0] >= b[1] for b in self.workspace):
             raise ValueError(f"workspace must be three (min, max) pairs, got {self.workspace}")
         for name in ("time_step", "camera_height", "scene_extent", "patch_extent",
-                     "poke_force_limit", "poke_max_depth", "poke_speed", "push_speed"):
+                     "poke_force_limit", "poke_max_depth", "poke_speed", "poke_free_speed",
+                     "push_speed"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("image_size", "patch_size", "inspect_views", "solver_iterations"):
@@ -95,6 +103,12 @@ class WorldConfig:
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ValueError(f"{name} must be 0 < min <= max, got {(lo, hi)}")
+        if not 0 <= self.reach_margin < self.spawn_margin:
+            raise ValueError(f"reach_margin must be >= 0 and below spawn_margin "
+                             f"({self.spawn_margin}), got {self.reach_margin}")
+        if self.poke_free_speed < self.poke_speed:
+            raise ValueError(f"poke_free_speed ({self.poke_free_speed}) must be at least "
+                             f"poke_speed ({self.poke_speed})")
         if self.renderer not in ("tiny", "opengl"):
             raise ValueError(f"renderer must be 'tiny' or 'opengl', got {self.renderer!r}")
 

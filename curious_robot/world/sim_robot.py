@@ -27,6 +27,8 @@ from .objects import band_width, load_manifest, mesh_faces, width_along
 
 log = logging.getLogger(__name__)
 
+#: a press slows to ``poke_speed`` this far above the surface under the probe, m
+CONTACT_GAP = 0.0005
 #: half the width of the fingers' pads, m: the band of the object a grasp closes on
 FINGER_BAND = 0.01
 PROBE_LENGTH = 0.075  # m from the probe's mount to the bottom of its ball (probe.urdf)
@@ -294,6 +296,10 @@ class SimRobot:
         contact, each a spring of the object's stiffness, which would multiply the felt
         stiffness). Then it backs off to ``q_top`` under physics before the probe goes.
 
+        Free travel before contact runs at up to ``poke_free_speed`` until the probe is
+        :data:`CONTACT_GAP` above what is under it (closest points; the steps it saves
+        would only read zero force), then at ``poke_speed`` as the hardware presses.
+
         Simulation stand-in: the object under the probe (ray test) is held in place by a
         temporary fixed constraint during the press, as the table would hold a real
         object; otherwise PyBullet's soft object-table contact and the rocking of the
@@ -323,14 +329,23 @@ class SimRobot:
             depths, forces = guard.depths, guard.forces
             max_steps = int((cfg.poke_max_depth + 0.014) / cfg.poke_speed / cfg.time_step)
             dz_max = cfg.poke_speed * cfg.time_step
+            dz_free = cfg.poke_free_speed * cfg.time_step
             dz = dz_max
+            touched = False
             for i in range(max_steps * 4):
                 if i % 16 == 0:
                     self.check_stop(should_stop)
-                if len(forces) >= 2 and forces[-1] > 0.05 and depths[-1] > depths[-2]:
+                touched = touched or (len(forces) > 0 and forces[-1] > guard.contact)
+                if not touched:  # free travel: fast until CONTACT_GAP from the surface
+                    gap = w.probe_gap(probe, hit) - CONTACT_GAP
+                    ahead = w.probe_tip(probe)[2] - z_cmd  # the command leads the tip
+                    dz = float(np.clip(gap - ahead, dz_max, dz_free))
+                elif len(forces) >= 2 and depths[-1] > depths[-2]:
                     rate = (forces[-1] - forces[-2]) / (depths[-1] - depths[-2])
-                    if rate > 0:
-                        dz = float(np.clip(guard.limit / 60 / rate, dz_max / 8, dz_max))
+                    dz = (float(np.clip(guard.limit / 60 / rate, dz_max / 8, dz_max))
+                          if rate > 0 else dz_max)
+                else:
+                    dz = dz_max
                 z_cmd -= dz
                 s = min(1.0, (z_top_cmd - z_cmd) / (z_top_cmd - z_bottom))
                 w.track([q_top + (q_bottom - q_top) * s])
@@ -366,7 +381,9 @@ class SimRobot:
 
     def finish(self, should_stop, closed=False):
         """Arm home (kinematic), gripper open or shut, scene maintained; 1.0 if a
-        recovery happened."""
+        recovery happened. Objects that drifted out of reach stay until the next
+        :meth:`prepare` (or the arm node's upkeep after the result): a push's outcome is
+        measured after this."""
         w = self.world
         w.go_home(0.0 if closed else w.config.arm.finger_open)
-        return float(sum(w.maintain().values()))
+        return float(sum(w.maintain(put_back_drifted=False).values()))

@@ -136,10 +136,11 @@ class World(BulletSession):
             self._textures = looks.Textures(self.p)
         return self._textures
 
-    def _free_spot(self, radius: float) -> tuple[float, float]:
+    def _free_spot(self, radius: float, exclude: str = "") -> tuple[float, float]:
         (x0, x1), (y0, y1), _ = self.workspace
         m = self.config.spawn_margin
-        others = [(o.position, max(o.size[:2]) / 2) for o in self._objects.values()]
+        others = [(self.p.getBasePositionAndOrientation(o.body)[0], max(o.size[:2]) / 2)
+                  for o in self._objects.values() if o.object_id != exclude]
         for _ in range(50):
             x, y = self.rng.uniform(x0 + m, x1 - m), self.rng.uniform(y0 + m, y1 - m)
             if all(math.hypot(x - q[0], y - q[1]) > radius + r + 0.01 for q, r in others):
@@ -302,22 +303,58 @@ class World(BulletSession):
                 out.append(oid)
         return out
 
-    def maintain(self) -> dict[str, int]:
-        """Recover from blow-ups (full reset) and respawn objects that left the workspace."""
+    def out_of_reach(self) -> list[str]:
+        """Ids of objects on the table (not :meth:`out_of_workspace`) whose centre lies
+        less than ``config.reach_margin`` inside the workspace's x / y edges, or beyond
+        them: the arm could only act beside them."""
+        (x0, x1), (y0, y1), _ = self.workspace
+        m, gone = self.config.reach_margin, set(self.out_of_workspace())
+        out = []
+        for oid, o in self._objects.items():
+            x, y, _z = self.p.getBasePositionAndOrientation(o.body)[0]
+            if oid not in gone and not (x0 + m <= x <= x1 - m and y0 + m <= y <= y1 - m):
+                out.append(oid)
+        return out
+
+    def put_back(self, object_id: str) -> None:
+        """Pick an object up and drop it at a free spot inside the workspace, upright at
+        its present yaw, as :meth:`spawn_object` drops a new one (same object, same
+        properties)."""
+        info = self.object(object_id)
+        x, y = self._free_spot(0.5 * max(info.size[:2]), exclude=object_id)
+        orn = self.p.getQuaternionFromEuler([0.0, 0.0, info.yaw])
+        self.p.resetBasePositionAndOrientation(info.body, [x, y, 0.5 * info.size[2] + 0.01],
+                                               orn)
+        self.p.resetBaseVelocity(info.body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+
+    def maintain(self, put_back_drifted: bool = True) -> dict[str, int]:
+        """Recover from blow-ups (full reset), respawn objects that left the workspace and
+        put back those that drifted out of the arm's reach (:meth:`out_of_reach`), so
+        every object left on the table is one the arm can act on. ``put_back_drifted`` False
+        leaves the drifted ones where they are (a primitive's own finish: its outcome,
+        a push's displacement, is measured after it)."""
         if self.blown_up():
             log.warning("physics blow-up detected at step %d: resetting the scene",
                         self.step_count)
             self.recoveries += 1
             self.reset()
-            return {"reset": 1, "respawned": 0}
-        gone = self.out_of_workspace()
-        for oid in gone:
-            log.info("object %s left the workspace: respawning", oid)
-            self.remove_object(oid)
-            self.spawn_object()
-        if gone:
+            return {"reset": 1, "respawned": 0, "put_back": 0}
+        respawned = moved = 0
+        for _ in range(3):  # a dropped object may nudge another out: look again
+            gone = self.out_of_workspace()
+            for oid in gone:
+                log.info("object %s left the workspace: respawning", oid)
+                self.remove_object(oid)
+                self.spawn_object()
+            drifted = self.out_of_reach() if put_back_drifted else []
+            for oid in drifted:
+                log.info("object %s drifted out of the arm's reach: putting it back", oid)
+                self.put_back(oid)
+            if not (gone or drifted):
+                break
+            respawned, moved = respawned + len(gone), moved + len(drifted)
             self.settle()
-        return {"reset": 0, "respawned": len(gone)}
+        return {"reset": 0, "respawned": respawned, "put_back": moved}
 
     def step(self, n: int = 1) -> None:
         """Advance the physics ``n`` steps."""
@@ -571,6 +608,13 @@ class World(BulletSession):
         pos, orn = self.p.getBasePositionAndOrientation(probe)
         r = np.asarray(self.p.getMatrixFromQuaternion(orn)).reshape(3, 3)
         return np.asarray(pos) + r @ np.array([0.0, 0.0, -0.075])
+
+    def probe_gap(self, probe: int, body: int, within: float = 0.05) -> float:
+        """Distance (m) from the probe to ``body`` (``within`` when farther or no body)."""
+        if body < 0:
+            return within
+        pts = self.p.getClosestPoints(probe, body, within)
+        return min((c[8] for c in pts), default=within)
 
     def arm_contacts(self, body: int, links=None) -> list[tuple]:
         cps = self.p.getContactPoints(bodyA=self.arm, bodyB=body)
