@@ -166,7 +166,8 @@ class SimRobot:
         poses, ids = mark
         disp = {}
         for o in self.world.objects():
-            if o.body in poses:
+            # the same body and the same object (PyBullet reuses a removed body's id)
+            if o.body in poses and ids[o.body] == o.object_id:
                 x0, y0, yaw0 = poses[o.body][:3]
                 dyaw = (o.yaw - yaw0 + math.pi) % (2 * math.pi) - math.pi
                 disp[o.body] = (o.position[0] - x0, o.position[1] - y0, dyaw)
@@ -380,10 +381,10 @@ class SimRobot:
         self.world.settle()
 
     def finish(self, should_stop, closed=False):
-        """Arm home (kinematic), gripper open or shut, scene maintained; 1.0 if a
-        recovery happened. Objects that drifted out of reach stay until the next
-        :meth:`prepare` (or the arm node's upkeep after the result): a push's outcome is
-        measured after this."""
+        """Arm home (kinematic), gripper open or shut; 1.0 if physics blew up and the
+        scene was reset. Objects that left the table or drifted out of reach stay until
+        the next :meth:`prepare` (or the arm node's upkeep after the result): a push's
+        outcome is measured after this."""
         w = self.world
         w.go_home(0.0 if closed else w.config.arm.finger_open)
-        return float(sum(w.maintain(put_back_drifted=False).values()))
+        return float(sum(w.maintain(upkeep=False).values()))

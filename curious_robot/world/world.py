@@ -327,18 +327,23 @@ class World(BulletSession):
                                                orn)
         self.p.resetBaseVelocity(info.body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
-    def maintain(self, put_back_drifted: bool = True) -> dict[str, int]:
+    def maintain(self, upkeep: bool = True) -> dict[str, int]:
         """Recover from blow-ups (full reset), respawn objects that left the workspace and
         put back those that drifted out of the arm's reach (:meth:`out_of_reach`), so
-        every object left on the table is one the arm can act on. ``put_back_drifted`` False
-        leaves the drifted ones where they are (a primitive's own finish: its outcome,
-        a push's displacement, is measured after it)."""
+        every object left on the table is one the arm can act on. ``upkeep`` False only
+        recovers from a blow-up and leaves every object where it is: a primitive's own
+        finish, whose outcome (a push's displacement) is measured after it. (A respawn
+        there made push outcomes garbage: PyBullet reuses a removed body's id, so the
+        new object's position was compared with the old one's; 31 of 132 pushes of a
+        10-minute store had no object model and moved against the push.)"""
         if self.blown_up():
             log.warning("physics blow-up detected at step %d: resetting the scene",
                         self.step_count)
             self.recoveries += 1
             self.reset()
             return {"reset": 1, "respawned": 0, "put_back": 0}
+        if not upkeep:
+            return {"reset": 0, "respawned": 0, "put_back": 0}
         respawned = moved = 0
         for _ in range(3):  # a dropped object may nudge another out: look again
             gone = self.out_of_workspace()
@@ -346,7 +351,7 @@ class World(BulletSession):
                 log.info("object %s left the workspace: respawning", oid)
                 self.remove_object(oid)
                 self.spawn_object()
-            drifted = self.out_of_reach() if put_back_drifted else []
+            drifted = self.out_of_reach()
             for oid in drifted:
                 log.info("object %s drifted out of the arm's reach: putting it back", oid)
                 self.put_back(oid)
