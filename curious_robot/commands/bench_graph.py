@@ -72,7 +72,7 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
     from curious_robot import tasks as registry
     from curious_robot.arm.sim import SimBackend
     from curious_robot.perception import detect_objects
-    from curious_robot.selection import Target, select_random
+    from curious_robot.selection import Target, Workspace, reachable, select_random
     from curious_robot.tactile import fit_tactile
     from curious_robot.world import World, WorldConfig
 
@@ -89,6 +89,9 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
     n = 0
     with World(world_cfg, seed=seed) as world:
         backend = SimBackend(world)
+        # choose as the manager does: objects inside the arm's area, actions kept in it
+        (x0, x1), (y0, y1) = backend.robot.target_area()
+        area = Workspace(x0, x1, y0, y1)
         t0 = time.perf_counter()
         since_reset = 0
         while time.perf_counter() - t0 < seconds:
@@ -99,11 +102,17 @@ def inprocess_rate(seconds: float, seed: int) -> tuple[float, int]:
                 world.reset()
                 since_reset = 0
                 continue
+            dets = reachable(dets, area, manager["reach_margin"])
+            if not dets:
+                world.reset()
+                since_reset = 0
+                continue
             d = dets[int(rng.integers(len(dets)))]
             task = registry.get(str(rng.choice(names, p=weights)))
             world.patch(float(d.centroid[0]), float(d.centroid[1]))
             a = select_random(task.name, Target(float(d.centroid[0]), float(d.centroid[1]), d.yaw,
-                                           float(d.size[0]), float(d.size[1])), rng).action
+                                           float(d.size[0]), float(d.size[1])), rng,
+                              area).action
             try:
                 r = task.execute(backend, a)
                 if task.tactile:
