@@ -215,6 +215,7 @@ class MotionConfig:
     #: fingertips or the skin sensor); < 0: the fingertips, measured from the URDF
     poke_tool_offset: float = -1.0
     inspect_views: int = PrimitiveDefaults.inspect_views
+    inspect_speed_scale: float = PrimitiveDefaults.inspect_speed_scale
     patch_size: int = PrimitiveDefaults.patch_size
     patch_extent: float = PrimitiveDefaults.patch_extent
     view_extent: float = 0.18  # m across an inspect view
@@ -229,6 +230,9 @@ class MotionConfig:
                 continue
             if not getattr(self, f.name) > 0:
                 raise ValueError(f"motion.{f.name} must be positive")
+        if self.inspect_speed_scale > 1:
+            raise ValueError("motion.inspect_speed_scale must be at most 1 (a share of the "
+                             f"joints' speed limits), got {self.inspect_speed_scale}")
 
 
 @dataclass

@@ -126,6 +126,9 @@ class PrimitiveDefaults:
     poke_max_depth = 0.02  # m beyond the first contact
     poke_speed = 0.003  # m/s, largest press speed
     inspect_views = 4
+    #: the wrist's turns between inspect views, as a share of full joint speed: slow on
+    #: a real arm, whose fingers must hold a swinging object
+    inspect_speed_scale = 0.4
     lift_speed = 0.4  # m/s
     descend_speed = 0.08  # m/s, guarded descents (the simulation's are kinematic)
     patch_size = 128
@@ -150,3 +153,4 @@ class MotionParams:
     inspect_views: int
     lift_speed: float
     descend_speed: float
+    inspect_speed_scale: float = PrimitiveDefaults.inspect_speed_scale

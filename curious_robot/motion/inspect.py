@@ -67,7 +67,8 @@ class Inspect(Script):
             for k in range(p.inspect_views):
                 orn = view_orientation(arm, g.angle, k)
                 q = robot.ik(INSPECT_POINT, orn, q_seed=robot.joints(), tol=3e-3)
-                robot.move_joints(q, should_stop, speed_scale=0.4, progress=progress,
+                robot.move_joints(q, should_stop, speed_scale=p.inspect_speed_scale,
+                                  progress=progress,
                                   span=(0.3 + 0.6 * k / p.inspect_views,
                                         0.3 + 0.6 * (k + 1) / p.inspect_views))
                 robot.dwell(1 / 30)

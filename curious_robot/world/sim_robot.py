@@ -78,7 +78,8 @@ class SimRobot:
             poke_force_limit=c.poke_force_limit, poke_max_depth=c.poke_max_depth,
             poke_speed=c.poke_speed, inspect_views=c.inspect_views,
             lift_speed=PrimitiveDefaults.lift_speed,
-            descend_speed=PrimitiveDefaults.descend_speed)
+            descend_speed=PrimitiveDefaults.descend_speed,
+            inspect_speed_scale=c.inspect_speed_scale)
 
     # ------------------------------------------------------------ checks and bookkeeping
     def target_area(self):
