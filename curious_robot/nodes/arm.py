@@ -426,15 +426,22 @@ class ArmNode(Node):
 
         action_type = getattr(actions, task.action_type)
         action, options = task.from_goal(handle.request)
-        res, error, step = self._run(
-            handle, lambda **kw: task.execute(self.backend, action, options, **kw),
-            action_type.Feedback, task.name)
+        fields = {}
+
+        def run(**kw):
+            result = task.execute(self.backend, action, options, **kw)
+            # the object's facts now, before the scene upkeep after the motion respawns
+            # an object the motion pushed off the table (its record lost them before)
+            fields.update(self._object_fields(result, task.result_object_id(result)))
+            return result
+
+        res, error, step = self._run(handle, run, action_type.Feedback, task.name)
         out = action_type.Result(sim_step=step)
         if task.tactile:
             out.poke_id = f"{self.robot}-{uuid.uuid4().hex[:12]}"
         if res is not None:
             task.fill_result(out, res, image_to_msg)
-            for k, v in self._object_fields(res, task.result_object_id(res)).items():
+            for k, v in fields.items():
                 setattr(out, k, v)
             if task.tactile:
                 self._publish_tactile(out.poke_id, list(out.depth), list(out.force))
