@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="measuring window per robot count, after start-up "
                              "(default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--processes", choices=["robot", "node"], default="robot",
+    from curious_robot.graph import PROCESS_MODES
+
+    parser.add_argument("--processes", choices=PROCESS_MODES, default=PROCESS_MODES[0],
                         help="process layout, as collect's --processes (default %(default)s)")
     parser.add_argument("--startup-timeout", type=float, default=180.0,
                         help="seconds every robot gets to store its first interaction "

@@ -55,7 +55,9 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a parameter, e.g. learner.train=true or "
                         "arm.n_objects=10 (YAML value; repeatable)")
-    p.add_argument("--processes", choices=["robot", "node"], default="robot",
+    from curious_robot.graph import PROCESS_MODES
+
+    p.add_argument("--processes", choices=PROCESS_MODES, default=PROCESS_MODES[0],
                    help="one process per robot, its nodes composed on one executor "
                         "(default), or one per node (for debugging: a crash or a profile "
                         "names one node)")
@@ -397,7 +399,7 @@ def run(args: argparse.Namespace) -> int:
     name = drone_name if drone else robot_name
     spools = [Path(outbox_dir(store)) / f"{name(i)}.outbox.db"
               for i in range(args.first_robot, args.first_robot + args.robots)]
-    sent_before = _sent(spools)[0]
+    sent_before = _sent(spools)[0] if robots_only else 0
     ckpt_dir = _checkpoint_dir(config, overrides, store)
     graph = Graph(specs, config, str(override_file), log_dir, mode=args.processes)
     tasks = ",".join(registry.names("drone")) if drone else args.tasks
