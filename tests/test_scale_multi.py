@@ -124,6 +124,14 @@ def test_robots_only_and_learner_only_collect_runs_make_one_store(tmp_path):
     # is what the learner stored: all of it was acknowledged
     summary = yaml.safe_load(robots.output()[robots.output().index("robots_only:"):])
     assert (summary["recorded"], summary["not_acknowledged"]) == (n, 0), summary
+    # ... and, from the managers' goodbye lines, the interactions that ended without a
+    # record; the learner-only run, its duplicates (none: every record arrived once)
+    no_record = summary["no_record"]
+    assert summary["refused"] == no_record.get("not accepted", 0) + no_record.get("aborted", 0)
+    out = learner.output()
+    learner_summary = yaml.safe_load(out[out.rindex("\nstore: ") + 1:])
+    assert learner_summary["duplicates"] == 0, learner_summary
+    assert learner_summary["new_interactions"] == n, learner_summary
     check = subprocess.run([sys.executable, "-c", CLI, "store", "check", str(store)],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -152,34 +151,6 @@ def _rss_mb(pid: int) -> float:
     return total
 
 
-_SENT = re.compile(r"(\d+) interactions sent, .*?no record: ([^;\n]*)")
-_DUPS = re.compile(r"learner: stopped cleanly \(stored \d+ this run, (\d+) duplicates")
-
-
-def _goodbyes(logs: dict) -> tuple[dict, int | None]:
-    """(no-record reasons summed over the managers, the learner's duplicate count) from
-    the nodes' goodbye lines."""
-    from collections import Counter
-
-    reasons: Counter[str] = Counter()
-    dups = None
-    for path in logs.values():
-        try:
-            text = Path(path).read_text(errors="replace")
-        except OSError:
-            continue
-        for m in _SENT.finditer(text):
-            if m.group(2).strip() != "none":
-                for part in m.group(2).split(","):
-                    n, _, why = part.strip().partition(" ")
-                    if n.isdigit():
-                        reasons[why] += int(n)
-        m = _DUPS.search(text)
-        if m:
-            dups = int(m.group(1))
-    return dict(reasons), dups
-
-
 def graph_run(robots: int, seconds: float, seed: int, processes: str = "robot",
               startup_timeout: float = 180.0, log=print, sets: tuple = ()) -> dict:
     """One measurement (see the module's docstring); raises RuntimeError with the log
@@ -246,7 +217,7 @@ def graph_run(robots: int, seconds: float, seed: int, processes: str = "robot",
     with ReplayStore(store, readonly=True) as s:
         report = s.robots()
         problems = s.check()
-    reasons, dups = _goodbyes(graph.logs)
+    reasons, dups = graph.goodbyes()
     per_s = (c1 - c0) / (t1 - t0)
     return {"robots": robots, "processes": processes, "seconds": round(t1 - t0, 1),
             "interactions": c1 - c0, "per_s": round(per_s, 3),

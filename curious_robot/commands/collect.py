@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -154,6 +155,12 @@ def _load_libc() -> None:
         _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
+#: a manager's goodbye line: "N interactions sent, ... no record: 3 timed out, 1 aborted"
+_SENT = re.compile(r"(\d+) interactions sent, .*?no record: ([^;\n]*)")
+#: the learner's goodbye line
+_DUPS = re.compile(r"learner: stopped cleanly \(stored \d+ this run, (\d+) duplicates")
+
+
 class Graph:
     """The processes of one collect run: with ``mode`` ``robot`` (the default) one per
     robot (its nodes composed in a ``robot_container``) and one for the learner, with
@@ -218,6 +225,29 @@ class Graph:
             return "\n".join(self.logs[key].read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def goodbyes(self) -> tuple[dict[str, int], int | None]:
+        """What the nodes' goodbye lines say, read from the logs after :meth:`stop`: the
+        interactions that ended without a record, by reason, summed over the managers
+        (``not accepted`` and ``aborted``: actions the arm refused), and the learner's
+        duplicate count (``None``: no learner line)."""
+        reasons: dict[str, int] = {}
+        dups = None
+        for path in self.logs.values():
+            try:
+                text = Path(path).read_text(errors="replace")
+            except OSError:
+                continue
+            for m in _SENT.finditer(text):
+                if m.group(2).strip() != "none":
+                    for part in m.group(2).split(","):
+                        n, _, why = part.strip().partition(" ")
+                        if n.isdigit():
+                            reasons[why] = reasons.get(why, 0) + int(n)
+            m = _DUPS.search(text)
+            if m:
+                dups = int(m.group(1))
+        return reasons, dups
 
     def stop(self, timeout: float = STOP_TIMEOUT, only=None) -> dict[str, int | None]:
         """One SIGINT to every running process (``only``: to those whose key is in it),
@@ -453,12 +483,16 @@ def run(args: argparse.Namespace) -> int:
         code = 1
     stats = _read_stats(store) or {}
     elapsed = time.monotonic() - t0
+    reasons, dups = graph.goodbyes()
+    # actions the arm refused (outside its limits) are the ones that must not happen
+    record = {"refused": reasons.get("not accepted", 0) + reasons.get("aborted", 0),
+              "no_record": dict(sorted(reasons.items()))}
     if robots_only:
         sensed, pending = _sent(spools)
         print("\n" + _robots_line(spools, elapsed, args.duration, sent_before),
               file=sys.stderr)
         print(yaml.safe_dump({"robots_only": True, "recorded": sensed - sent_before,
-                              "not_acknowledged": pending,
+                              "not_acknowledged": pending, **record,
                               "outboxes": str(Path(outbox_dir(store))),
                               "seconds": round(elapsed, 1), "logs": str(log_dir)},
                              sort_keys=False), end="")
@@ -468,6 +502,7 @@ def run(args: argparse.Namespace) -> int:
     print(yaml.safe_dump({"store": store, "tasks": stats.get("tasks", {}),
                           "success_rate": stats.get("success_rate", {}),
                           "new_interactions": sum(stats.get("tasks", {}).values()) - start_count,
+                          **record, "duplicates": dups,
                           "seconds": round(elapsed, 1), "logs": str(log_dir)},
                          sort_keys=False), end="")
     return code
