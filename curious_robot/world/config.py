@@ -30,7 +30,19 @@ class WorldConfig:
     object_split: str = "train"
     num_objects: int = 10
     time_step: float = 1.0 / 240.0
-    solver_iterations: int = 50
+    #: solver iterations per step (the poke's press uses poke_solver_iterations); 25
+    #: with rigid_objects held every `bench sim` quality bar (docs/scale.md)
+    solver_iterations: int = 25
+    #: objects as maximal-coordinate rigid bodies (PyBullet ``useMaximalCoordinates``)
+    #: rather than one-link multibodies: the same shapes, masses and contact
+    #: parameters, with cheaper contacts; a poke pins its object by making it static
+    #: (World.pin). False, 50 solver iterations and spinning friction 0.1 / rolling
+    #: 0.0001 are the physics before issue 15 (2-4x slower, docs/scale.md)
+    rigid_objects: bool = True
+    #: friction about the contact normal and against rolling, per object (0: what the
+    #: contact points' spread gives, as between real flat-bottomed objects and a table)
+    spinning_friction: float = 0.0
+    rolling_friction: float = 0.0
     #: Box the gripper may reach and objects must stay in: x, y, z (min, max), table frame.
     workspace: tuple[tuple[float, float], ...] = ((-0.2, 0.2), (-0.2, 0.2), (0.0, 0.4))
     #: Objects are dropped this far inside the workspace's x / y edges.
@@ -103,6 +115,9 @@ class WorldConfig:
         if not 0 < self.inspect_speed_scale <= 1:
             raise ValueError("inspect_speed_scale must be in (0, 1], got "
                              f"{self.inspect_speed_scale}")
+        for name in ("spinning_friction", "rolling_friction"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("image_size", "patch_size", "inspect_views", "solver_iterations"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

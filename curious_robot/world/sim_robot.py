@@ -367,7 +367,7 @@ class SimRobot:
                 w.detach_probe(probe)
                 p.setPhysicsEngineParameter(numSolverIterations=cfg.solver_iterations)
             if pin is not None:
-                p.removeConstraint(pin)
+                w.unpin(pin)
         body = max(bodies, key=bodies.get) if bodies else None
         info = w.info_of_body(body) if body is not None else None
         if info is not None:
