@@ -25,6 +25,31 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pushes", type=int, default=30, help="pushes")
     parser.add_argument("--inspects", type=int, default=20, help="inspect attempts")
     parser.add_argument("--seed", type=int, default=0, help="world seed")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        dest="world_set",
+                        help="a world configuration field (curious_robot/world/config.py), "
+                        "e.g. solver_iterations=25 or rigid_objects=true (YAML value; "
+                        "repeatable)")
+
+
+def world_config(args):
+    """The benchmarked WorldConfig: the defaults, ``--objects`` and every ``--set``;
+    ValueError names a bad one."""
+    import dataclasses
+
+    import yaml
+
+    from . import WorldConfig
+
+    names = {f.name for f in dataclasses.fields(WorldConfig)}
+    fields = {"num_objects": args.objects}
+    for item in args.world_set:
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in names - {"arm"}:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of "
+                             f"{sorted(names - {'arm'})}")
+        fields[key.strip()] = yaml.safe_load(value)
+    return WorldConfig(**fields)
 
 
 def spearman(a, b) -> float:
@@ -65,14 +90,21 @@ class _Timers:
 
 
 def run(args) -> int:
-    from . import World, WorldConfig
+    import sys
 
+    from . import World
+
+    try:
+        config = world_config(args)
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     seed = args.seed
     out: dict[str, float] = {}
     rng = np.random.default_rng(seed + 1)
 
     # ---------------------------------------------------------------- grasps
-    world = World(WorldConfig(num_objects=args.objects), seed=seed)
+    world = World(config, seed=seed)
     timers = _Timers(world)
     results = {"random": [], "best": []}
     t0, steps0 = time.perf_counter(), world.step_count
@@ -98,7 +130,7 @@ def run(args) -> int:
     world.close()
 
     # ---------------------------------------------------------------- pokes
-    world = World(WorldConfig(num_objects=args.objects), seed=seed + 100)
+    world = World(config, seed=seed + 100)
     stiff, slopes, limit = [], [], 0
     t0 = time.perf_counter()
     done = 0
@@ -125,7 +157,7 @@ def run(args) -> int:
     world.close()
 
     # ---------------------------------------------------------------- pushes
-    world = World(WorldConfig(num_objects=args.objects), seed=seed + 200)
+    world = World(config, seed=seed + 200)
     along, side = [], []
     t0 = time.perf_counter()
     for _ in range(args.pushes):
@@ -152,7 +184,7 @@ def run(args) -> int:
     world.close()
 
     # ---------------------------------------------------------------- inspects
-    world = World(WorldConfig(num_objects=args.objects), seed=seed + 300)
+    world = World(config, seed=seed + 300)
     grasped, held = 0, 0
     t0 = time.perf_counter()
     for _ in range(args.inspects):

@@ -30,7 +30,20 @@ class WorldConfig:
     object_split: str = "train"
     num_objects: int = 10
     time_step: float = 1.0 / 240.0
-    solver_iterations: int = 50
+    #: solver iterations per step (the poke's press uses poke_solver_iterations); 25
+    #: with rigid_objects held every `bench sim` quality bar (docs/scale.md)
+    solver_iterations: int = 25
+    #: objects as maximal-coordinate rigid bodies (PyBullet ``useMaximalCoordinates``)
+    #: rather than one-link multibodies: the same shapes, masses and contact
+    #: parameters, with cheaper contacts; a poke pins its object by making it static
+    #: (World.pin). False and 50 solver iterations are the physics before issue 15
+    #: (slower, docs/scale.md)
+    rigid_objects: bool = True
+    #: friction about the contact normal and against rolling, per object. Without the
+    #: spinning friction, pushed objects spin out of the stroke: 4 of 37 pushes moved
+    #: their object against the push (tests/test_push_outcome.py), 0 of 41 with it
+    spinning_friction: float = 0.1
+    rolling_friction: float = 0.0001
     #: Box the gripper may reach and objects must stay in: x, y, z (min, max), table frame.
     workspace: tuple[tuple[float, float], ...] = ((-0.2, 0.2), (-0.2, 0.2), (0.0, 0.4))
     #: Objects are dropped this far inside the workspace's x / y edges.
@@ -72,6 +85,11 @@ class WorldConfig:
     poke_max_depth: float = PrimitiveDefaults.poke_max_depth  # m beyond the first contact
     poke_speed: float = PrimitiveDefaults.poke_speed  # m/s, largest press speed
     poke_solver_iterations: int = 200  # during the press: stiff contacts need them
+    #: during the press, hold the other objects still (static) so that its many solver
+    #: iterations go to the probe and its object alone (rigid_objects only). Off: 2.5x
+    #: faster pokes, but the felt stiffness ranked the true one worse (Spearman 0.837
+    #: against 0.898, 60 pokes of `bench sim`; docs/scale.md)
+    poke_hold_others: bool = False
     #: m/s, the press's free travel until it is about to touch (simulation only: the
     #: steps before contact read nothing; in contact it presses at poke_speed)
     poke_free_speed: float = 0.05
@@ -103,6 +121,9 @@ class WorldConfig:
         if not 0 < self.inspect_speed_scale <= 1:
             raise ValueError("inspect_speed_scale must be in (0, 1], got "
                              f"{self.inspect_speed_scale}")
+        for name in ("spinning_friction", "rolling_friction"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("image_size", "patch_size", "inspect_views", "solver_iterations"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -313,6 +313,7 @@ class SimRobot:
         x, y, tip0 = top
         z_bottom = bottom[2]
         probe = pin = None
+        held: list = []
         bodies: dict[int, float] = {}
         try:
             hit = p.rayTest((x, y, tip0 + 0.05), (x, y, -0.01))[0][0]
@@ -320,6 +321,8 @@ class SimRobot:
             if pinned is not None:
                 pin = w.pin(hit)
                 z_pinned = p.getBasePositionAndOrientation(hit)[0][2]
+            if cfg.rigid_objects and cfg.poke_hold_others:  # out of the press's solver
+                held = [w.pin(o.body) for o in w.objects() if o.body != hit]
             probe = w.attach_probe()
             p.setPhysicsEngineParameter(numSolverIterations=cfg.poke_solver_iterations)
             w.hold_arm()
@@ -367,7 +370,9 @@ class SimRobot:
                 w.detach_probe(probe)
                 p.setPhysicsEngineParameter(numSolverIterations=cfg.solver_iterations)
             if pin is not None:
-                p.removeConstraint(pin)
+                w.unpin(pin)
+            for h in held:
+                w.unpin(h)
         body = max(bodies, key=bodies.get) if bodies else None
         info = w.info_of_body(body) if body is not None else None
         if info is not None:

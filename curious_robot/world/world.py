@@ -175,11 +175,13 @@ class World(BulletSession):
         centre = 0.5 * (v.max(0) + v.min(0))
         off = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3) @ centre
         body = p.createMultiBody(mass, col, vis, basePosition=[x - off[0], y - off[1], z - off[2]],
-                                 baseOrientation=orn, baseInertialFramePosition=centre.tolist())
+                                 baseOrientation=orn, baseInertialFramePosition=centre.tolist(),
+                                 useMaximalCoordinates=cfg.rigid_objects)
         if look is not None:  # a random colour; the material shows in the texture
             self.textures.apply(body, look)
-        p.changeDynamics(body, -1, lateralFriction=friction, spinningFriction=0.1,
-                         rollingFriction=0.0001, contactStiffness=stiffness,
+        p.changeDynamics(body, -1, lateralFriction=friction,
+                         spinningFriction=cfg.spinning_friction,
+                         rollingFriction=cfg.rolling_friction, contactStiffness=stiffness,
                          contactDamping=damping)
         oid = f"obj{self._spawned:04d}"
         self._spawned += 1
@@ -596,13 +598,30 @@ class World(BulletSession):
         p.changeConstraint(self._probe_cid, maxForce=2000)
         return probe
 
-    def pin(self, body: int) -> int:
-        """Hold a body at its present pose (fixed constraint to the world); returns its id."""
-        pos, orn = self.p.getBasePositionAndOrientation(body)
-        cid = self.p.createConstraint(body, -1, -1, -1, self.p.JOINT_FIXED, [0, 0, 0],
-                                      [0, 0, 0], pos, childFrameOrientation=orn)
-        self.p.changeConstraint(cid, maxForce=1000)
-        return cid
+    def pin(self, body: int) -> tuple[int, int, float]:
+        """Hold a body at its present pose until :meth:`unpin`: a fixed constraint to the
+        world; a rigid object (``rigid_objects``), which PyBullet cannot constrain to the
+        world, is made static (mass 0) instead. Returns what :meth:`unpin` takes."""
+        p = self.p
+        if self.config.rigid_objects:
+            mass = p.getDynamicsInfo(body, -1)[0]
+            p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0])
+            p.changeDynamics(body, -1, mass=0.0)
+            return (body, -1, mass)
+        pos, orn = p.getBasePositionAndOrientation(body)
+        cid = p.createConstraint(body, -1, -1, -1, p.JOINT_FIXED, [0, 0, 0],
+                                 [0, 0, 0], pos, childFrameOrientation=orn)
+        p.changeConstraint(cid, maxForce=1000)
+        return (body, cid, 0.0)
+
+    def unpin(self, pin: tuple[int, int, float]) -> None:
+        """Let a body held by :meth:`pin` go."""
+        body, cid, mass = pin
+        if cid >= 0:
+            self.p.removeConstraint(cid)
+        else:
+            self.p.changeDynamics(body, -1, mass=mass)
+            self.p.changeDynamics(body, -1, activationState=self.p.ACTIVATION_STATE_WAKE_UP)
 
     def detach_probe(self, probe: int) -> None:
         self.p.removeConstraint(self._probe_cid)
