@@ -100,7 +100,7 @@ def test_two_robots_feed_one_learner_without_gaps_or_duplicates(tmp_path):
         stats = s.stats()
         # a record that names its object names its model too, even when the motion
         # pushed the object off the table (facts are read before the scene's upkeep)
-        named = [s.get(i, images=False) for i in s._ids(None, None, None)]
+        named = [s.get(i, images=False) for i in s.ids()]
         unnamed = [(r.task, r.object_id) for r in named if r.object_id and not r.object_model]
     assert not unnamed, unnamed
     assert set(robots_seen) == {"robot0", "robot1"}

@@ -35,21 +35,19 @@ def add_arguments(parser) -> None:
 def world_config(args):
     """The benchmarked WorldConfig: the defaults, ``--objects`` and every ``--set``;
     ValueError names a bad one."""
-    import dataclasses
-
     import yaml
+
+    from curious_robot.motion.config import from_dict
 
     from . import WorldConfig
 
-    names = {f.name for f in dataclasses.fields(WorldConfig)}
     fields = {"num_objects": args.objects}
     for item in args.world_set:
         key, sep, value = item.partition("=")
-        if not sep or key.strip() not in names - {"arm"}:
-            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of "
-                             f"{sorted(names - {'arm'})}")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE")
         fields[key.strip()] = yaml.safe_load(value)
-    return WorldConfig(**fields)
+    return from_dict(WorldConfig, fields, "--set")
 
 
 def spearman(a, b) -> float:

@@ -620,8 +620,8 @@ class World(BulletSession):
         if cid >= 0:
             self.p.removeConstraint(cid)
         else:
-            self.p.changeDynamics(body, -1, mass=mass)
-            self.p.changeDynamics(body, -1, activationState=self.p.ACTIVATION_STATE_WAKE_UP)
+            self.p.changeDynamics(body, -1, mass=mass,
+                                  activationState=self.p.ACTIVATION_STATE_WAKE_UP)
 
     def detach_probe(self, probe: int) -> None:
         self.p.removeConstraint(self._probe_cid)
