@@ -182,7 +182,7 @@ def check_overrides(cls, values: dict, where: str, repeat_is_error: bool = False
 # -- the nodes -------------------------------------------------------------------------------
 
 _SEED = {"low": 0}
-_SPLITS = ("train", "held_out", "all")
+_SPLITS = ("train", "held_out", "all", "scenes")
 
 
 def _box(v) -> bool:
@@ -213,7 +213,9 @@ class ArmParams:
     world_config: str = setting("", "world YAML (empty: sim/arms/panda.yaml and sim/objects)")
     n_objects: int = setting(0, "objects dropped on the table at each reset (0: the world "
                              "config's number)", low=0)
-    object_split: str = setting("all", "which objects the robot meets", choices=_SPLITS)
+    object_split: str = setting("scenes", "which objects the robot meets: each scene all "
+                                "training or all held-out objects (scenes; a fifth held out), "
+                                "or always one split, or all mixed", choices=_SPLITS)
     hardware_config: str = setting("", "hardware YAML (config/hardware/*.yaml) when backend "
                                    "is hardware")
     dry_run: bool = setting(False, "hardware: publish the plans, move nothing")

@@ -48,6 +48,8 @@ def records(n: int, seed: int, noise: bool) -> list[Interaction]:
                  "width_along_angle": float(rng.uniform(0.02, 0.08)),
                  "local_width": float(rng.uniform(0.02, 0.08)),
                  "enclosed_width": float(rng.uniform(0.0, 0.08)),
+                 "finger_clearance_high": float(rng.uniform(-0.02, 0.04)),
+                 "finger_clearance_low": float(rng.uniform(-0.02, 0.0)),
                  "best_angle": float(rng.uniform(0, np.pi)),
                  "lift": 0.1}  # measured by the primitive: the audit must not read it
         angle = float(rng.uniform(0, np.pi))

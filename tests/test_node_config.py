@@ -32,7 +32,7 @@ def test_yaml_check_refuses_unknown_keys_repeats_and_bad_values(tmp_path):
     problems = "\n".join(check_yaml(str(bad)))
     assert "camera_rate = 2.0 repeats the default" in problems
     assert "unknown parameter 'cammera_rate'" in problems
-    assert "object_split = 'everything' must be one of train, held_out, all" in problems
+    assert "object_split = 'everything' must be one of train, held_out, all, scenes" in problems
     assert "no node named 'gripper'" in problems
     assert "width = 1 must be a float" in problems  # ROS would refuse an int for a double
     assert "n_objects = " not in problems
@@ -69,7 +69,8 @@ def test_declare_gives_descriptions_ranges_and_clear_errors():
         node.destroy_node()
         bad = rclpy.create_node("params_bad", parameter_overrides=[
             Parameter("object_split", value="everything")])
-        with pytest.raises(ParameterError, match="object_split.*one of train, held_out, all"):
+        with pytest.raises(ParameterError,
+                           match="object_split.*one of train, held_out, all, scenes"):
             declare(bad, ArmParams)
         bad.destroy_node()
         below = rclpy.create_node("params_range", parameter_overrides=[

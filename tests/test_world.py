@@ -90,9 +90,13 @@ def test_grasp_best_angle_lifts(lone):
     assert r.patch.shape == (128, 128, 3) and r.patch.dtype == np.uint8
     assert r.truth["lift"] > 0.05
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    # across the long side the object does not fit between the fingers
+    # across the long side the object does not fit between the fingers: a finger lands
+    # on it (the clearance under it is positive), where across the narrow side both
+    # came down beside it
     r2 = w.grasp(*_centre(w, oid), w.best_grasp_angle(oid) + math.pi / 2)
     assert not r2.success
+    assert r2.truth["finger_clearance_high"] > 0.005 > r.truth["finger_clearance_high"]
+    assert r.truth["finger_clearance_low"] <= r.truth["finger_clearance_high"]
 
 
 def test_push_moves_object_along(lone):
@@ -236,6 +240,32 @@ def test_configs_load_from_yaml(tmp_path):
         WorldConfig.from_yaml(path)
     with pytest.raises(ValueError, match="object_split"):
         WorldConfig(object_split="test")
+
+
+def test_scenes_split_draws_each_scene_from_one_side():
+    """object_split "scenes": every scene (reset) is all training or all held-out
+    objects, a held_out_scenes share of them held out, and an object put back within a
+    scene comes from the scene's side, so a held-out object never shares an image with a
+    training one."""
+    cfg = WorldConfig(num_objects=3, object_split="scenes", held_out_scenes=0.5)
+    held_scenes = 0
+    with World(cfg, seed=11) as w:
+        for _ in range(16):
+            w.reset()
+            sides = {o.held_out for o in w.objects()}
+            assert sides == {w.scene_split == "held_out"}
+            held_scenes += w.scene_split == "held_out"
+            if w.scene_split == "held_out":
+                w.remove_object(w.objects()[0].object_id)
+                assert w.spawn_object().held_out  # put back from the same side
+    assert 3 <= held_scenes <= 13  # 16 draws at 0.5
+    with World(WorldConfig(num_objects=3, object_split="scenes", held_out_scenes=0.0),
+               seed=11) as w:
+        for _ in range(4):
+            w.reset()
+            assert w.scene_split == "train" and not any(o.held_out for o in w.objects())
+    with pytest.raises(ValueError, match="held_out_scenes"):
+        WorldConfig(held_out_scenes=1.5)
 
 
 def test_material_shows_in_the_texture_not_in_the_colour_and_sets_the_feel():

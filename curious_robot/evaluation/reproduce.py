@@ -154,6 +154,11 @@ def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
 # -- stages -------------------------------------------------------------------------------
 
 
+#: collection draws every scene all from the training or all from the held-out objects
+#: (the evaluation renders show held-out objects, which training images must not)
+OBJECT_SPLIT = "scenes"
+
+
 def stage_collect(store: Path, work: Path, seconds: float, robots: int, seed: int = 0) -> None:
     chunks = max(1, int(-(-seconds // CHUNK_S)))
     length = seconds / chunks
@@ -170,7 +175,8 @@ def stage_collect(store: Path, work: Path, seconds: float, robots: int, seed: in
         # the learner only stores: every variant trains afterwards, on the whole store
         proc = _run(_cli() + ["collect", "--duration", f"{length:.0f}", "--robots",
                               str(robots), "--store", str(store), "--seed", str(1000 * seed + i),
-                              "--set", "learner.train=false"],
+                              "--set", "learner.train=false",
+                              "--set", f"arm.object_split={OBJECT_SPLIT}"],
                     f"collect {i + 1}/{chunks}")
         if proc.returncode != 0:
             raise RuntimeError(f"collect chunk {i + 1} failed (exit {proc.returncode})")
@@ -431,9 +437,9 @@ def render_table(summary: dict, results: dict, layer: str) -> str:
         "Ours: features of the frozen root network, layer "
         f"`{layer}`, on renders of **{ev['n_objects']} held-out objects** x {ev['views']} "
         "views (oblique cameras, other lighting, scales and poses than training). Their "
-        "own interactions are never trained on, but collection put every object on the "
-        "table (`object_split: all`), so they can appear in the background of training "
-        "images:",
+        "own interactions are never trained on, and collection drew each scene all from "
+        f"the training or all from the held-out objects (`object_split: {OBJECT_SPLIT}`), "
+        "so they never appear in training images:",
         "",
         f"- **shape**: {len(ev['classes'])} shape families from mesh geometry "
         f"({' / '.join(ev['classes'])}: how much of its bounding rectangle an object's "

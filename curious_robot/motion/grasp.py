@@ -54,6 +54,29 @@ def enclosed_width(heights: np.ndarray, res: float, angle: float, z: float,
     return float((hi - lo + 1) * res)
 
 
+def finger_clearance(heights: np.ndarray, res: float, angle: float, z: float,
+                     opening: float, pad: tuple[float, float] = (0.012, 0.02)
+                     ) -> tuple[float, float]:
+    """How far above the fingertips' grasp height ``z`` the highest point under each open
+    finger stands where it comes down (``heights`` and ``res`` as in
+    :func:`enclosed_width`; the fingers ``opening`` m apart along ``angle``; a finger's
+    landing spot: ``pad`` m along x across the closing line, centred just outside it).
+    Positive: the finger lands on something before reaching the grasp height and the
+    descent stops there. Returns (higher, lower) of the two fingers' values."""
+    h = np.nan_to_num(np.asarray(heights, float), nan=0.0)
+    n_rows, n_cols = h.shape
+    v, u = np.mgrid[0:n_rows, 0:n_cols]
+    dx, dy = (u - (n_cols - 1) / 2.0) * res, -(v - (n_rows - 1) / 2.0) * res
+    c, s = math.cos(angle), math.sin(angle)
+    along, across = dx * c + dy * s, -dx * s + dy * c
+    out = []
+    for side in (-1.0, 1.0):
+        spot = (np.abs(along - side * (0.5 * opening + 0.5 * pad[0])) <= 0.5 * pad[0]) & \
+            (np.abs(across) <= 0.5 * pad[1])
+        out.append(float(h[spot].max()) - z if spot.any() else -z)
+    return max(out), min(out)
+
+
 class Grasp(Script):
     name = "grasp"
 
@@ -90,7 +113,11 @@ class Grasp(Script):
         truth.update(robot.grasp_truth(res.object_id, angle, x, y))
         report(progress, 0.05)  # looked: beyond 0.05 the arm is moving
         z_tip = grasp_height(view.surface(0.01), view.surface(0.04), p)
-        truth["enclosed_width"] = enclosed_width(*view.heights(), angle, z_tip)
+        heights, res_m = view.heights()
+        truth["enclosed_width"] = enclosed_width(heights, res_m, angle, z_tip)
+        # the fingers land beside the point, the open gripper's width apart
+        truth["finger_clearance_high"], truth["finger_clearance_low"] = finger_clearance(
+            heights, res_m, angle, z_tip, 2.0 * arm.config.finger_open)
         z_ee = z_tip + arm.tip_below_ee
         orn = arm.grasp_orientation(arm.wrist_angle(angle))
         q_pre = robot.ik((x, y, p.approach_height + arm.tip_below_ee), orn)

@@ -51,6 +51,8 @@ def load_manifest(path: str) -> tuple[ObjectModel, ...]:
 
 
 def select_models(models, split: str) -> list[ObjectModel]:
+    """The models of ``split`` ("scenes" draws per scene from "train" or "held_out": the
+    world asks for one of those)."""
     if split == "all":
         return list(models)
     want = split == "held_out"

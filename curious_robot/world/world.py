@@ -50,10 +50,18 @@ class World(BulletSession):
         pb = self._pb
         self._renderer = (pb.ER_TINY_RENDERER if cfg.renderer == "tiny"
                           else pb.ER_BULLET_HARDWARE_OPENGL)
-        self._models = select_models(load_manifest(cfg.objects_manifest), cfg.object_split)
-        if not self._models:
-            raise ValueError(f"object split {cfg.object_split!r} of {cfg.objects_manifest} "
-                             "is empty")
+        manifest = load_manifest(cfg.objects_manifest)
+        splits = ("train", "held_out") if cfg.object_split == "scenes" else (cfg.object_split,)
+        self._split_models = {name: select_models(manifest, name) for name in splits}
+        for name, models in self._split_models.items():
+            if not models:
+                raise ValueError(f"object split {name!r} of {cfg.objects_manifest} is empty"
+                                 + (" (object_split 'scenes' needs both)" if len(splits) > 1
+                                    else ""))
+        #: the split the objects of the current scene come from ("train" / "held_out";
+        #: for object_split "all" and the fixed splits, that split)
+        self.scene_split = splits[0]
+        self._models = self._split_models[self.scene_split]
         self._shapes: dict[int, tuple[int, int]] = {}
         self._objects: dict[str, ObjectInfo] = {}
         self._spawned = 0
@@ -254,9 +262,14 @@ class World(BulletSession):
 
     # ------------------------------------------------------------------ scene management
     def reset(self) -> None:
-        """Remove all objects, put the arm home and drop ``num_objects`` new ones."""
+        """Remove all objects, put the arm home and drop ``num_objects`` new ones (with
+        object_split "scenes", all of one split, drawn for this scene)."""
         for oid in list(self._objects):
             self.remove_object(oid)
+        if self.config.object_split == "scenes":
+            held = self.rng.random() < self.config.held_out_scenes
+            self.scene_split = "held_out" if held else "train"
+            self._models = self._split_models[self.scene_split]
         self._set_arm(self._home if hasattr(self, "_home") else
                       np.array(self.config.arm.home), self.config.arm.finger_open)
         for _ in range(self.config.num_objects):
