@@ -50,6 +50,10 @@ def records(n: int, seed: int, noise: bool) -> list[Interaction]:
                  "enclosed_width": float(rng.uniform(0.0, 0.08)),
                  "finger_clearance_high": float(rng.uniform(-0.02, 0.04)),
                  "finger_clearance_low": float(rng.uniform(-0.02, 0.0)),
+                 "pinch_width": float(rng.uniform(0.0, 0.05)),
+                 "offset_along": float(rng.uniform(0.0, 0.02)),
+                 "offset_across": float(rng.uniform(0.0, 0.02)),
+                 "top_height": float(rng.uniform(0.02, 0.1)),
                  "best_angle": float(rng.uniform(0, np.pi)),
                  "lift": 0.1}  # measured by the primitive: the audit must not read it
         angle = float(rng.uniform(0, np.pi))
@@ -90,12 +94,12 @@ def test_ceiling_model_recovers_a_quadratic_rule_and_not_noise():
 
 
 def test_a_determined_signal_has_a_ceiling_far_above_the_baseline(tmp_path):
-    path = make_store(tmp_path / "signal.db")
+    path = make_store(tmp_path / "signal.db", n=320)  # 15 grasp features, 135 quadratic
     with ReplayStore(path, readonly=True) as s:
         res = audit(s, tasks=["grasp", "poke"])
     g, p = res["grasp"], res["poke"]
     assert g["metric"] == "accuracy" and p["metric"] == "error"
-    assert g["n_held_out"] == 40 and g["head"] is None  # no checkpoint: no head column
+    assert g["n_held_out"] == 80 and g["head"] is None  # no checkpoint: no head column
     assert g["ceiling"] > 0.85 and g["ceiling"] > g["baseline_interval"][1]
     assert p["ceiling"] < 0.5 * p["baseline"]
     assert "lift" not in g["features"]

@@ -118,6 +118,10 @@ class Grasp(Script):
         # the fingers land beside the point, the open gripper's width apart
         truth["finger_clearance_high"], truth["finger_clearance_low"] = finger_clearance(
             heights, res_m, angle, z_tip, 2.0 * arm.config.finger_open)
+        # what stands above the fingertips where a finger that lands on something stops:
+        # the part the closing fingers can still pinch
+        truth["pinch_width"] = enclosed_width(
+            heights, res_m, angle, z_tip + max(0.0, truth["finger_clearance_high"]))
         z_ee = z_tip + arm.tip_below_ee
         orn = arm.grasp_orientation(arm.wrist_angle(angle))
         q_pre = robot.ik((x, y, p.approach_height + arm.tip_below_ee), orn)

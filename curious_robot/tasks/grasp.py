@@ -100,7 +100,8 @@ class Grasp(Task):
     audit_metric = "accuracy"
     audit_truth = ("mass", "friction", "stiffness", "damping", "min_width",
                    "width_along_angle", "local_width", "enclosed_width",
-                   "finger_clearance_high", "finger_clearance_low", "best_angle")
+                   "finger_clearance_high", "finger_clearance_low", "pinch_width",
+                   "offset_along", "offset_across", "top_height", "best_angle")
 
     def audit_features(self, rec):
         """Object properties, and the gripper angle relative to the object's best closing

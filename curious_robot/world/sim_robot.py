@@ -140,12 +140,19 @@ class SimRobot:
         f = w.footprint(object_id)
         model = next(m for m in load_manifest(w.config.objects_manifest)
                      if m.id == o.model_id)
-        local = band_width(w.object_vertices(object_id), mesh_faces(model.mesh), x, y,
-                           angle, band=FINGER_BAND)
+        verts = w.object_vertices(object_id)
+        local = band_width(verts, mesh_faces(model.mesh), x, y, angle, band=FINGER_BAND)
+        # the grasp point from the centre of the object's bounding box, along the closing
+        # direction and across it (the gripper is symmetric: magnitudes)
+        cx, cy = 0.5 * (verts[:, :2].max(0) + verts[:, :2].min(0))
+        c, s = math.cos(angle), math.sin(angle)
+        dx, dy = x - cx, y - cy
         return dict(width_along_angle=width_along(f, angle), min_width=float(f.min()),
                     best_angle=float(np.argmin(f)) * math.pi / len(f),
                     local_width=local, stiffness=o.stiffness, mass=o.mass,
-                    friction=o.friction)
+                    friction=o.friction, offset_along=float(abs(dx * c + dy * s)),
+                    offset_across=float(abs(-dx * s + dy * c)),
+                    top_height=float(verts[:, 2].max()))
 
     def mark_objects(self):
         objs = self.world.objects()
