@@ -97,6 +97,11 @@ def test_grasp_best_angle_lifts(lone):
     assert not r2.success
     assert r2.truth["finger_clearance_high"] > 0.005 > r.truth["finger_clearance_high"]
     assert r.truth["finger_clearance_low"] <= r.truth["finger_clearance_high"]
+    # at the object's centre: no offset; the fingers that landed on it can pinch less of
+    # it than the whole width between them
+    assert r.truth["offset_along"] < 0.002 and r.truth["offset_across"] < 0.002
+    assert r2.truth["pinch_width"] < r2.truth["enclosed_width"]
+    assert 0.01 < r.truth["top_height"] < 0.2
 
 
 def test_push_moves_object_along(lone):
