@@ -98,6 +98,9 @@ def _run(units: dict[str, dict[str, list[float]]]) -> dict:
     return {"results": results, "categories": cats}
 
 
+PUSH_SWINGS = np.array([0.3, -0.2, 0.25, -0.15, 0.1, -0.12])
+
+
 def _fabricated() -> dict:
     """Three seeds. Removing grasp costs 20 points of category accuracy in every seed
     (give or take one); removing poke moves it by +1, -1.5, +0.5 points (noise)."""
@@ -112,6 +115,10 @@ def _fabricated() -> dict:
         units["no-grasp"] = {m: list(np.asarray(v) - grasp_cost)
                              for m, v in units["all"].items()}
         units["no-poke"] = {m: list(np.asarray(v) - poke_noise)
+                            for m, v in units["all"].items()}
+        # removing push: +3 points in every seed, but only as the mean of the same large
+        # per-object swings (nothing over seeds, a lot over objects)
+        units["no-push"] = {m: list(np.asarray(v) - PUSH_SWINGS)
                             for m, v in units["all"].items()}
         runs[seed] = _run(units)
     return runs
@@ -129,7 +136,7 @@ def _summary(seeds) -> dict:
 @pytest.mark.unit
 def test_report_over_seeds_means_errors_and_contributions(tmp_path):
     runs = _fabricated()
-    names = ["random", "all", "autoencoder", "no-grasp", "no-poke"]
+    names = ["random", "all", "autoencoder", "no-grasp", "no-push", "no-poke"]
     res = S.build(runs, names, LAYER)
     # a score: the mean over seeds of each seed's score, ± the spread over seeds / sqrt(3)
     per = [runs[s]["categories"]["all"]["by_layer"][LAYER]["nn_accuracy"] for s in (0, 1, 2)]
@@ -147,12 +154,19 @@ def test_report_over_seeds_means_errors_and_contributions(tmp_path):
     assert all(p["n"] == 6 for p in grasp["per_seed"].values())
     poke = res["differences"]["contribution"]["poke"]["recall_at_1"]
     assert poke["mean"] == pytest.approx(0.0, abs=1e-9) and poke["exceeds_2se"] is False
-    assert set(res["differences"]["contribution"]) == {"grasp", "poke"}  # those that ran
+    assert grasp["units_se"] == pytest.approx(0.0, abs=1e-9) and grasp["exceeds_2_units_se"]
+    assert grasp["n_units"] == 6
+    push = res["differences"]["contribution"]["push"]["category"]
+    assert push["mean"] == pytest.approx(PUSH_SWINGS.mean())
+    assert push["se"] == pytest.approx(0.0, abs=1e-9) and push["exceeds_2se"]
+    assert push["units_se"] == pytest.approx(PUSH_SWINGS.std(ddof=1) / np.sqrt(6))
+    assert not push["exceeds_2_units_se"]
+    assert set(res["differences"]["contribution"]) == {"grasp", "push", "poke"}
     # minus random init: +10 points in every unit of every seed, give or take all's noise
     vs_random = res["differences"]["vs_random"]["all"]["nn_accuracy_all"]
     assert vs_random["mean"] == pytest.approx(0.1, abs=0.02) and vs_random["exceeds_2se"]
     assert set(res["differences"]["vs_autoencoder"]) == {"random", "all", "no-grasp",
-                                                         "no-poke"}
+                                                         "no-push", "no-poke"}
     assert res["differences"]["vs_autoencoder"]["random"]["category"]["mean"] == \
         pytest.approx(-0.05)
     # category accuracy at every layer, random and all, and all minus random per layer
@@ -163,6 +177,9 @@ def test_report_over_seeds_means_errors_and_contributions(tmp_path):
     assert "| grasp | +20.0 ± 0.6 (+20.0, +21.0, +19.0) | yes |" in text
     poke_row = next(line for line in text.splitlines() if line.startswith("| poke |"))
     assert "(+1.0, -1.5, +0.5) | no |" in poke_row and "| yes |" not in poke_row
+    assert "within two s.e. over the objects / instances: push: category 1-NN (test) (+3.0; " \
+        "± 8.8 over 6 units); push: R@1" in text
+    assert "instances: all tasks except push: category 1-NN (test) (+6.8; ± 9.0" in text
     assert "mean of the 3 per-seed differences" in text and "standard error over seeds" in text
     assert "| Household (paper) | UW RGB-D (paper) | Caltech-256 (paper) |" in text
     assert "| all tasks except grasp | 0.309 | 0.632 | 0.263 |" in text

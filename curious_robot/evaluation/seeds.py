@@ -111,7 +111,7 @@ def seed_difference(runs: dict, a: str, b: str, metric: str, layer: str) -> dict
     seed has both."""
     from curious_robot.evaluation.metrics import paired_difference
 
-    per_seed = {}
+    per_seed, unit_diffs = {}, {}
     for seed, run in runs.items():
         x, y = unit_scores(run, a, metric, layer), unit_scores(run, b, metric, layer)
         if not x or not y:
@@ -121,15 +121,18 @@ def seed_difference(runs: dict, a: str, b: str, metric: str, layer: str) -> dict
             continue
         d, se = paired_difference([x[k] for k in common], [y[k] for k in common])
         per_seed[seed] = {"difference": d, "se": _num(se), "n": len(common)}
+        unit_diffs[seed] = {k: x[k] - y[k] for k in common}
     if not per_seed:
         return None
     m, se = mean_se(p["difference"] for p in per_seed.values())
-    within = [p["se"] for p in per_seed.values()]
+    # Every seed sees the same objects / instances, so the seeds do not average their
+    # sampling away: the error over units of the seed-averaged per-unit difference.
+    units = sorted(set.intersection(*(set(u) for u in unit_diffs.values())))
+    _, units_se = mean_se(np.mean([unit_diffs[s][k] for s in unit_diffs]) for k in units)
     return {"mean": _num(m), "se": _num(se), "n_seeds": len(per_seed),
             "exceeds_2se": exceeds_two_se(_num(m), _num(se)),
-            # the paired error within seeds (over objects / instances), for reference
-            "within_seed_se": _num(math.sqrt(sum(w * w for w in within)) / len(within))
-            if all(w is not None for w in within) else None,
+            "units_se": _num(units_se), "n_units": len(units),
+            "exceeds_2_units_se": exceeds_two_se(_num(m), _num(units_se)),
             "per_seed": {str(s): p for s, p in per_seed.items()}}
 
 
@@ -263,8 +266,11 @@ def render_table(summary: dict, res: dict) -> str:
         "seeds** (their standard deviation / sqrt(seeds))"
         + (", and in brackets each seed's difference" if per_seed else "")
         + ". **> 2 s.e.**: whether the mean is further from zero than two of those errors "
-        f"(with {n} seeds the error itself is rough). The paired error within each seed "
-        "(over objects / instances) is in `results.json` (`within_seed_se`).",
+        f"(with {n} seeds the error itself is rough). That error is how much collection "
+        "and training vary; every seed sees the same objects and instances, so it leaves "
+        "out their sampling, whose error (over units, of the seed-averaged paired "
+        "difference) is in `results.json` as `units_se`; differences that pass the first "
+        "test but not this one are listed under each table.",
         "",
     ]
     head = ("| comparison | " + " | ".join(f"{label} | > 2 s.e." for label in
@@ -280,6 +286,15 @@ def render_table(summary: dict, res: dict) -> str:
             lines.append(f"| {label} | " + " | ".join(
                 f"{_points(cells.get(m), per_seed)} | {_yes(cells.get(m))}"
                 for m in MAIN_METRICS) + " |")
+        weak = [f"{row if group == 'contribution' else _label(row)}: {label} "
+                f"({100 * c['mean']:+.1f}; ± {100 * c['units_se']:.1f} over "
+                f"{c['n_units']} units)"
+                for row, cells in rows.items() for m, label in MAIN_METRICS.items()
+                if (c := cells.get(m)) and c["exceeds_2se"] and c["units_se"] is not None
+                and not c["exceeds_2_units_se"]]
+        if weak:
+            lines += ["", "Over two s.e. across seeds, but within two s.e. over the objects "
+                      "/ instances: " + "; ".join(weak) + "."]
         lines.append("")
     lines += [f"## Category 1-NN (test) at every layer, mean over {n} seeds", "",
               "| variant | " + " | ".join(LAYERS) + " |", "|---|" + "---:|" * len(LAYERS)]
