@@ -12,7 +12,14 @@ checkpoint, collection from its last finished chunk):
              (WORK/variants/<name>/checkpoint.pt, done.json).
 4. eval      every layer, classification + retrieval, neighbour pictures
              (WORK/eval/<name>.json, OUT/neighbours/<name>.png).
-5. report    OUT/table.md, OUT/chart.png, OUT/results.json (always rewritten).
+5. categories the everyday-object category set's **test** split (the only reader of it;
+             rendered once into ``--categories``), 1-NN from other instances at every
+             layer with per-instance scores (WORK/eval/<name>.categories.json).
+6. report    OUT/table.md, OUT/chart.png, OUT/results.json (always rewritten).
+
+``--seeds 0,1,2`` runs stages 1-5 once per seed, each in its own work folder, and
+reports means, standard errors and paired differences over the seeds
+(:mod:`curious_robot.evaluation.seeds`).
 
 ``--mode drone`` runs the drone's pipeline instead (:mod:`curious_robot.drone.results`:
 crash data, the crash net, flights in held-out rooms against straight and random-turn
@@ -113,12 +120,23 @@ def add_arguments(p) -> None:
                    help="simulated robots while collecting (default %(default)s)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads for training and evaluation (default: torch's)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=int, default=None,
                    help="seed of the collection and of every variant's training; the "
                         "held-out renders stay the same, so runs with other seeds are "
-                        "replicates of one comparison (default %(default)s)")
+                        "replicates of one comparison (default 0)")
+    p.add_argument("--seeds", default=None, metavar="S,S,...",
+                   help="run the comparison once per seed (comma-separated, distinct, >= 0), "
+                        "each in its own work folder (WORK for seed 0, WORK-seed-S "
+                        "otherwise), and report means, standard errors and paired "
+                        "differences over the seeds (not with --seed)")
     p.add_argument("--variants", default=None,
-                   help=f"comma-separated subset of: {', '.join(VARIANTS)} (default all)")
+                   help=f"comma-separated subset of: {', '.join(VARIANTS)} (default: all; "
+                        "with --seeds: random, all, identity, autoencoder and the "
+                        "no-<task> ablations)")
+    p.add_argument("--categories", default=None, metavar="DIR",
+                   help="folder of the everyday-object category set whose test split the "
+                        "final stage reads (rendered there on first use; default "
+                        "data/categories)")
     from curious_robot.drone import results as drone
 
     g = p.add_argument_group("drone mode (default: the scale-1 value x --scale)")
@@ -235,18 +253,21 @@ def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
     return info
 
 
-def _checkpoint_key(checkpoint: str) -> str:
+def _checkpoint_key(checkpoint: str, seed: int = 0) -> str:
     """What identifies the weights an evaluation saw: a retrained or resumed variant
-    (more steps) has another checkpoint file, so its old numbers are not reused."""
+    (more steps) has another checkpoint file, so its old numbers are not reused; random
+    init is the untrained network of the seed."""
     if checkpoint == "random":
-        return "random"
+        return "random" if not seed else f"random:{seed}"
     st = os.stat(checkpoint)
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png: Path,
-               layer: str, input_size: int, width: float) -> dict:
-    key = _checkpoint_key(checkpoint)
+               layer: str, input_size: int, width: float, seed: int = 0) -> dict:
+    """Evaluate one variant on the held-out renders (``seed``: of a random-init root,
+    so that it is the seed's trained variants' step 0)."""
+    key = _checkpoint_key(checkpoint, seed)
     if out_json.is_file() and nn_png.is_file():
         earlier = json.loads(out_json.read_text())
         if earlier.get("checkpoint_key") == key and \
@@ -261,7 +282,7 @@ def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png
     from curious_robot.learning.networks import LAYERS
 
     t0 = time.monotonic()
-    root = load_root(checkpoint, input_size, width)
+    root = load_root(checkpoint, input_size, width, seed)
     meta = json.loads((evalset / "meta.json").read_text())
     classes = {f"obj_{o['id']:03d}": o["class"] for o in meta["objects"]}
     result = {"name": name, "checkpoint": checkpoint,
@@ -279,6 +300,69 @@ def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png
              result["classification"][layer]["linear_accuracy"],
              result["retrieval"][layer]["recall_at_1"], result["seconds"])
     return result
+
+
+#: What a category evaluation JSON holds; an earlier version is evaluated again.
+CATEGORY_EVAL_VERSION = 1
+#: The category split of the final stage: the only reader of the test split.
+CATEGORY_SPLIT = "test"
+#: The category set's parameters that make its renders (a change renders and evaluates
+#: again).
+CATEGORY_SET_KEYS = ("version", "instances", "views", "seed", "val_share", "categories")
+
+
+def stage_categories(name: str, checkpoint: str, folder: Path, out_json: Path,
+                     input_size: int, width: float, seed: int = 0) -> dict:
+    """Category 1-NN from other instances on the category set's **test** split, at every
+    layer, with per-instance scores (:func:`categories.evaluate`), into ``out_json``;
+    reused while the weights, this stage's version and the category set are unchanged."""
+    from curious_robot.evaluation import categories
+
+    key = _checkpoint_key(checkpoint, seed)
+    meta = json.loads((folder / categories.META_NAME).read_text())
+    category_set = {k: meta.get(k) for k in CATEGORY_SET_KEYS}
+    if out_json.is_file():
+        try:
+            earlier = json.loads(out_json.read_text())
+        except ValueError:
+            earlier = {}
+        if earlier.get("checkpoint_key") == key and \
+                earlier.get("eval_version") == CATEGORY_EVAL_VERSION and \
+                earlier.get("category_set") == category_set and \
+                earlier.get("split") == CATEGORY_SPLIT:
+            log.info("categories %s: done earlier", name)
+            REUSED.append(f"category test of {name}")
+            return earlier
+        log.info("categories %s: the checkpoint or the category set changed since; again",
+                 name)
+    from curious_robot.evaluation.features import load_root
+    from curious_robot.learning.networks import LAYERS
+
+    t0 = time.monotonic()
+    root = load_root(checkpoint, input_size, width, seed)
+    result = {"name": name, "checkpoint": checkpoint, "split": CATEGORY_SPLIT,
+              "category_set": category_set,
+              "by_layer": categories.evaluate(root, folder, CATEGORY_SPLIT, LAYERS),
+              "seconds": round(time.monotonic() - t0, 1), "checkpoint_key": key,
+              "eval_version": CATEGORY_EVAL_VERSION}
+    write_json(out_json, result)
+    log.info("categories %s: test 1-NN %s (%.0f s)", name, ", ".join(
+        f"{L} {r['nn_accuracy']:.3f}" for L, r in result["by_layer"].items()),
+        result["seconds"])
+    return result
+
+
+def stage_category_set(folder: Path) -> dict:
+    """The category set's meta, rendered into ``folder`` first when missing or stale."""
+    from curious_robot.evaluation import categories
+    from curious_robot.stdio import stdout_to_stderr
+
+    def progress(done, total):
+        if done == total or done % max(1, total // 5) == 0:
+            log.info("category set: rendered %d/%d instances", done, total)
+
+    with stdout_to_stderr():  # PyBullet prints to fd 1 while rendering
+        return categories.ensure(folder, progress=progress)
 
 
 # -- report -------------------------------------------------------------------------------
@@ -568,116 +652,135 @@ def render_chart(results: dict, layer: str, path: Path, paired: dict | None = No
 # -- driver -------------------------------------------------------------------------------
 
 
+def _earlier_seed(work: Path, seed: int) -> int:
+    """The seed of the run ``work`` holds (``seed`` when it holds none yet)."""
+    path = work / "seed.json"
+    if path.is_file():
+        return json.loads(path.read_text()).get("seed", 0)
+    if any((work / d).exists() for d in ("collect", "variants", "replay.db")):
+        return 0
+    return seed
+
+
 def _check_seed(work: Path, seed: int) -> None:
     """A work folder holds one seed's collection and training: resuming it with another
     seed would mix two runs. (A folder from before seeds were recorded ran seed 0.)"""
-    path = work / "seed.json"
-    if path.is_file():
-        earlier = json.loads(path.read_text()).get("seed", 0)
-    elif any((work / d).exists() for d in ("collect", "variants", "replay.db")):
-        earlier = 0
-    else:
-        earlier = seed
+    earlier = _earlier_seed(work, seed)
     if earlier != seed:
         raise RuntimeError(f"{work} holds a run with --seed {earlier}, not {seed}: pass "
                            "another --work (or the same seed to resume it)")
-    write_json(path, {"seed": seed})
+    write_json(work / "seed.json", {"seed": seed})
 
 
-def run(args) -> int:
-    from curious_robot.drone import results as drone
+def work_folder(work: str | None, scale: float, seed: int, suffix: bool) -> Path:
+    """A seed's work folder: ``work`` (default runs/reproduce/scale-X), with ``-seed-S``
+    appended for a seed other than 0 (``suffix``: always for --seeds; for --seed only
+    when no --work is given)."""
+    base = work or f"runs/reproduce/scale-{scale:g}"
+    return Path(base + (f"-seed-{seed}" if seed and (suffix or not work) else ""))
 
-    if args.mode == "drone":
-        return drone.run(args)
-    given = [f"--{k.replace('_', '-')}" for k in drone.SIZE_FLAGS
-             if k != "steps" and getattr(args, k) is not None]
-    if given:
-        print(f"curious-robot reproduce: {', '.join(given)} only apply to --mode drone",
-              file=sys.stderr)
-        return 2
-    from curious_robot.evaluation import DEFAULT_LAYER
-    from curious_robot.evaluation.features import DEFAULT_INPUT_SIZE, DEFAULT_WIDTH
 
+def _arguments(args) -> tuple[list[int], list[str]] | str:
+    """(seeds, variants) of the arm comparison, or what is wrong with the arguments."""
     if not args.scale > 0:
-        print("curious-robot reproduce: --scale must be > 0", file=sys.stderr)
-        return 2
-    if args.seed < 0:
-        print("curious-robot reproduce: --seed must be >= 0", file=sys.stderr)
-        return 2
-    names = list(VARIANTS)
+        return "--scale must be > 0"
+    if args.seeds is not None and args.seed is not None:
+        return "give --seed S (one seed) or --seeds S,S,... (several), not both"
+    if args.seeds is not None:
+        from curious_robot.evaluation.seeds import DEFAULT_VARIANTS, parse_seeds
+
+        try:
+            seeds = parse_seeds(args.seeds)
+        except ValueError as exc:
+            return str(exc)
+        if len(seeds) > 1 and args.store:
+            return ("--store names one store, but each of --seeds collects its own: leave "
+                    "--store out")
+        names = list(DEFAULT_VARIANTS)
+    else:
+        seeds = [args.seed or 0]
+        if seeds[0] < 0:
+            return "--seed must be >= 0"
+        names = list(VARIANTS)
     if args.variants:
         names = [n.strip() for n in args.variants.split(",") if n.strip()]
         unknown = [n for n in names if n not in VARIANTS]
         if unknown:
-            print(f"curious-robot reproduce: unknown variants {', '.join(unknown)}; known: "
-                  f"{', '.join(VARIANTS)}", file=sys.stderr)
-            return 2
-    if args.threads > 0:
-        import torch
+            return f"unknown variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}"
+        if not names:
+            return "--variants names no variant"
+    return seeds, names
 
-        torch.set_num_threads(args.threads)
+
+def run_seed(args, seed: int, work: Path, names: list[str], steps: int, layer: str,
+             nn_dir: Path, category_set: Path) -> tuple[dict, dict, dict]:
+    """Stages 1-4 and the category test of one seed in its work folder; returns its
+    summary, its evaluations and its category tests (``{variant: ...}`` each)."""
+    from curious_robot.evaluation.features import DEFAULT_INPUT_SIZE, DEFAULT_WIDTH
+
     t_start = time.time()
     REUSED.clear()
-    work = Path(args.work or f"runs/reproduce/scale-{args.scale:g}"
-                + (f"-seed-{args.seed}" if args.seed else ""))
-    out = Path(args.out or "results")
     store = Path(args.store) if args.store else work / "replay.db"
-    steps = args.steps or max(MIN_STEPS, int(round(STEPS * args.scale)))
-    layer = DEFAULT_LAYER
     work.mkdir(parents=True, exist_ok=True)
-    try:
-        _check_seed(work, args.seed)
-    except RuntimeError as exc:
-        print(f"curious-robot reproduce: {exc}", file=sys.stderr)
-        return 2
-    n_stages = 5
-    try:
-        log.info("[1/%d] collect", n_stages)
-        if args.store and store.is_file() and not (work / "collect").is_dir():
-            log.info("collect: using the existing store %s", store)
-        else:
-            stage_collect(store, work, COLLECT_S * args.scale, args.robots, args.seed)
-        summary = {"scale": args.scale, "seed": args.seed, "steps": steps, "layer": layer,
-                   "store": store_summary(store)}
-        log.info("store: %s", ", ".join(f"{t} {v['train']}"
-                                          for t, v in summary["store"]["tasks"].items()))
+    _check_seed(work, seed)
+    n_stages = 6
+    log.info("[1/%d] collect (seed %d, %s)", n_stages, seed, work)
+    if args.store and store.is_file() and not (work / "collect").is_dir():
+        log.info("collect: using the existing store %s", store)
+    else:
+        stage_collect(store, work, COLLECT_S * args.scale, args.robots, seed)
+    summary = {"scale": args.scale, "seed": seed, "steps": steps, "layer": layer,
+               "store": store_summary(store)}
+    log.info("store: %s", ", ".join(f"{t} {v['train']}"
+                                      for t, v in summary["store"]["tasks"].items()))
 
-        log.info("[2/%d] evalset", n_stages)
-        meta = stage_evalset(work / "evalset")
-        summary["evalset"] = {k: meta[k] for k in ("n_objects", "views", "n_images",
-                                                    "classes", "class_counts")}
+    log.info("[2/%d] evalset", n_stages)
+    meta = stage_evalset(work / "evalset")
+    summary["evalset"] = {k: meta[k] for k in ("n_objects", "views", "n_images",
+                                                "classes", "class_counts")}
 
-        log.info("[3/%d] train %d variants", n_stages, sum(VARIANTS[n][1] is not None
-                                                            for n in names))
-        checkpoints, trained = {}, {}
-        for i, name in enumerate(names):
-            tasks = VARIANTS[name][1]
-            if tasks is None:
-                checkpoints[name] = "random"
-                continue
-            log.info("train variant %d/%d: %s (%s)", i + 1, len(names), name, tasks)
-            folder = work / "variants" / name
-            trained[name] = stage_train(name, tasks, store, folder, steps, args.threads,
-                                        args.seed)
-            checkpoints[name] = str(folder / "checkpoint.pt")
-        summary["training"] = trained
+    log.info("[3/%d] train %d variants", n_stages, sum(VARIANTS[n][1] is not None
+                                                        for n in names))
+    checkpoints, trained = {}, {}
+    for i, name in enumerate(names):
+        tasks = VARIANTS[name][1]
+        if tasks is None:
+            checkpoints[name] = "random"
+            continue
+        log.info("train variant %d/%d: %s (%s)", i + 1, len(names), name, tasks)
+        folder = work / "variants" / name
+        trained[name] = stage_train(name, tasks, store, folder, steps, args.threads, seed)
+        checkpoints[name] = str(folder / "checkpoint.pt")
+    summary["training"] = trained
 
-        log.info("[4/%d] evaluate %d variants", n_stages, len(names))
-        results = {}
-        for name in names:
-            results[name] = stage_eval(name, checkpoints[name], work / "evalset",
-                                       work / "eval" / f"{name}.json",
-                                       out / "neighbours" / f"{name}.png", layer,
-                                       DEFAULT_INPUT_SIZE, DEFAULT_WIDTH)
-    except RuntimeError as exc:
-        print(f"curious-robot reproduce: {exc}", file=sys.stderr)
-        return 1
+    log.info("[4/%d] evaluate %d variants", n_stages, len(names))
+    results = {}
+    for name in names:
+        results[name] = stage_eval(name, checkpoints[name], work / "evalset",
+                                   work / "eval" / f"{name}.json", nn_dir / f"{name}.png",
+                                   layer, DEFAULT_INPUT_SIZE, DEFAULT_WIDTH, seed)
 
-    log.info("[5/%d] report", n_stages)
+    log.info("[5/%d] category test split, %d variants", n_stages, len(names))
+    stage_category_set(category_set)
+    cats = {name: stage_categories(name, checkpoints[name], category_set,
+                                   work / "eval" / f"{name}.categories.json",
+                                   DEFAULT_INPUT_SIZE, DEFAULT_WIDTH, seed)
+            for name in names}
     summary["finished"] = time.time()
     summary["minutes"] = (time.time() - t_start) / 60.0
     summary["reused"] = list(REUSED)
     summary["invocations"] = _ledger(work, summary["finished"], summary["minutes"])
+    return summary, results, cats
+
+
+def _lean_categories(cats: dict) -> dict:
+    """Category tests without their per-instance scores (those stay in WORK/eval)."""
+    return {name: {L: {k: v for k, v in q.items() if k != "per_instance"}
+                   for L, q in c["by_layer"].items()} for name, c in cats.items()}
+
+
+def report_one(summary: dict, results: dict, cats: dict, layer: str, out: Path) -> None:
+    """One seed's report: OUT/table.md, chart.png, results.json."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(render_table(summary, results, layer))
     # per-object scores stay in the work folder's eval/*.json; the differences come here
@@ -689,7 +792,93 @@ def run(args) -> int:
               for name, d in paired_differences(results, layer).items()}
     render_chart(results, layer, out / "chart.png", paired)
     write_json(out / "results.json", {"summary": summary, "results": lean,
-                                       "paired_differences": paired})
+                                       "paired_differences": paired,
+                                       "categories_test": _lean_categories(cats)})
+
+
+def report_seeds(summary: dict, runs: dict, names: list[str], layer: str, out: Path) -> None:
+    """The report over several seeds (:mod:`.seeds`): OUT/table.md, chart.png,
+    results.json."""
+    from curious_robot.evaluation import seeds as S
+
+    res = S.build(runs, names, layer)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(S.render_table(summary, res))
+    S.render_chart(res, out / "chart.png")
+    write_json(out / "results.json", {"summary": summary, **res})
+
+
+def run(args) -> int:
+    from curious_robot.drone import results as drone
+
+    if args.mode == "drone":
+        if args.seeds is not None or args.categories is not None:
+            print("curious-robot reproduce: --seeds and --categories only apply to --mode "
+                  "arm", file=sys.stderr)
+            return 2
+        args.seed = args.seed or 0
+        return drone.run(args)
+    given = [f"--{k.replace('_', '-')}" for k in drone.SIZE_FLAGS
+             if k != "steps" and getattr(args, k) is not None]
+    if given:
+        print(f"curious-robot reproduce: {', '.join(given)} only apply to --mode drone",
+              file=sys.stderr)
+        return 2
+    from curious_robot.evaluation import DEFAULT_LAYER
+
+    checked = _arguments(args)
+    if isinstance(checked, str):
+        print(f"curious-robot reproduce: {checked}", file=sys.stderr)
+        return 2
+    seeds, names = checked
+    several = args.seeds is not None
+    works = {s: work_folder(args.work, args.scale, s, several) for s in seeds}
+    for s, work in works.items():
+        if _earlier_seed(work, s) != s:
+            print(f"curious-robot reproduce: {work} holds a run with --seed "
+                  f"{_earlier_seed(work, s)}, not {s}: pass another --work (or the same "
+                  "seed to resume it)", file=sys.stderr)
+            return 2
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    t_start = time.time()
+    out = Path(args.out or "results")
+    steps = args.steps or max(MIN_STEPS, int(round(STEPS * args.scale)))
+    layer = DEFAULT_LAYER
+    from curious_robot.evaluation.categories import DEFAULT_FOLDER
+
+    category_set = Path(args.categories or DEFAULT_FOLDER)
+    runs, summaries = {}, {}
+    try:
+        for k, s in enumerate(seeds):
+            if len(seeds) > 1:
+                log.info("=== seed %d (%d/%d) in %s", s, k + 1, len(seeds), works[s])
+            # the first seed's neighbour pictures go to OUT, the others' stay in WORK
+            nn_dir = out / "neighbours" if k == 0 else works[s] / "neighbours"
+            summaries[s], results, cats = run_seed(args, s, works[s], names, steps, layer,
+                                                   nn_dir, category_set)
+            runs[s] = {"results": results, "categories": cats}
+    except RuntimeError as exc:
+        print(f"curious-robot reproduce: {exc}", file=sys.stderr)
+        return 1
+
+    log.info("report")
+    if len(seeds) == 1:
+        report_one(summaries[seeds[0]], runs[seeds[0]]["results"],
+                   runs[seeds[0]]["categories"], layer, out)
+    else:
+        first = summaries[seeds[0]]
+        meta = runs[seeds[0]]["categories"][names[0]]["by_layer"][layer]
+        summary = {"scale": args.scale, "seeds": seeds, "steps": steps, "layer": layer,
+                   "finished": time.time(), "minutes": (time.time() - t_start) / 60.0,
+                   "evalset": first["evalset"],
+                   "categories": {"split": CATEGORY_SPLIT, **{
+                       k: meta[k] for k in ("n_images", "n_instances", "n_categories")}},
+                   "per_seed": {str(s): {**summaries[s], "work": str(works[s])}
+                                for s in seeds}}
+        report_seeds(summary, runs, names, layer, out)
     log.info("wrote %s, %s, %s", out / "table.md", out / "chart.png", out / "results.json")
     print((out / "table.md").read_text())
     return 0
