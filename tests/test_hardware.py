@@ -48,7 +48,7 @@ def arm(kin):
 
 def test_panda_and_template_configs_load_and_typos_are_errors(tmp_path):
     cfg = HardwareConfig.from_yaml(PANDA)
-    assert cfg.joint_names[0] == "panda_joint1" and cfg.gripper.open_width == 0.058
+    assert cfg.joint_names[0] == "panda_joint1" and cfg.gripper.open_width == 0.08
     pose = cfg.camera_in_table()
     world_pose = World(WorldConfig(num_objects=0)).camera.pose
     assert np.allclose(pose, world_pose, atol=1e-9)  # the calibration is the sim camera's

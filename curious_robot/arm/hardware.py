@@ -218,7 +218,8 @@ class HardwareBackend(ArmBackend):
             push_speed=m.push_speed, poke_force_limit=m.poke_force_limit,
             poke_max_depth=m.poke_max_depth, poke_speed=m.poke_speed,
             inspect_views=m.inspect_views, lift_speed=m.lift_speed,
-            descend_speed=m.descend_speed, inspect_speed_scale=m.inspect_speed_scale)
+            descend_speed=m.descend_speed, inspect_speed_scale=m.inspect_speed_scale,
+            open_width=config.gripper.open_width)
         self.poke_offset = self.tool_offset
         self.floor = config.safety.workspace[2][0]
         self.estop = threading.Event()

@@ -77,7 +77,7 @@ class ArmConfig:
     finger_axis: tuple[float, float, float] = (0.0, 1.0, 0.0)
     approach_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
     home: tuple[float, ...] = (0.0, -0.35, 0.0, -2.2, 0.0, 1.85, 0.785)
-    finger_open: float = 0.029
+    finger_open: float = 0.04
     finger_force: float = 12.0
     finger_speed: float = 0.2
     arm_force: float = 87.0
@@ -154,3 +154,5 @@ class MotionParams:
     lift_speed: float
     descend_speed: float
     inspect_speed_scale: float = PrimitiveDefaults.inspect_speed_scale
+    #: m between the fingers when the gripper is open (where they come down in a grasp)
+    open_width: float = 0.08

@@ -117,7 +117,7 @@ class Grasp(Script):
         truth["enclosed_width"] = enclosed_width(heights, res_m, angle, z_tip)
         # the fingers land beside the point, the open gripper's width apart
         truth["finger_clearance_high"], truth["finger_clearance_low"] = finger_clearance(
-            heights, res_m, angle, z_tip, 2.0 * arm.config.finger_open)
+            heights, res_m, angle, z_tip, p.open_width)
         # what stands above the fingertips where a finger that lands on something stops:
         # the part the closing fingers can still pinch
         truth["pinch_width"] = enclosed_width(

@@ -79,7 +79,7 @@ class SimRobot:
             poke_speed=c.poke_speed, inspect_views=c.inspect_views,
             lift_speed=PrimitiveDefaults.lift_speed,
             descend_speed=PrimitiveDefaults.descend_speed,
-            inspect_speed_scale=c.inspect_speed_scale)
+            inspect_speed_scale=c.inspect_speed_scale, open_width=2.0 * c.arm.finger_open)
 
     # ------------------------------------------------------------ checks and bookkeeping
     def target_area(self):
