@@ -513,3 +513,25 @@ def test_kill9_learner_mid_training_resumes_from_its_checkpoint(tmp_path):
     assert any("resum" in line.lower() for line in second.lines), second.lines[-20:]
     with ReplayStore(store, readonly=True) as s:
         assert s.count() == 24 and s.check() == []
+
+
+def test_goodbye_lines_are_summed_by_reason(tmp_path):
+    """collect's summary reads the managers' goodbye lines: reasons come out clean (the
+    line's closing parenthesis is not part of the last one) and sum over robots."""
+    from curious_robot.commands.collect import Graph
+
+    g = Graph([], "", "", tmp_path)
+    lines = {
+        "robot0": "[INFO] [1.0] [robot0.interaction_manager]: interaction_manager: stopped "
+                  "cleanly (612 interactions sent, all acknowledged; no record: 1 not "
+                  "accepted)\n",
+        "robot1": "... stopped cleanly (5 interactions sent, all acknowledged; no record: "
+                  "2 timed out, 1 not accepted)\n",
+        "robot2": "... stopped cleanly (9 interactions sent, all acknowledged; no record: "
+                  "none)\n",
+        "learner": "[INFO] learner: stopped cleanly (stored 26 this run, 3 duplicates, ...)\n",
+    }
+    for name, text in lines.items():
+        (tmp_path / f"{name}.log").write_text(text)
+        g.logs[name] = tmp_path / f"{name}.log"
+    assert g.goodbyes() == ({"not accepted": 2, "timed out": 2}, 3)

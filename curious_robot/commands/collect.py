@@ -156,7 +156,7 @@ def _load_libc() -> None:
 
 
 #: a manager's goodbye line: "N interactions sent, ... no record: 3 timed out, 1 aborted"
-_SENT = re.compile(r"(\d+) interactions sent, .*?no record: ([^;\n]*)")
+_SENT = re.compile(r"(\d+) interactions sent, .*?no record: ([^;)\n]*)")
 #: the learner's goodbye line
 _DUPS = re.compile(r"learner: stopped cleanly \(stored \d+ this run, (\d+) duplicates")
 
