@@ -28,6 +28,16 @@ def grasp_height(surface: float, around: float, params) -> float:
     return max(surface - params.grasp_depth, around - 0.04, params.min_grasp_height)
 
 
+def _closing_axes(shape, res: float, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel of a patch (columns +x, rows -y, centred on the grasp point, ``res`` m
+    per pixel) in m along the closing direction ``angle`` and across it."""
+    n_rows, n_cols = shape
+    v, u = np.mgrid[0:n_rows, 0:n_cols]
+    dx, dy = (u - (n_cols - 1) / 2.0) * res, -(v - (n_rows - 1) / 2.0) * res
+    c, s = math.cos(angle), math.sin(angle)
+    return dx * c + dy * s, -dx * s + dy * c
+
+
 def enclosed_width(heights: np.ndarray, res: float, angle: float, z: float,
                    band: float = 0.01, margin: float = 0.003) -> float:
     """What the fingers must close around, from the depth patch (``heights``, m per pixel
@@ -36,11 +46,7 @@ def enclosed_width(heights: np.ndarray, res: float, angle: float, z: float,
     m of the closing line, that stand more than ``margin`` above the fingertips' grasp
     height ``z`` (they would block a finger coming down). 0 when nothing stands there."""
     h = np.asarray(heights, float)
-    n_rows, n_cols = h.shape
-    v, u = np.mgrid[0:n_rows, 0:n_cols]
-    dx, dy = (u - (n_cols - 1) / 2.0) * res, -(v - (n_rows - 1) / 2.0) * res
-    c, s = math.cos(angle), math.sin(angle)
-    along, across = dx * c + dy * s, -dx * s + dy * c
+    along, across = _closing_axes(h.shape, res, angle)
     tall = (np.abs(across) <= band) & (np.nan_to_num(h, nan=0.0) > z + margin)
     bins = np.round(along[tall] / res).astype(int)
     if bins.size == 0 or not np.any(np.abs(bins) <= 1):
@@ -64,11 +70,7 @@ def finger_clearance(heights: np.ndarray, res: float, angle: float, z: float,
     Positive: the finger lands on something before reaching the grasp height and the
     descent stops there. Returns (higher, lower) of the two fingers' values."""
     h = np.nan_to_num(np.asarray(heights, float), nan=0.0)
-    n_rows, n_cols = h.shape
-    v, u = np.mgrid[0:n_rows, 0:n_cols]
-    dx, dy = (u - (n_cols - 1) / 2.0) * res, -(v - (n_rows - 1) / 2.0) * res
-    c, s = math.cos(angle), math.sin(angle)
-    along, across = dx * c + dy * s, -dx * s + dy * c
+    along, across = _closing_axes(h.shape, res, angle)
     out = []
     for side in (-1.0, 1.0):
         spot = (np.abs(along - side * (0.5 * opening + 0.5 * pad[0])) <= 0.5 * pad[0]) & \

@@ -61,7 +61,6 @@ class World(BulletSession):
         #: the split the objects of the current scene come from ("train" / "held_out";
         #: for object_split "all" and the fixed splits, that split)
         self.scene_split = splits[0]
-        self._models = self._split_models[self.scene_split]
         self._shapes: dict[int, tuple[int, int]] = {}
         self._objects: dict[str, ObjectInfo] = {}
         self._spawned = 0
@@ -72,6 +71,11 @@ class World(BulletSession):
         self._build_table()
         self._build_arm()
         self.reset()
+
+    @property
+    def _models(self):
+        """The object models the current scene draws from."""
+        return self._split_models[self.scene_split]
 
     # ------------------------------------------------------------------ building
     def _build_table(self) -> None:
@@ -269,7 +273,6 @@ class World(BulletSession):
         if self.config.object_split == "scenes":
             held = self.rng.random() < self.config.held_out_scenes
             self.scene_split = "held_out" if held else "train"
-            self._models = self._split_models[self.scene_split]
         self._set_arm(self._home if hasattr(self, "_home") else
                       np.array(self.config.arm.home), self.config.arm.finger_open)
         for _ in range(self.config.num_objects):
