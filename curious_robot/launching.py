@@ -14,6 +14,34 @@ from curious_robot import tasks as registry
 TASKS_DEFAULT = ",".join(registry.names("arm"))
 
 
+def quiet_ctrl_c() -> None:
+    """Call first in ``generate_launch_description``: in the ``ros2 launch`` process, a
+    SIGINT reaches launch only through launch's own signal manager, never as a
+    ``KeyboardInterrupt``.
+
+    Why: Python's default SIGINT handler raises ``KeyboardInterrupt`` wherever the main
+    thread happens to be. In launch's asyncio loop that can be inside a callback (a
+    process's exit, its last output lines); asyncio drops that callback, launch never
+    learns that the node stopped, escalates to SIGTERM / SIGKILL against a process that is
+    already gone and then waits forever. Seen in CI: both nodes "stopped cleanly" after
+    ``timeout``'s Ctrl-C, which reaches launch twice (once as its child, once through the
+    process group), and ``ros2 launch`` was still running 30 s later; a burst of SIGINTs
+    makes it fail most times (exit -2 or a hang). launch acts on SIGINT through
+    ``signal.set_wakeup_fd`` and ignores ``KeyboardInterrupt`` anyway; a Python handler
+    that does nothing keeps that wakeup fd written. Only the default handler, and only in
+    the main thread, is replaced."""
+    import signal
+    import threading
+
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        signal.signal(signal.SIGINT, _sigint_reaches_launch_through_its_wakeup_fd)
+
+
+def _sigint_reaches_launch_through_its_wakeup_fd(_signum, _frame) -> None:
+    """SIGINT handler of the ``ros2 launch`` process (see :func:`quiet_ctrl_c`)."""
+
+
 def share_file(*parts: str) -> str:
     """A file installed in this package's share folder (config/..., sim/...)."""
     from ament_index_python.packages import get_package_share_directory

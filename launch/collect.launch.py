@@ -23,6 +23,7 @@ def _nodes(context):
 
 
 def generate_launch_description():
+    launching.quiet_ctrl_c()  # a Ctrl-C must never make launch lose a node's exit
     return LaunchDescription([
         *launching.arguments("collect.yaml", "number of simulated robots"),
         OpaqueFunction(function=_nodes),

@@ -30,6 +30,7 @@ def _nodes(context):
 
 
 def generate_launch_description():
+    launching.quiet_ctrl_c()  # a Ctrl-C must never make launch lose a node's exit
     before = [
         ("hardware_config", launching.share_file("config", "hardware", "panda_sim.yaml"),
          "hardware YAML: topics, joints, calibration, limits"),

@@ -25,6 +25,7 @@ def _nodes(context):
 
 
 def generate_launch_description():
+    launching.quiet_ctrl_c()  # a Ctrl-C must never make launch lose a node's exit
     return LaunchDescription([
         *launching.arguments("drone.yaml", "number of simulated drones", tasks=False),
         OpaqueFunction(function=_nodes),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import signal
 import sys
 import types
 
@@ -64,7 +65,7 @@ class Context:
 
 
 @pytest.fixture
-def ros_launch(monkeypatch):
+def ros_launch(monkeypatch, request):
     """Installs the stand-in modules; returns ``launch(file, **arguments)`` -> (declared
     arguments, Node actions), the way `ros2 launch curious_robot FILE k:=v` would."""
     def share(package):
@@ -83,6 +84,10 @@ def ros_launch(monkeypatch):
     }
     for name, attrs in modules.items():
         monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(**attrs))
+    # the launch files quiet Ctrl-C in their process (launching.quiet_ctrl_c); this test
+    # process gets its own SIGINT handler back
+    own = signal.getsignal(signal.SIGINT)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, own))
 
     def launch(file, **arguments):
         spec = importlib.util.spec_from_file_location(file.replace(".", "_"),
@@ -195,3 +200,16 @@ def test_bad_launch_arguments_name_the_problem(ros_launch, file, arguments, mess
 def test_collect_graph_refuses_unknown_tasks_through_launch(ros_launch):
     with pytest.raises(ValueError, match="unknown task"):
         ros_launch("collect.launch.py", tasks="grasp,fly")
+
+
+@pytest.mark.parametrize("file", ["collect.launch.py", "deploy.launch.py", "drone.launch.py"])
+def test_each_launch_file_keeps_ctrl_c_from_raising_inside_launch(ros_launch, file):
+    """In the launch process a SIGINT must reach launch through its signal manager only
+    (launching.quiet_ctrl_c; tests/test_shutdown.py runs a real LaunchService through a
+    burst of Ctrl-C): after the launch file, Python's default handler, which raises
+    KeyboardInterrupt, is gone."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    ros_launch(file)
+    handler = signal.getsignal(signal.SIGINT)
+    assert callable(handler) and handler is not signal.default_int_handler
+    handler(signal.SIGINT, None)  # does nothing, raises nothing
