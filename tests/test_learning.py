@@ -633,3 +633,42 @@ def test_a_checkpoint_of_the_earlier_poke_target_loads_without_its_poke_head(tmp
     fresh = tmp_path / "new.pt"
     save_checkpoint(fresh, {"step": 1, "model": model.state_dict(), "stats": {}})
     assert "upgraded" not in load_checkpoint(fresh)
+
+
+def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
+    """A new model takes a poke patch's centre at the camera's resolution (the texture
+    that shows the material); other tasks' patches, and the poke patches of a checkpoint
+    written before ``patch_view`` existed, are resized whole. Training batches are turned
+    and mirrored (TrainConfig.poke_turn); evaluation batches never are."""
+    from curious_robot.learning.checkpoint import _upgrade
+
+    assert ModelConfig().view("poke") == "crop" and ModelConfig().view("grasp") == "resize"
+    assert ModelConfig(patch_view="resize").view("poke") == "resize"
+    with pytest.raises(ValueError, match="patch_view"):
+        ModelConfig(patch_view="zoom")
+    old = {"config": {"model": {"input_size": 96, "width": 0.5}}, "model": {}}
+    assert ModelConfig.from_dict(_upgrade(old, "x.pt")["config"]["model"]).view("poke") \
+        == "resize"
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    assert np.array_equal(data.view(img, 64, "crop"), img[32:96, 32:96])
+    assert np.array_equal(data.view(img, 64), data.resize(img, 64))
+    with pytest.raises(ValueError, match="view"):
+        data.view(img, 64, "zoom")
+    records = synthetic_interactions(40, np.random.default_rng(1), size=128,
+                                     held_out_share=0)
+    pokes = [r for r in records if r.task == "poke"][:6]
+    poke = registry.get("poke")
+    stats = data.NormStats.fit(poke.targets(pokes))
+    evaluation = poke.make_batch(pokes, 64, None, stats, None, "crop")
+    assert np.array_equal(evaluation["patch"],
+                          np.stack([r.before[32:96, 32:96] for r in pokes]))
+    cfg = TrainConfig()
+    assert cfg.poke_turn
+    turned = poke.make_batch(pokes, 64, np.random.default_rng(2), stats, cfg, "crop")
+    assert not np.array_equal(turned["patch"], evaluation["patch"])
+    for got, want in zip(turned["patch"], evaluation["patch"]):  # one of the 8 symmetries
+        assert any(np.array_equal(got, np.rot90(m, k)) for m in (want, want[:, ::-1])
+                   for k in range(4))
+    assert np.array_equal(turned["target"], evaluation["target"])

@@ -63,7 +63,8 @@ def measure(size: int, device, width: float, batch_size: int, cycles: int) -> di
                       TrainConfig(batch_size=batch_size), device)
 
     def batches():
-        return {t.name: {**t.batch(by_task[t.name], size, rng, stats.get(t.name), trainer.cfg),
+        return {t.name: {**t.make_batch(by_task[t.name], size, rng, stats.get(t.name),
+                                        trainer.cfg, trainer.model_cfg.view(t.name)),
                          **data.extra_targets(t, by_task[t.name], stats)} for t in specs}
 
     trainer.cycle(batches())  # warm-up (allocator, cuDNN autotuning)

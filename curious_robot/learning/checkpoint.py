@@ -114,9 +114,16 @@ def _upgrade(state: dict, path: Path) -> dict:
       keeps its weights (same names); the forward model is added untrained (seeded
       initialisation, zero output layer: it predicts the training median) and there are no
       ``push_forward`` statistics, so the push policies explore at random until training
-      has fitted them (resuming training fits them on its first push batch)."""
+      has fitted them (resuming training fits them on its first push batch).
+    - patch view: before December 2026 a poke patch was resized whole to the input size;
+      now its centre is cropped (``ModelConfig.patch_view``). A checkpoint without the
+      field keeps "resize", the input its head was trained on (nothing is logged: the
+      model is unchanged)."""
     import logging
 
+    config = state.get("config")
+    if isinstance(config, dict) and isinstance(config.get("model"), dict):
+        config["model"].setdefault("patch_view", "resize")
     model = state.get("model")
     if not isinstance(model, dict):
         return state

@@ -15,6 +15,7 @@ Module-level imports stay light (``curious-robot --help`` imports this module).
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -62,6 +63,13 @@ def register(sub) -> None:
     p.add_argument("--width", type=float, default=None,
                    help=f"channel width multiplier (default {m.width:g}; 1.0 = AlexNet "
                         "widths)")
+    p.add_argument("--patch-view", choices=("crop", "resize"), default=None,
+                   help="a new run's poke input: the patch's centre at the camera's "
+                        "resolution (crop) or the whole patch scaled down (resize); "
+                        f"default {m.patch_view}")
+    p.add_argument("--poke-turn", action=argparse.BooleanOptionalAction, default=None,
+                   help="turn and mirror poke training patches at random (default "
+                        f"{'on' if t.poke_turn else 'off'})")
     p.add_argument("--batch-size", type=int, default=None,
                    help=f"records per task per step (default {t.batch_size})")
     p.add_argument("--lr", type=float, default=None,
@@ -202,7 +210,8 @@ def run_train(args) -> int:
                  "identity_loss": args.identity_loss,
                  "identity_temperature": args.identity_temperature,
                  "loss_weights": args.loss_weights,
-                 "optimizer": args.optimizer, "min_records": args.min_records}
+                 "optimizer": args.optimizer, "min_records": args.min_records,
+                 "poke_turn": args.poke_turn}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = checkpoint_path(out)
@@ -214,7 +223,8 @@ def run_train(args) -> int:
 
     def resume(path):
         trainer = Trainer.from_checkpoint(path, store, device, **overrides)
-        for name, value in (("input_size", args.input_size), ("width", args.width)):
+        for name, value in (("input_size", args.input_size), ("width", args.width),
+                            ("patch_view", args.patch_view)):
             if value is not None and value != getattr(trainer.model_cfg, name):
                 log.warning("--%s %s ignored: resuming a run with %s = %s",
                             name.replace("_", "-"), value, name,
@@ -223,7 +233,8 @@ def run_train(args) -> int:
 
     def start():
         model_cfg = ModelConfig(input_size=args.input_size or ModelConfig.input_size,
-                                width=args.width or ModelConfig.width)
+                                width=args.width or ModelConfig.width,
+                                patch_view=args.patch_view or ModelConfig.patch_view)
         train_cfg = TrainConfig(seed=args.seed,
                                 **{k: v for k, v in overrides.items() if v is not None})
         return Trainer(store, model_cfg, train_cfg, device)

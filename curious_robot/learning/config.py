@@ -24,6 +24,11 @@ class ModelConfig:
     fc7_dim: int = 1024  # identity embedding, before ``width``
     head_dim: int = 512  # hidden units of the heads, before ``width``
     dropout: float = 0.5  # fc6 and the heads' hidden layer (poke uses it for MC dropout)
+    #: how the patch of a task with ``crop_view`` (poke) becomes the input: "crop", its
+    #: centre at the camera's resolution, where a material's texture shows; "resize", the
+    #: whole patch scaled down (checkpoints written before this field existed keep it; see
+    #: checkpoint.py). Other tasks' patches are always resized.
+    patch_view: str = "crop"
 
     def __post_init__(self):
         if int(self.input_size) != self.input_size or self.input_size < MIN_INPUT_SIZE:
@@ -36,6 +41,14 @@ class ModelConfig:
             raise ValueError(f"norm must be 'batch', 'lrn' or 'none', got {self.norm!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.patch_view not in ("crop", "resize"):
+            raise ValueError(f"patch_view must be 'crop' or 'resize', got "
+                             f"{self.patch_view!r}")
+
+    def view(self, task: str) -> str:
+        """How ``task``'s patch becomes the input (:data:`curious_robot.learning.data.VIEWS`):
+        :attr:`patch_view` for a task with ``crop_view``, "resize" for the others."""
+        return self.patch_view if registry.get(task).crop_view else "resize"
 
     def scaled(self, n: int) -> int:
         return max(8, int(round(n * self.width)))
@@ -88,6 +101,9 @@ class TrainConfig:
     identity_in_batch: bool = True
     #: identity images turned by random multiples of 90 degrees and mirrored
     identity_turn: bool = True
+    #: poke patches turned and mirrored the same way: how an object feels does not depend
+    #: on which way the camera looks at it
+    poke_turn: bool = True
     crash_horizon_s: float = 1.0  # frames further than this from a collision are "safe"
     #: task -> loss weight (1.0 where not named; default: each task's ``loss_weight``)
     loss_weights: dict[str, float] = field(default_factory=default_loss_weights)

@@ -44,6 +44,30 @@ def resize(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
+#: how a patch becomes the network's input: "resize" scales the whole patch to the input
+#: size; "crop" keeps its centre at the camera's own resolution (see ModelConfig.poke_input)
+VIEWS = ("resize", "crop")
+
+
+def center_crop(img: np.ndarray, size: int) -> np.ndarray:
+    """The central (size, size, 3) pixels of an image at its own resolution (scaled up
+    first where it is smaller)."""
+    h, w = img.shape[:2]
+    if h < size or w < size:
+        return resize(img, size)
+    y, x = (h - size) // 2, (w - size) // 2
+    return img[y:y + size, x:x + size]
+
+
+def view(img: np.ndarray, size: int, how: str = "resize") -> np.ndarray:
+    """``img`` as a (size, size, 3) network input, by :data:`VIEWS` ``how``."""
+    if how == "crop":
+        return center_crop(img, size)
+    if how != "resize":
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {how!r}")
+    return resize(img, size)
+
+
 def rotate_image(img: np.ndarray, degrees: float) -> np.ndarray:
     """Rotate counter-clockwise (as displayed) about the centre; borders reflected."""
     if degrees % 360.0 == 0.0:
@@ -69,9 +93,16 @@ def rotate_grasp(patch: np.ndarray, label_bin: int, k: int) -> tuple[np.ndarray,
     return rotate_image(patch, k * BIN_DEGREES), (label_bin + k) % N_ANGLE_BINS
 
 
-def stack(images: list[np.ndarray], size: int) -> np.ndarray:
-    return np.stack([resize(img, size) for img in images]) if images else \
+def stack(images: list[np.ndarray], size: int, how: str = "resize") -> np.ndarray:
+    """(N, size, size, 3) network inputs of ``images`` (:func:`view` ``how``)."""
+    return np.stack([view(img, size, how) for img in images]) if images else \
         np.zeros((0, size, size, 3), np.uint8)
+
+
+def turn_all(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each (H, W, 3) image of a square stack turned by a random multiple of 90 degrees
+    and mirrored with probability 1/2 (the eight symmetries of the square)."""
+    return np.stack([_turn(img, rng) for img in images]) if len(images) else images
 
 
 def jitter_params(n: int, rng: np.random.Generator, strength: float) -> np.ndarray:

@@ -85,11 +85,14 @@ def translate(img: np.ndarray, cols: float, rows: float) -> np.ndarray:
                           borderMode=cv2.BORDER_REFLECT_101)
 
 
-def shifted_patches(patch: np.ndarray, patch_size: float, offsets, size: int) -> list:
-    """The patch re-centred on each table offset (dx, dy) in metres, at ``size`` px."""
-    small = data.resize(patch, size)
-    ppm = size / patch_size  # pixels per metre at the network's resolution
-    return [translate(small, -dx * ppm, dy * ppm) for dx, dy in offsets]
+def shifted_patches(patch: np.ndarray, patch_size: float, offsets, size: int,
+                    view: str = "resize") -> list:
+    """The patch re-centred on each table offset (dx, dy) in metres: at ``size`` px for
+    a network that takes the patch resized, at the patch's own resolution for one that
+    crops its centre (``view`` "crop"; the predictor crops)."""
+    img = patch if view == "crop" else data.resize(patch, size)
+    ppm = img.shape[0] / patch_size  # pixels per metre of the image shifted
+    return [translate(img, -dx * ppm, dy * ppm) for dx, dy in offsets]
 
 
 class Policy:
@@ -207,7 +210,8 @@ class Policy:
             return Selection([x, y], float(slope), self.policy)
         offsets = self.poke_candidates(target, ws)
         sd = self.predictor.poke_uncertainty_batch(
-            shifted_patches(patch, patch_size, offsets, self.predictor.input_size),
+            shifted_patches(patch, patch_size, offsets, self.predictor.input_size,
+                            self.predictor.poke_view),
             self.mc_samples, seed=int(rng.integers(2**62)))
         spread = sd.sum(axis=1)
         i = int(np.argmax(spread))

@@ -100,15 +100,21 @@ class Predictor:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _images(self, images) -> torch.Tensor:
-        """One (H, W, 3) uint8 image or a list / (N, H, W, 3) stack -> normalised tensor."""
+    @property
+    def poke_view(self) -> str:
+        """How this model's poke head takes a patch: "crop" or "resize" (``patch_view``)."""
+        return self.model.cfg.view("poke")
+
+    def _images(self, images, view: str = "resize") -> torch.Tensor:
+        """One (H, W, 3) uint8 image or a list / (N, H, W, 3) stack -> normalised tensor
+        (``view``: :data:`curious_robot.learning.data.VIEWS`)."""
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
         for img in images:
             if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
                 raise ValueError(f"expected uint8 (H, W, 3) RGB images, got {img.dtype} "
                                  f"{img.shape}")
-        return data.to_tensors({"x": data.stack(list(images), self.input_size)},
+        return data.to_tensors({"x": data.stack(list(images), self.input_size, view)},
                                self.device)["x"]
 
     def _stats(self, key: str) -> data.NormStats:
@@ -146,7 +152,7 @@ class Predictor:
         """The felt stiffness (slope, N/m) predicted for poking the object in ``patch``."""
         stats = self._stats("poke")
         with self._lock:
-            z = self.model.poke(self._images(patch)).cpu().numpy()[0]
+            z = self.model.poke(self._images(patch, self.poke_view)).cpu().numpy()[0]
         from curious_robot.tactile import MAX_SLOPE
 
         # an untrained head can say anything: keep to what a probe can feel (1 .. 1e6 N/m)
@@ -158,7 +164,8 @@ class Predictor:
         0.1 is about 10 %)."""
         stats = self._stats("poke")
         with self._lock:
-            f = self.model.root(self._images(patch), upto=self.model.head_inputs["poke"])
+            f = self.model.root(self._images(patch, self.poke_view),
+                                upto=self.model.head_inputs["poke"])
             z = self.model.heads["poke"].sample(f, samples)[:, 0].cpu().numpy()
         return float(z.std(axis=0)[0] * np.asarray(stats.std)[0])
 
@@ -171,7 +178,8 @@ class Predictor:
         (a private generator; the global torch RNG is untouched)."""
         self._stats("poke")
         with self._lock:
-            f = self.model.root(self._images(patches), upto=self.model.head_inputs["poke"])
+            f = self.model.root(self._images(patches, self.poke_view),
+                                upto=self.model.head_inputs["poke"])
             head = self.model.heads["poke"]
             h = head.hidden(f).unsqueeze(0).expand(samples, -1, -1)
             p = float(head.dropout.p)

@@ -99,7 +99,8 @@ def regression_metrics(task, model, ctx) -> dict:
         return {}
     preds, targets = [], []
     for part in chunks(recs, ctx.chunk):
-        b = task.batch(part, ctx.size, None, ctx.stats[task.name], None)
+        b = task.make_batch(part, ctx.size, None, ctx.stats[task.name], None,
+                            model.cfg.view(task.name))
         preds.append(task.predict(model, data.to_tensors(b, ctx.device)).cpu().numpy())
         targets.append(b["target"])
     preds, targets = np.concatenate(preds), np.concatenate(targets)
@@ -195,7 +196,7 @@ def poke_panel(task, model, store, stats, input_size: int, device, n: int = PANE
     records = _panel_records(store, task, n)
     if not records or stats is None:
         return None
-    b = task.batch(records, input_size, None, stats, None)
+    b = task.make_batch(records, input_size, None, stats, None, model.cfg.view(task.name))
     was_training = model.training
     model.eval()
     try:

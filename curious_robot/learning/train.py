@@ -128,7 +128,8 @@ class Trainer:
             else None
         records = self.store.sample(task, bs, self.rng, held_out=False,
                                     success=spec.train_success)
-        b = spec.batch(records, size, self.rng, stats, self.cfg)
+        b = spec.make_batch(records, size, self.rng, stats, self.cfg,
+                            self.model_cfg.view(task))
         b.update(data.extra_targets(spec, records, self.stats))
         return spec.augment(b, self.rng, self.cfg.color_jitter, self.cfg.color_scramble)
 

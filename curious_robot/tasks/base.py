@@ -167,9 +167,24 @@ class Task:
         return None
 
     def batch(self, records: list, size: int, rng: np.random.Generator, stats, cfg) -> dict:
-        """One training batch (numpy arrays) of ``records`` at ``size`` px; ``stats`` is the
-        target's :class:`~curious_robot.learning.data.NormStats` when :attr:`target` is set."""
+        """One batch (numpy arrays) of ``records`` at ``size`` px; ``stats`` is the
+        target's :class:`~curious_robot.learning.data.NormStats` when :attr:`target` is set;
+        ``rng`` and ``cfg`` (the TrainConfig) are ``None`` outside training. A task whose
+        patch a model may crop instead of resize (``ModelConfig.view``) also takes a
+        keyword ``view``; call it through :meth:`make_batch`."""
         raise NotImplementedError(f"task {self.name} has no training batch")
+
+    #: the model may take this task's patch as its centre at the camera's resolution instead
+    #: of the whole patch resized (``ModelConfig.patch_view``); ``batch`` then takes ``view``
+    crop_view: bool = False
+
+    def make_batch(self, records: list, size: int, rng, stats, cfg, view: str = "resize"
+                   ) -> dict:
+        """:meth:`batch`, given ``view`` only where it is not "resize" (a task written
+        without views keeps working)."""
+        if view == "resize":
+            return self.batch(records, size, rng, stats, cfg)
+        return self.batch(records, size, rng, stats, cfg, view=view)
 
     def augment(self, batch: dict, rng: np.random.Generator, strength: float,
                 scramble: float = 0.0) -> dict:
@@ -218,7 +233,7 @@ class Task:
 
         from curious_robot.learning import data
 
-        b = self.batch(records, size, None, stats, None)
+        b = self.make_batch(records, size, None, stats, None, model.cfg.view(self.name))
         with torch.no_grad():
             return self.predict(model, data.to_tensors(b, device)).cpu().numpy()
 

@@ -30,6 +30,7 @@ class Poke(Task):
     #: a poke whose tactile fit failed (too few contact samples) has nothing to regress
     train_success = True
     scramble = False  # colour is random per object; the material shows in the texture
+    crop_view = True  # the texture is lost when the whole patch is scaled to the input
     script = POKE
     metric_keys = ("poke_error", "poke_mean_baseline_error")
 
@@ -88,11 +89,16 @@ class Poke(Task):
 
         return MLPHead(dims["fc6"], dims["hidden"], 1, dims["dropout"])
 
-    def batch(self, records, size, rng, stats, cfg):
+    def batch(self, records, size, rng, stats, cfg, *, view="resize"):
+        """The patches before the poke (``view``: cropped or resized, see
+        ``ModelConfig.patch_view``; in training also turned and mirrored at random, where
+        ``cfg.poke_turn``) and the normalised log felt stiffness."""
         from curious_robot.learning import data
 
-        return {"patch": data.stack([r.before for r in records], size),
-                "target": stats.normalize(self.targets(records))}
+        patches = data.stack([r.before for r in records], size, view)
+        if rng is not None and cfg is not None and cfg.poke_turn:
+            patches = data.turn_all(patches, rng)
+        return {"patch": patches, "target": stats.normalize(self.targets(records))}
 
     def predict(self, model, t):
         return model.poke(t["patch"])
