@@ -45,7 +45,7 @@ def resize(img: np.ndarray, size: int) -> np.ndarray:
 
 
 #: how a patch becomes the network's input: "resize" scales the whole patch to the input
-#: size; "crop" keeps its centre at the camera's own resolution (see ModelConfig.poke_input)
+#: size; "crop" keeps its centre at the camera's own resolution (ModelConfig.patch_view)
 VIEWS = ("resize", "crop")
 
 
