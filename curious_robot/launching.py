@@ -21,12 +21,12 @@ def quiet_ctrl_c() -> None:
 
     Why: Python's default SIGINT handler raises ``KeyboardInterrupt`` wherever the main
     thread happens to be. In launch's asyncio loop that can be inside a callback (a
-    process's exit, its last output lines); asyncio drops that callback, launch never
-    learns that the node stopped, escalates to SIGTERM / SIGKILL against a process that is
-    already gone and then waits forever. Seen in CI: both nodes "stopped cleanly" after
-    ``timeout``'s Ctrl-C, which reaches launch twice (once as its child, once through the
-    process group), and ``ros2 launch`` was still running 30 s later; a burst of SIGINTs
-    makes it fail most times (exit -2 or a hang). launch acts on SIGINT through
+    process's exit, its last output lines), and asyncio drops that callback: launch misses
+    a node's exit (and escalates to SIGTERM / SIGKILL against a process already gone) or
+    stops waking up after the last one. Seen in CI: after ``timeout``'s Ctrl-C, which
+    reaches launch twice (as its child and through the process group), both nodes stopped
+    cleanly and ``ros2 launch`` was still running 30 s later; a burst of SIGINTs makes it
+    hang or lose a node most times. launch acts on SIGINT through
     ``signal.set_wakeup_fd`` and ignores ``KeyboardInterrupt`` anyway; a Python handler
     that does nothing keeps that wakeup fd written. Only the default handler, and only in
     the main thread, is replaced."""
