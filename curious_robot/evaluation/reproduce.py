@@ -43,9 +43,9 @@ import time
 from pathlib import Path
 
 from curious_robot import tasks as registry
-from curious_robot.evaluation.variants import (  # noqa: F401 - the tables' names, here too
-    ABLATION_ROWS, ALL_TASKS, MAIN_ROWS, PAPER, PAPER_DATASETS, PAPER_SOURCE, PRETEXT_ROWS,
-    TASK_NAMES, VARIANTS, fmt3 as _f, minutes as _minutes)
+from curious_robot.evaluation.variants import (
+    ABLATION_ROWS, ALL_TASKS, PAPER, PAPER_DATASETS, PAPER_SOURCE, PRETEXT_ROWS, TASK_NAMES,
+    VARIANTS, fmt3 as _f, minutes as _minutes)
 from curious_robot.fileio import write_json
 
 log = logging.getLogger(__name__)

@@ -44,7 +44,7 @@ def parse_weights(text: str) -> dict[str, float]:
 
 
 def register(sub) -> None:
-    from curious_robot.learning.config import ModelConfig, TrainConfig, trainable
+    from curious_robot.learning.config import PATCH_VIEWS, ModelConfig, TrainConfig, trainable
 
     m, t = ModelConfig(), TrainConfig()  # the defaults; help shows them, never restates
     extra = [n for n in trainable() if n not in t.tasks]
@@ -63,7 +63,7 @@ def register(sub) -> None:
     p.add_argument("--width", type=float, default=None,
                    help=f"channel width multiplier (default {m.width:g}; 1.0 = AlexNet "
                         "widths)")
-    p.add_argument("--patch-view", choices=("crop", "resize"), default=None,
+    p.add_argument("--patch-view", choices=PATCH_VIEWS, default=None,
                    help="a new run's poke input: the patch's centre at the camera's "
                         "resolution (crop) or the whole patch scaled down (resize); "
                         f"default {m.patch_view}")

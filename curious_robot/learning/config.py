@@ -12,6 +12,9 @@ from curious_robot import tasks as registry
 #: AlexNet's conv layers: (out channels, kernel, stride, padding).
 _CONVS = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1))
 MIN_INPUT_SIZE = 63
+#: how a patch becomes the network's input: "crop" keeps its centre at the camera's own
+#: resolution, "resize" scales the whole patch (ModelConfig.patch_view)
+PATCH_VIEWS = ("crop", "resize")
 
 
 @dataclass
@@ -41,12 +44,12 @@ class ModelConfig:
             raise ValueError(f"norm must be 'batch', 'lrn' or 'none', got {self.norm!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if self.patch_view not in ("crop", "resize"):
-            raise ValueError(f"patch_view must be 'crop' or 'resize', got "
+        if self.patch_view not in PATCH_VIEWS:
+            raise ValueError(f"patch_view must be one of {', '.join(PATCH_VIEWS)}, got "
                              f"{self.patch_view!r}")
 
     def view(self, task: str) -> str:
-        """How ``task``'s patch becomes the input (:data:`curious_robot.learning.data.VIEWS`):
+        """How ``task``'s patch becomes the input (:data:`PATCH_VIEWS`):
         :attr:`patch_view` for a task with ``crop_view``, "resize" for the others."""
         return self.patch_view if registry.get(task).crop_view else "resize"
 

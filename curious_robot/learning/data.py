@@ -44,11 +44,6 @@ def resize(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
-#: how a patch becomes the network's input: "resize" scales the whole patch to the input
-#: size; "crop" keeps its centre at the camera's own resolution (ModelConfig.patch_view)
-VIEWS = ("resize", "crop")
-
-
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     """The central (size, size, 3) pixels of an image at its own resolution (scaled up
     first where it is smaller)."""
@@ -60,11 +55,12 @@ def center_crop(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def view(img: np.ndarray, size: int, how: str = "resize") -> np.ndarray:
-    """``img`` as a (size, size, 3) network input, by :data:`VIEWS` ``how``."""
+    """``img`` as a (size, size, 3) network input, by
+    :data:`~curious_robot.learning.config.PATCH_VIEWS` ``how``."""
     if how == "crop":
         return center_crop(img, size)
     if how != "resize":
-        raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {how!r}")
+        raise ValueError(f"view must be 'crop' or 'resize', got {how!r}")
     return resize(img, size)
 
 

@@ -107,7 +107,7 @@ class Predictor:
 
     def _images(self, images, view: str = "resize") -> torch.Tensor:
         """One (H, W, 3) uint8 image or a list / (N, H, W, 3) stack -> normalised tensor
-        (``view``: :data:`curious_robot.learning.data.VIEWS`)."""
+        (``view``: :data:`curious_robot.learning.config.PATCH_VIEWS`)."""
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
         for img in images:
