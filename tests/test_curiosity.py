@@ -295,6 +295,88 @@ def test_curves_aggregate_over_seeds(tmp_path):
     assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.unit
+def test_first_reach_interpolates_and_says_never():
+    from curious_robot.evaluation.curiosity import first_reach
+
+    xs, ys = [750, 1500, 2250, 3000], [0.40, 0.50, 0.60, 0.70]
+    assert first_reach(xs, ys, 0.55) == pytest.approx(1875)
+    assert first_reach(xs, ys, 0.30) == 750  # at the first evaluation: an upper bound
+    assert first_reach(xs, ys, 0.70) == 3000
+    assert first_reach(xs, ys, 0.71) is None
+
+
+def _points(curves: dict) -> list[dict]:
+    """(policy, seed) -> grasp success at 750 .. 3000 interactions (2 s of robot time
+    each)."""
+    return [{"policy": pol, "seed": seed, "target": n, "interactions": n + 1,
+             "robot_seconds": 2.0 * n, "metrics": {"grasp_success": y}}
+            for (pol, seed), ys in curves.items()
+            for n, y in zip((750, 1500, 2250, 3000), ys)]
+
+
+@pytest.mark.unit
+def test_reach_counts_interactions_to_the_random_policys_final_value():
+    from curious_robot.evaluation.curiosity import reach
+
+    points = _points({("random", 0): [0.2, 0.3, 0.4, 0.5], ("random", 1): [0.2, 0.3, 0.4, 0.7],
+                      ("curious", 0): [0.4, 0.8, 0.8, 0.8], ("curious", 1): [0.6, 0.7, 0.7, 0.7],
+                      # an unfinished run counts neither way
+                      ("curious", 2): [0.1]})
+    entry = reach(points)["grasp_success"]
+    assert entry["reference_final"]["mean"] == pytest.approx(0.6)
+    assert entry["budget"] == 3000
+    cur = entry["policies"]["curious"]
+    assert cur["runs"] == 2 and cur["reached"] == 2
+    assert cur["seeds"]["0"]["interactions"] == pytest.approx(1125)
+    assert cur["seeds"]["0"]["robot_seconds"] == pytest.approx(2250)
+    assert cur["seeds"]["1"]["interactions"] == 750
+    assert cur["interactions"]["mean"] == pytest.approx(937.5)
+    assert cur["fraction_of_budget"]["mean"] == pytest.approx(937.5 / 3000)
+    assert cur["interactions"]["lo"] < 937.5 < cur["interactions"]["hi"]
+    rnd = entry["policies"]["random"]
+    # seed 0 never gets to the mean of both seeds' final values: no mean is claimed
+    assert rnd["reached"] == 1 and rnd["seeds"]["0"]["interactions"] is None
+    assert "interactions" not in rnd
+    assert "grasp_bin_accuracy" not in reach(points)  # not measured: not reported
+
+
+@pytest.mark.unit
+def test_rates_come_from_each_runs_records_and_leave_out_the_pauses(tmp_path):
+    from curious_robot.evaluation.curiosity import rates, report_markdown
+
+    def store(policy: str, seconds_each: float) -> None:
+        path = tmp_path / "runs" / policy / "seed0" / "replay.db"
+        path.parent.mkdir(parents=True)
+        with ReplayStore(path) as s:
+            t = 1000.0
+            for i in range(8):
+                if i == 4:
+                    t += 500.0  # an evaluation between two stretches: not collection time
+                rec = _rec(i, "")
+                rec.stamp_start, rec.stamp_end = t, t + seconds_each
+                t += seconds_each + 1.0  # 1 s between interactions (waiting for objects)
+                assert s.add(rec).stored
+
+    store("random", 1.0)
+    store("curious", 3.0)
+    points = [{"policy": pol, "seed": 0, "target": n, "interactions": n,
+               "robot_seconds": 0.0, "metrics": {}}
+              for pol in ("random", "curious") for n in (4, 8)]
+    rate = rates(tmp_path, points)
+    # each stretch: 4 records over 4 x 1 s of motion and 3 x 1 s of waiting
+    assert rate["random"]["per_s"]["mean"] == pytest.approx(8 / 14)
+    assert rate["random"]["per_robot_second"]["mean"] == pytest.approx(1.0)
+    assert rate["curious"]["per_s"]["mean"] == pytest.approx(8 / 30)
+    assert rate["curious"]["per_s_vs_random"] == pytest.approx(14 / 30)
+    assert rate["curious"]["per_robot_second_vs_random"] == pytest.approx(1 / 3)
+    meta = {"policies": ["random", "curious"], "budget": 8, "robots": 1,
+            "fractions": [0.5, 1.0], "heldout": 40, "attempts": 4}
+    text = report_markdown(meta, {}, {}, rate)
+    assert "| curious | 0.27 | 0.47 | 0.33 | 0.33 |" in text
+    assert "No run has reached the budget yet." in text
+
+
 @pytest.mark.slow
 @pytest.mark.ros
 def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
@@ -331,6 +413,11 @@ def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
     assert (out / "curves_grasp_success.png").is_file() or \
         not any("grasp_success" in m for m in results["summary"].values())
     assert any(out.glob("curves_*.png"))
+    # the report: both runs' speed from their own records, the reach of random's final value
+    assert set(results["rates"]) == {"random", "curious"}
+    assert results["rates"]["curious"]["per_s"]["mean"] > 0
+    assert "grasp_success" in results["reach"]
+    assert "## Collection speed" in (out / "report.md").read_text()
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/point_*.json")}
     counts = {pol: json.loads((out / "runs" / pol / "seed0" / "point_80.json").read_text())[
         "interactions"] for pol in ("random", "curious")}

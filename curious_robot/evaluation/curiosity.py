@@ -22,6 +22,8 @@ from the run's store)::
     DIR/runs/<policy>/seed<k>/replay.db  the run's store, replay.checkpoints/ its model
     DIR/runs/<policy>/seed<k>/point_<n>.json   the evaluation at n interactions
     DIR/results.json                     every point, and mean / 95 % interval over seeds
+    DIR/report.md                        the tables: metrics at the budget, interactions
+                                         to reach random's final value, collection speed
     DIR/curves_<metric>.png              metric vs interactions and vs robot-seconds
 
 Policies (the levels of a record's ``policy`` field, curious_robot/record.py):
@@ -367,6 +369,182 @@ def aggregate(points: list[dict]) -> dict:
     return out
 
 
+#: the report's question, after the issue: how many interactions does a policy need to
+#: reach the reference policy's final value (both: higher is better)
+REACH = (("grasp_success", "closed-loop grasp success"),
+         ("grasp_bin_accuracy", "held-out grasp accuracy"))
+REFERENCE = "random"
+
+
+def first_reach(xs: list[float], ys: list[float], target: float) -> float | None:
+    """The first x where the piecewise-linear curve through ``(xs, ys)`` (ascending xs)
+    reaches ``target``; None if it never does. Reached at the first point: that point's x,
+    an upper bound (nothing was measured before it)."""
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if y >= target:
+            if i == 0:
+                return float(x)
+            x0, y0 = xs[i - 1], ys[i - 1]
+            return float(x0 + (x - x0) * (target - y0) / (y - y0))
+    return None
+
+
+def _runs(points: list[dict]) -> dict:
+    """(policy, seed) -> its points by target, for runs evaluated up to the budget only
+    (an unfinished run's curve would read as 'never reached')."""
+    budget = max(p["target"] for p in points)
+    runs: dict = {}
+    for p in points:
+        runs.setdefault((p["policy"], p["seed"]), []).append(p)
+    return {k: sorted(v, key=lambda p: p["target"]) for k, v in sorted(runs.items())
+            if max(p["target"] for p in v) == budget}
+
+
+def reach(points: list[dict], reference: str = REFERENCE) -> dict:
+    """metric -> the reference's final value (mean and interval over its seeds) and, per
+    policy and seed, the interactions and robot-seconds at which the curve first reaches
+    that mean (linear between evaluation points); mean and 95 % interval over seeds when
+    every seed reaches it, else how many did."""
+    if not points:
+        return {}
+    budget = max(p["target"] for p in points)
+    runs = _runs(points)
+    out: dict = {}
+    for key, label in REACH:
+        final = [ps[-1]["metrics"][key] for (pol, _s), ps in runs.items()
+                 if pol == reference and ps[-1]["metrics"].get(key) is not None]
+        if not final:
+            continue
+        goal = sum(final) / len(final)
+        entry = {"label": label, "reference": reference, "budget": budget,
+                 "reference_final": _interval(final), "policies": {}}
+        for policy in sorted({pol for pol, _s in runs}):
+            seeds = {}
+            for (pol, seed), ps in runs.items():
+                have = [p for p in ps if p["metrics"].get(key) is not None]
+                if pol != policy or not have:
+                    continue
+                ys = [p["metrics"][key] for p in have]
+                seeds[str(seed)] = {
+                    "interactions": first_reach([p["target"] for p in have], ys, goal),
+                    "robot_seconds": first_reach([p["robot_seconds"] for p in have], ys, goal)}
+            reached = [v for v in seeds.values() if v["interactions"] is not None]
+            row = {"seeds": seeds, "runs": len(seeds), "reached": len(reached)}
+            if seeds and len(reached) == len(seeds):
+                row["interactions"] = _interval([v["interactions"] for v in reached])
+                row["fraction_of_budget"] = _interval([v["interactions"] / budget
+                                                       for v in reached])
+                row["robot_seconds"] = _interval([v["robot_seconds"] for v in reached])
+            entry["policies"][policy] = row
+        out[key] = entry
+    return out
+
+
+def run_rate(store: Path, counts: list[int]) -> dict:
+    """How fast a run collected, from its own records: interactions per second of wall time
+    while its graph ran (each collection stretch from its first record's start to its last
+    record's end, so start-up, evaluations and resumptions are left out) and per
+    robot-second (the sum of the records' durations: choosing the object and the action,
+    and the motion)."""
+    from curious_robot.store import ReplayStore
+
+    with ReplayStore(store, readonly=True) as s:
+        recs = s.get_many(s.ids().tolist(), images=False)
+    bounds = [0] + sorted(counts)
+    n, wall = 0, 0.0
+    for a, b in zip(bounds, bounds[1:]):
+        stretch = recs[a:b]
+        if len(stretch) > 1:
+            n += len(stretch)
+            wall += max(r.stamp_end for r in stretch) - min(r.stamp_start for r in stretch)
+    busy = sum(max(0.0, r.stamp_end - r.stamp_start) for r in recs)
+    return {"per_s": n / wall if wall > 0 else None,
+            "per_robot_second": len(recs) / busy if busy > 0 else None}
+
+
+def rates(out: Path, points: list[dict], reference: str = REFERENCE) -> dict:
+    """policy -> mean and interval over seeds of :func:`run_rate`'s figures, and the ratio
+    of each mean to the reference policy's (the issue's bar: curious >= 0.9)."""
+    if not points:
+        return {}
+    per: dict = {}
+    for (policy, seed), ps in _runs(points).items():
+        store = out / "runs" / policy / f"seed{seed}" / "replay.db"
+        if store.is_file():
+            per.setdefault(policy, []).append(run_rate(store, [p["interactions"] for p in ps]))
+    result: dict = {}
+    for policy, rows in per.items():
+        result[policy] = {k: _interval([r[k] for r in rows if r[k] is not None])
+                          for k in ("per_s", "per_robot_second")
+                          if any(r[k] is not None for r in rows)}
+    ref = result.get(reference, {})
+    for row in result.values():
+        for k in list(row):
+            if k in ref and ref[k]["mean"]:
+                row[f"{k}_vs_{reference}"] = row[k]["mean"] / ref[k]["mean"]
+    return result
+
+
+def _cell(iv: dict | None, digits: int = 3) -> str:
+    if not iv:
+        return "-"
+    if iv["n"] < 2:
+        return f"{iv['mean']:.{digits}f}"
+    return f"{iv['mean']:.{digits}f} [{iv['lo']:.{digits}f}, {iv['hi']:.{digits}f}]"
+
+
+def report_markdown(meta: dict, summary: dict, reached: dict, rate: dict) -> str:
+    """The experiment's tables: final metrics, interactions to reach the reference's final
+    value, and collection speed (means over seeds with 95 % t intervals)."""
+    lines = [f"# Curiosity experiment: {', '.join(meta['policies'])}", "",
+             f"Budget {meta['budget']} interactions per run, {meta['robots']} robot(s), "
+             f"evaluations at {', '.join(f'{f:g}' for f in meta['fractions'])} of it; "
+             f"held-out set {meta['heldout']} interactions, {meta['attempts']} closed-loop "
+             "grasp attempts per evaluation. Cells: mean over seeds [95 % t interval].", "",
+             "## At the budget", ""]
+    policies = list(summary)
+    lines += ["| metric | " + " | ".join(policies) + " |",
+              "|---|" + "---:|" * len(policies)]
+    for key, label in CURVES:
+        cells = []
+        for policy in policies:
+            rows = summary[policy].get(key)
+            cells.append(_cell(rows[-1]) + f" (n={rows[-1]['n']})" if rows
+                         and rows[-1]["interactions"] == meta["budget"] else "-")
+        if any(c != "-" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", f"## Interactions needed to reach {REFERENCE}'s final value", ""]
+    if not reached:
+        lines.append("No run has reached the budget yet.")
+    for entry in reached.values():
+        lines += [f"**{entry['label']}**: {REFERENCE} ends at "
+                  f"{_cell(entry['reference_final'])}.", "",
+                  "| policy | seeds reaching it | interactions | fraction of budget | "
+                  "robot-seconds | per seed |", "|---|---:|---:|---:|---:|---|"]
+        for policy, row in entry["policies"].items():
+            per_seed = ", ".join(
+                f"{s}: {'-' if v['interactions'] is None else round(v['interactions'])}"
+                for s, v in row["seeds"].items())
+            lines.append(f"| {policy} | {row['reached']} of {row['runs']} | "
+                         f"{_cell(row.get('interactions'), 0)} | "
+                         f"{_cell(row.get('fraction_of_budget'), 2)} | "
+                         f"{_cell(row.get('robot_seconds'), 0)} | {per_seed} |")
+        lines.append("")
+    lines += ["A curve that reaches the value at its first evaluation is counted there (an "
+              "upper bound); '-' for a seed: not reached within the budget.", "",
+              "## Collection speed", "",
+              "| policy | interactions / s (graph running) | vs " + REFERENCE +
+              " | interactions / robot-second | vs " + REFERENCE + " |",
+              "|---|---:|---:|---:|---:|"]
+    for policy, row in rate.items():
+        vs = {k: row.get(f"{k}_vs_{REFERENCE}") for k in ("per_s", "per_robot_second")}
+        vs = {k: "-" if v is None else f"{v:.2f}" for k, v in vs.items()}
+        lines.append(f"| {policy} | {_cell(row.get('per_s'), 2)} | {vs['per_s']} | "
+                     f"{_cell(row.get('per_robot_second'), 2)} | "
+                     f"{vs['per_robot_second']} |")
+    return "\n".join(lines) + "\n"
+
+
 def render_curves(summary: dict, out: Path) -> list[Path]:
     """One PNG per metric: vs interactions (left) and vs robot-seconds (right), each
     policy's mean over seeds with its 95 % interval shaded."""
@@ -462,10 +640,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     points = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*/point_*.json"))]
     summary = aggregate(points)
+    reached, rate = reach(points), rates(out, points)
     write_json(out / "results.json", {"experiment": meta, "points": points,
-                                       "summary": summary})
+                                       "summary": summary, "reach": reached,
+                                       "rates": rate})
+    (out / "report.md").write_text(report_markdown(meta, summary, reached, rate))
     pngs = render_curves(summary, out)
     print(json.dumps({"out": str(out), "new_points": new, "points": len(points),
-                      "curves": [p.name for p in pngs],
+                      "curves": [p.name for p in pngs], "report": "report.md",
                       "seconds": round(time.monotonic() - t0, 1)}))
     return 0
