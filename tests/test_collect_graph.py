@@ -535,3 +535,29 @@ def test_goodbye_lines_are_summed_by_reason(tmp_path):
         (tmp_path / f"{name}.log").write_text(text)
         g.logs[name] = tmp_path / f"{name}.log"
     assert g.goodbyes() == ({"not accepted": 2, "timed out": 2}, 3)
+
+
+@pytest.mark.unit
+def test_set_overrides_are_checked_before_anything_starts(tmp_path, capsys):
+    """A misspelt parameter or a bad value given to --set is refused up front with the
+    node's own rule (a node refusing it minutes into a run would waste the run); an int
+    for a float parameter is the float."""
+    from curious_robot.cli import main as cli_main
+    from curious_robot.commands.collect import _overrides
+    from curious_robot.graph import collect_graph
+
+    specs = collect_graph(robots=2)
+    sections = _overrides(specs, ["learner.duty=1", "grasp_selector.policy=curious"])
+    assert sections["/learner"]["ros__parameters"]["duty"] == 1.0
+    assert type(sections["/learner"]["ros__parameters"]["duty"]) is float
+    assert sections["/robot1/grasp_selector"]["ros__parameters"]["policy"] == "curious"
+    for bad, message in (("learner.dutty=1", "unknown parameter 'dutty'"),
+                         ("learner.duty=7", "duty = 7.0 must be <= 1"),
+                         ("arm.n_objects=many", "n_objects = 'many' must be a int")):
+        with pytest.raises(ValueError, match=message):
+            _overrides(specs, [bad])
+    store = tmp_path / "replay.db"
+    assert cli_main(["collect", "--store", str(store), "--duration", "5",
+                     "--set", "learner.dutty=1"]) == 2
+    assert "unknown parameter 'dutty'" in capsys.readouterr().err
+    assert not store.exists()

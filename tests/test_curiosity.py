@@ -255,6 +255,21 @@ def test_curiosity_bad_input_exits_2_and_touches_nothing(tmp_path, capsys, chang
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("item,message", [
+    ("grasp_selector.policy=curious", "sets that parameter itself"),
+    ("arm.object_split=all", "sets that parameter itself"),
+    ("learner.dutty=1", "unknown parameter 'dutty'"),
+    ("nobody.x=1", "no node named 'nobody'"),
+])
+def test_curiosity_set_refuses_policy_parameters_and_unknown_ones(tmp_path, capsys, item,
+                                                                  message):
+    out = tmp_path / "exp"
+    assert cli_main(_experiment(out, "--set", item)) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.unit
 def test_curiosity_refuses_another_experiments_folder(tmp_path, capsys):
     out = tmp_path / "exp"
     out.mkdir()
@@ -267,6 +282,13 @@ def test_curiosity_refuses_another_experiments_folder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "another experiment's results" in err and "budget 3000 there, 80 now" in err
     assert (out / "experiment.json").read_text() == before
+    # the same settings but other --set overrides (a folder from before --set: none)
+    meta = json.loads(before)
+    meta["budget"] = 80
+    (out / "experiment.json").write_text(json.dumps(meta))
+    assert cli_main(_experiment(out, "--set", "learner.duty=1.0")) == 2
+    err = capsys.readouterr().err
+    assert "different sets" in err and "['learner.duty=1.0'] now" in err
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")

@@ -120,7 +120,23 @@ def _overrides(specs, sets: list[str]) -> dict:
         if node not in {s.name for s in specs}:
             raise ValueError(f"--set {item!r}: no node named {node!r} in the graph")
         extra.setdefault(node, {})[name] = yaml.safe_load(value)
+    from curious_robot.commands.params import node_table
     from curious_robot.graph import parameter_sections
+    from curious_robot.node_config import check_overrides, params_of, settings
+
+    table = node_table()
+    problems = []
+    for node, values in extra.items():
+        if node not in table:
+            continue
+        cls = params_of(table[node])
+        floats = {n for n, default, _rule in settings(cls) if isinstance(default, float)}
+        for name, value in values.items():  # "duty=1" on a command line means 1.0
+            if name in floats and type(value) is int:
+                values[name] = float(value)
+        problems += check_overrides(cls, values, f"--set {node}")
+    if problems:  # refused here, not by a node that fails to start minutes later
+        raise ValueError("; ".join(problems))
 
     return parameter_sections(specs, extra)
 

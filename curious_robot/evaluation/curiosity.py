@@ -74,7 +74,14 @@ CURVES = (("grasp_bin_accuracy", "held-out grasp accuracy"), ("poke_error", "pok
           ("nn_accuracy", "representation: shape NN accuracy"),
           ("recall_at_1", "representation: R@1"))
 #: settings that must match to continue an experiment folder
-SAME = ("budget", "fractions", "heldout", "attempts", "skip", "robots", "evalset_objects")
+SAME = ("budget", "fractions", "heldout", "attempts", "skip", "robots", "evalset_objects",
+        "sets")
+#: what a folder written before a setting existed holds for it
+_SAME_BEFORE = {"sets": []}
+#: parameters each policy (and the held-out set) sets itself: --set may not touch them
+OWNED = (*(f"{s}.{p}" for s in SELECTORS for p in ("policy", "checkpoint")),
+         "interaction_manager.object_policy", "interaction_manager.task_policy",
+         "interaction_manager.checkpoint", "learner.train", "arm.object_split")
 #: two-sided 95 % Student t quantiles by degrees of freedom (larger: 1.96)
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
         9: 2.262, 10: 2.228}
@@ -107,6 +114,10 @@ def register(sub) -> None:
                    help="held-out objects rendered for (c) (default: all)")
     p.add_argument("--skip", default="", help=f"comma-separated metrics not to compute, "
                    f"from {', '.join(METRICS)}")
+    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="a collect --set override for every run and the held-out set "
+                        "(repeatable; part of the settings), e.g. learner.duty=1.0 so the "
+                        "learner trains whenever the robots leave it a core")
     p.add_argument("--threads", type=int, default=1, help="torch threads of the evaluations")
     p.set_defaults(func=run)
 
@@ -159,9 +170,21 @@ def settings(args) -> dict:
                        f"{math.ceil(need / fractions[0])}")
     if args.heldout < need:
         raise BadInput(f"--heldout {args.heldout}: at least {need}")
+    sets = list(args.set)
+    for item in sets:
+        if item.partition("=")[0].strip() in OWNED:
+            raise BadInput(f"--set {item!r}: the experiment sets that parameter itself "
+                           f"(per policy, or for the held-out set)")
+    from curious_robot.commands.collect import _overrides
+    from curious_robot.graph import collect_graph
+
+    try:
+        _overrides(collect_graph(robots=args.robots), sets)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     return {"budget": args.budget, "fractions": fractions, "heldout": args.heldout,
             "attempts": args.attempts, "skip": skip, "robots": args.robots,
-            "evalset_objects": args.evalset_objects, "policies": policies,
+            "evalset_objects": args.evalset_objects, "sets": sets, "policies": policies,
             "seeds": args.seeds}
 
 
@@ -180,7 +203,7 @@ def check_folder(out: Path, cfg: dict) -> dict | None:
         earlier = json.loads(meta.read_text())
     except ValueError as exc:
         raise BadInput(f"{meta} is unreadable: {exc}") from None
-    differ = [k for k in SAME if earlier.get(k) != cfg[k]]
+    differ = [k for k in SAME if earlier.get(k, _SAME_BEFORE.get(k)) != cfg[k]]
     if earlier.get("kind") != "curiosity" or differ:
         raise BadInput(f"--out {out} holds another experiment's results (different "
                        f"{', '.join(differ) or 'kind'}: "
@@ -500,7 +523,10 @@ def report_markdown(meta: dict, summary: dict, reached: dict, rate: dict) -> str
              f"Budget {meta['budget']} interactions per run, {meta['robots']} robot(s), "
              f"evaluations at {', '.join(f'{f:g}' for f in meta['fractions'])} of it; "
              f"held-out set {meta['heldout']} interactions, {meta['attempts']} closed-loop "
-             "grasp attempts per evaluation. Cells: mean over seeds [95 % t interval].", "",
+             "grasp attempts per evaluation"
+             + (f"; every run with `--set {' --set '.join(meta['sets'])}`"
+                if meta.get("sets") else "")
+             + ". Cells: mean over seeds [95 % t interval].", "",
              "## At the budget", ""]
     policies = list(summary)
     lines += ["| metric | " + " | ".join(policies) + " |",
@@ -604,7 +630,7 @@ def run(args: argparse.Namespace) -> int:
         heldout = out / "heldout" / "replay.db"
         if "heldout" not in cfg["skip"] and _count(heldout) < cfg["heldout"]:
             collect(heldout, cfg["heldout"], 9999, [
-                "learner.train=false", "arm.object_split=held_out"], 1,
+                *cfg["sets"], "learner.train=false", "arm.object_split=held_out"], 1,
                 out / "heldout" / "logs")
         if "representation" not in cfg["skip"] and \
                 not (out / "evalset" / "meta.json").is_file():
@@ -622,7 +648,8 @@ def run(args: argparse.Namespace) -> int:
                         continue
                     done = [t for t in targets if t < n]
                     model = run_dir / f"checkpoint_{done[-1]}.pt" if done else None
-                    wall = collect(store, n, seed, policy_sets(policy, model), cfg["robots"],
+                    sets = [*cfg["sets"], *policy_sets(policy, model)]
+                    wall = collect(store, n, seed, sets, cfg["robots"],
                                    run_dir / "logs" / str(n))
                     result = {"policy": policy, "seed": seed, "target": n,
                               "interactions": _count(store),
