@@ -399,6 +399,44 @@ def test_rates_come_from_each_runs_records_and_leave_out_the_pauses(tmp_path):
     assert "No run has reached the budget yet." in text
 
 
+@pytest.mark.unit
+def test_choices_show_what_each_policy_picked(tmp_path):
+    from curious_robot.evaluation.curiosity import choices, report_markdown
+
+    rand = "task=fixed,object=random,action=random"
+    runs = {"random": [_rec(i, rand) for i in range(4)],
+            "curious": [_rec(0, "task=progress,object=random,action=random"),
+                        _rec(1, "task=progress,object=curious,action=curious"),
+                        _rec(2, "task=progress,object=curious,action=curious", "poke"),
+                        _rec(3, "task=progress,object=curious,action=curious", "poke")]}
+    runs["curious"][1].success = False
+    runs["curious"][2].object_model = "cup.urdf"
+    runs["curious"][3].stamp_end += 2.0  # a poke of 3 s: the other three take 1 s
+    for policy, recs in runs.items():
+        path = tmp_path / "runs" / policy / "seed0" / "replay.db"
+        path.parent.mkdir(parents=True)
+        with ReplayStore(path) as s:
+            for rec in recs:
+                assert s.add(rec).stored
+    points = [{"policy": pol, "seed": 0, "target": 4, "interactions": 4,
+               "robot_seconds": 0.0, "metrics": {}} for pol in runs]
+    chose = choices(tmp_path, points)
+    assert chose["random"]["task_share"] == {"grasp": 1.0}
+    assert chose["random"]["curious_share"] == {"task": 0.0, "object": 0.0, "action": 0.0}
+    assert chose["random"]["grasp_success"] == 1.0 and chose["random"]["object_models"] == 1
+    cur = chose["curious"]
+    assert cur["task_share"] == {"grasp": 0.5, "poke": 0.5}
+    assert cur["time_share"] == {"grasp": pytest.approx(2 / 6), "poke": pytest.approx(4 / 6)}
+    assert cur["grasp_success"] == 0.5
+    assert cur["object_models"] == 2 and cur["top_object_share"] == 0.75
+    assert cur["curious_share"] == {"task": 1.0, "object": 0.75, "action": 0.75}
+    meta = {"policies": ["random", "curious"], "budget": 4, "robots": 1,
+            "fractions": [1.0], "heldout": 40, "attempts": 4}
+    text = report_markdown(meta, {}, {}, {}, chose)
+    assert "| curious | 50 % / 33 % | 50 % / 67 % | 50 % | 2 | 75 % | 75 % | 75 % | 100 % |" \
+        in text, text
+
+
 @pytest.mark.slow
 @pytest.mark.ros
 def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
@@ -440,6 +478,7 @@ def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
     assert results["rates"]["curious"]["per_s"]["mean"] > 0
     assert "grasp_success" in results["reach"]
     assert "## Collection speed" in (out / "report.md").read_text()
+    assert results["choices"]["curious"]["curious_share"]["task"] == 1.0
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/point_*.json")}
     counts = {pol: json.loads((out / "runs" / pol / "seed0" / "point_80.json").read_text())[
         "interactions"] for pol in ("random", "curious")}

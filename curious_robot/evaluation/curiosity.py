@@ -508,6 +508,64 @@ def rates(out: Path, points: list[dict], reference: str = REFERENCE) -> dict:
     return result
 
 
+def run_choices(store: Path) -> dict:
+    """What a run's policy chose, from its records: each task's share of the interactions
+    and of the robot time, the success rate of the grasps it collected, how evenly it
+    touched the objects (object models touched, the most touched one's share of the
+    records naming one) and the share of records each level chose with curiosity (a
+    curious level falls back to random until the run has a model)."""
+    from collections import Counter
+
+    from curious_robot.record import parse_policy
+    from curious_robot.store import ReplayStore
+
+    with ReplayStore(store, readonly=True) as s:
+        recs = s.get_many(s.ids().tolist(), images=False)
+    n = max(1, len(recs))
+    tasks, seconds, models, curious = Counter(), Counter(), Counter(), Counter()
+    for r in recs:
+        tasks[r.task] += 1
+        seconds[r.task] += max(0.0, r.stamp_end - r.stamp_start)
+        if r.object_model:
+            models[r.object_model] += 1
+        for level, name in parse_policy(r.policy).items():
+            curious[level] += name not in ("random", "fixed")
+    grasps = [r.success for r in recs if r.task == "grasp"]
+    busy = sum(seconds.values()) or 1.0
+    return {"task_share": {t: c / n for t, c in tasks.items()},
+            "time_share": {t: v / busy for t, v in seconds.items()},
+            "grasp_success": sum(grasps) / len(grasps) if grasps else None,
+            "object_models": len(models),
+            "top_object_share": max(models.values()) / sum(models.values()) if models
+            else None,
+            "curious_share": {level: c / n for level, c in curious.items()}}
+
+
+def choices(out: Path, points: list[dict]) -> dict:
+    """policy -> :func:`run_choices` averaged over the seeds of its finished runs."""
+    per: dict = {}
+    for (policy, seed), _ps in _runs(points).items() if points else ():
+        store = out / "runs" / policy / f"seed{seed}" / "replay.db"
+        if store.is_file():
+            per.setdefault(policy, []).append(run_choices(store))
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else None
+
+    result = {}
+    for policy, rows in per.items():
+        row: dict = {"runs": len(rows)}
+        for key, value in rows[0].items():
+            if isinstance(value, dict):
+                keys = sorted({k for r in rows for k in r[key]})
+                row[key] = {k: mean([r[key].get(k, 0.0) for r in rows]) for k in keys}
+            else:
+                row[key] = mean([r[key] for r in rows])
+        result[policy] = row
+    return result
+
+
 def _cell(iv: dict | None, digits: int = 3) -> str:
     if not iv:
         return "-"
@@ -516,9 +574,11 @@ def _cell(iv: dict | None, digits: int = 3) -> str:
     return f"{iv['mean']:.{digits}f} [{iv['lo']:.{digits}f}, {iv['hi']:.{digits}f}]"
 
 
-def report_markdown(meta: dict, summary: dict, reached: dict, rate: dict) -> str:
+def report_markdown(meta: dict, summary: dict, reached: dict, rate: dict,
+                    chose: dict | None = None) -> str:
     """The experiment's tables: final metrics, interactions to reach the reference's final
-    value, and collection speed (means over seeds with 95 % t intervals)."""
+    value, collection speed (means over seeds with 95 % t intervals) and what each policy
+    chose (means over seeds)."""
     lines = [f"# Curiosity experiment: {', '.join(meta['policies'])}", "",
              f"Budget {meta['budget']} interactions per run, {meta['robots']} robot(s), "
              f"evaluations at {', '.join(f'{f:g}' for f in meta['fractions'])} of it; "
@@ -568,6 +628,25 @@ def report_markdown(meta: dict, summary: dict, reached: dict, rate: dict) -> str
         lines.append(f"| {policy} | {_cell(row.get('per_s'), 2)} | {vs['per_s']} | "
                      f"{_cell(row.get('per_robot_second'), 2)} | "
                      f"{vs['per_robot_second']} |")
+    if chose:
+        tasks = sorted({t for row in chose.values() for t in row["task_share"]})
+        levels = sorted({lv for row in chose.values() for lv in row["curious_share"]})
+
+        def pct(v):
+            return "-" if v is None else f"{100 * v:.0f} %"
+
+        lines += ["", "## What each policy chose (mean over seeds)", "",
+                  "| policy | " + " | ".join(f"{t}: records / robot time" for t in tasks)
+                  + " | grasps that held | object models | most touched | "
+                  + " | ".join(f"{lv} curious" for lv in levels) + " |",
+                  "|---|" + "---:|" * (len(tasks) + 3 + len(levels))]
+        for policy, row in chose.items():
+            cells = [f"{pct(row['task_share'].get(t))} / {pct(row['time_share'].get(t))}"
+                     for t in tasks]
+            cells += [pct(row["grasp_success"]), f"{row['object_models']:.0f}",
+                      pct(row["top_object_share"])]
+            cells += [pct(row["curious_share"].get(lv)) for lv in levels]
+            lines.append(f"| {policy} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -667,11 +746,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     points = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*/point_*.json"))]
     summary = aggregate(points)
-    reached, rate = reach(points), rates(out, points)
+    reached, rate, chose = reach(points), rates(out, points), choices(out, points)
     write_json(out / "results.json", {"experiment": meta, "points": points,
                                        "summary": summary, "reach": reached,
-                                       "rates": rate})
-    (out / "report.md").write_text(report_markdown(meta, summary, reached, rate))
+                                       "rates": rate, "choices": chose})
+    (out / "report.md").write_text(report_markdown(meta, summary, reached, rate, chose))
     pngs = render_curves(summary, out)
     print(json.dumps({"out": str(out), "new_points": new, "points": len(points),
                       "curves": [p.name for p in pngs], "report": "report.md",
