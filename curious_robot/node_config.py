@@ -359,6 +359,10 @@ def _online_fields() -> list:
         ("threads", int, setting(1, "torch CPU threads (0: torch's choice)", low=0)),
         ("duty", float, setting(0.5, "fraction of wall time spent training", low=0.0,
                                 low_open=True, high=1.0)),
+        ("steps_per_interaction", float, setting(
+            0.0, "training cycles allowed per interaction in the store: training waits "
+                 "at that many (0: no limit; the curiosity experiment gives every policy "
+                 "the same training per interaction this way)", low=0.0)),
         ("eval_every", int, setting(100, "training cycles between held-out evaluations "
                                     "(0: never)", low=0)),
         ("tensorboard", bool, setting(True, "write TensorBoard scalars and image panels in "

@@ -37,6 +37,31 @@ def test_object_shares_prefer_uncertain_objects_and_keep_the_floor():
 
 
 @pytest.mark.unit
+def test_score_cache_keeps_undisturbed_objects_and_voids_what_moved_and_its_neighbours():
+    from curious_robot.learning.curiosity import ScoreCache
+
+    cache = ScoreCache(tol=0.002, radius=0.1)
+    table = [(0.00, 0.00, 0.3, 0.05, 0.04, 0.03),   # a
+             (0.05, 0.02, 1.0, 0.06, 0.03, 0.02),   # b, 5.4 cm from a
+             (0.30, 0.10, 3.1, 0.04, 0.04, 0.08)]   # c, far from both
+    assert cache.scores(table, step=50) == [None, None, None]  # nothing scored yet
+    cache.keep(table, [0.9, 0.5, 0.1], step=50)
+    # the same scene (1 mm of depth noise, c's yaw wraps around pi): every score kept
+    again = [(0.001, 0.0, 0.3, 0.05, 0.04, 0.03), table[1],
+             (0.30, 0.10, 3.1 - np.pi + 0.001, 0.04, 0.04, 0.08)]
+    assert cache.scores(again, step=50) == [0.9, 0.5, 0.1]
+    # a was pushed 3 cm: a and its neighbour b are scored again, c keeps its score
+    pushed = [(0.03, 0.0, 0.3, 0.05, 0.04, 0.03), table[1], table[2]]
+    assert cache.scores(pushed, step=50) == [None, None, 0.1]
+    # c was picked up and is gone: nothing near it, so a and b keep theirs
+    assert cache.scores(table[:2], step=50) == [0.9, 0.5]
+    # a new model scores everything again
+    assert cache.scores(table, step=100) == [None, None, None]
+    with pytest.raises(ValueError, match="3 objects but 2 scores"):
+        cache.keep(table, [0.1, 0.2], step=100)
+
+
+@pytest.mark.unit
 def test_object_choice_follows_the_shares():
     rng = np.random.default_rng(0)
     p = object_shares([0.95, 0.05, 0.05, 0.05], floor=0.2)
@@ -232,7 +257,7 @@ def test_a_store_from_before_the_policy_column_opens_and_migrates(tmp_path):
 def _experiment(out, *extra) -> list[str]:
     return ["curiosity", "--budget", "80", "--seeds", "1", "--policies", "random,curious",
             "--out", str(out), "--fractions", "0.5,1", "--heldout", "40", "--attempts", "4",
-            "--skip", "representation", *extra]
+            "--skip", "representation", "--steps-per-interaction", "0.1", *extra]
 
 
 @pytest.mark.unit
@@ -243,6 +268,7 @@ def _experiment(out, *extra) -> list[str]:
     ({"--fractions": "0,1"}, "in (0, 1]"),
     ({"--skip": "vibes"}, "unknown vibes"),
     ({"--seeds": "0"}, "--seeds must be >= 1"),
+    ({"--steps-per-interaction": "-1"}, "--steps-per-interaction must be >= 0"),
 ])
 def test_curiosity_bad_input_exits_2_and_touches_nothing(tmp_path, capsys, change, message):
     out = tmp_path / "exp"
@@ -258,6 +284,7 @@ def test_curiosity_bad_input_exits_2_and_touches_nothing(tmp_path, capsys, chang
 @pytest.mark.parametrize("item,message", [
     ("grasp_selector.policy=curious", "sets that parameter itself"),
     ("arm.object_split=all", "sets that parameter itself"),
+    ("learner.steps_per_interaction=2.0", "sets that parameter itself"),
     ("learner.dutty=1", "unknown parameter 'dutty'"),
     ("nobody.x=1", "no node named 'nobody'"),
 ])
@@ -423,18 +450,19 @@ def test_choices_show_what_each_policy_picked(tmp_path):
     chose = choices(tmp_path, points)
     assert chose["random"]["task_share"] == {"grasp": 1.0}
     assert chose["random"]["curious_share"] == {"task": 0.0, "object": 0.0, "action": 0.0}
-    assert chose["random"]["grasp_success"] == 1.0 and chose["random"]["object_models"] == 1
+    assert chose["random"]["success"] == {"grasp": 1.0}
+    assert chose["random"]["object_models"] == 1
     cur = chose["curious"]
     assert cur["task_share"] == {"grasp": 0.5, "poke": 0.5}
     assert cur["time_share"] == {"grasp": pytest.approx(2 / 6), "poke": pytest.approx(4 / 6)}
-    assert cur["grasp_success"] == 0.5
+    assert cur["success"] == {"grasp": 0.5, "poke": 1.0}
     assert cur["object_models"] == 2 and cur["top_object_share"] == 0.75
     assert cur["curious_share"] == {"task": 1.0, "object": 0.75, "action": 0.75}
     meta = {"policies": ["random", "curious"], "budget": 4, "robots": 1,
             "fractions": [1.0], "heldout": 40, "attempts": 4}
     text = report_markdown(meta, {}, {}, {}, chose)
-    assert "| curious | 50 % / 33 % | 50 % / 67 % | 50 % | 2 | 75 % | 75 % | 75 % | 100 % |" \
-        in text, text
+    assert ("| curious | 50 % / 33 % / 50 % | 50 % / 67 % / 100 % | 2 | 75 % | 75 % | 75 % "
+            "| 100 % |") in text, text
 
 
 @pytest.mark.slow
@@ -449,6 +477,11 @@ def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
         ("random", 40), ("random", 80), ("curious", 40), ("curious", 80)}
     for p in results["points"]:
         assert p["interactions"] >= p["target"] and p["robot_seconds"] > 0
+    # every evaluated model has had 0.1 training steps per interaction, whatever the
+    # learner managed online (paced: never more)
+    for p in results["points"]:
+        assert p["metrics"]["model_step"] == np.ceil(0.1 * p["interactions"]), p
+        assert p["pacing"]["learner_step"] <= p["metrics"]["model_step"], p
     # by the end every run has a model, evaluated on the held-out set and in closed loop
     for p in results["points"]:
         if p["target"] == 80:
@@ -507,6 +540,49 @@ def test_policy_sets_configure_each_level_and_continue_from_the_model(tmp_path):
     ckpt.write_bytes(b"x")
     assert f"interaction_manager.checkpoint={ckpt}" in policy_sets("curious", ckpt)
     assert "grasp_selector.policy=random" in policy_sets("random", ckpt)
+
+
+@pytest.mark.unit
+def test_run_sets_pace_training_and_let_the_user_choose_the_duty():
+    from curious_robot.evaluation.curiosity import run_sets
+
+    cfg = {"steps_per_interaction": 0.5, "sets": ["arm.n_objects=6"]}
+    sets = run_sets(cfg, "random")
+    assert sets[:3] == ["learner.duty=1.0", "arm.n_objects=6",
+                        "learner.steps_per_interaction=0.5"]
+    assert "grasp_selector.policy=random" in sets
+    # collect's --set: the later one wins, so the user's duty overrides the experiment's
+    assert run_sets({**cfg, "sets": ["learner.duty=0.5"]}, "random")[:2] == [
+        "learner.duty=1.0", "learner.duty=0.5"]
+    unpaced = run_sets({"steps_per_interaction": 0.0, "sets": []}, "curious")
+    assert not any(s.startswith("learner.duty") or "steps_per_interaction" in s
+                   for s in unpaced)
+
+
+@pytest.mark.unit
+def test_top_up_trains_a_model_that_fell_behind_to_its_steps(tmp_path):
+    """The learner stopped short of k x interactions: the evaluation first trains its
+    checkpoint (resumed, the same recipe) up to there; one already there is left alone."""
+    from curious_robot.evaluation.curiosity import top_up
+    from curious_robot.learning.checkpoint import load_checkpoint
+    from curious_robot.learning.synthetic import synthetic_interactions
+
+    store = tmp_path / "replay.db"
+    with ReplayStore(store) as s:
+        for rec in synthetic_interactions(12, np.random.default_rng(0), size=64,
+                                          tasks=("grasp",)):
+            s.add(rec)
+    ck = tmp_path / "replay.checkpoints"
+    assert top_up(store, ck, 4, 1) == {"steps": 4, "learner_step": None,
+                                       "trained_step": None}  # no model yet: nothing
+    assert cli_main(["train", "--store", str(store), "--out", str(ck), "--steps", "2",
+                     "--tasks", "grasp", "--input-size", "64", "--width", "0.25",
+                     "--batch-size", "4", "--min-records", "2", "--threads", "1"]) == 0
+    assert top_up(store, ck, 5, 1) == {"steps": 5, "learner_step": 2, "trained_step": 5}
+    assert load_checkpoint(ck / "checkpoint.pt")["step"] == 5
+    before = (ck / "checkpoint.pt").stat().st_mtime_ns
+    assert top_up(store, ck, 3, 1) == {"steps": 3, "learner_step": 5, "trained_step": 5}
+    assert (ck / "checkpoint.pt").stat().st_mtime_ns == before
 
 
 @pytest.mark.unit

@@ -137,7 +137,45 @@ def test_damaged_checkpoint_is_moved_aside(tmp_path):
     assert announced[0][1] == 2
 
 
+def test_paced_training_stops_at_its_steps_per_interaction_and_follows_the_store(tmp_path):
+    """``steps_per_interaction`` k: training reaches k steps per stored interaction, waits
+    there (state "paced", logged) and goes on as interactions arrive."""
+    store_path = tmp_path / "replay.db"
+    recs = synthetic_interactions(16, np.random.default_rng(3), size=64, tasks=("grasp",))
+    writer = ReplayStore(store_path)
+    for rec in recs[:8]:
+        writer.add(rec)
+    logged = []
+
+    class Log:
+        def info(self, text):
+            logged.append(text)
+        warning = error = info
+
+    trainer = OnlineTrainer(store_path, tmp_path / "ck", logger=Log(), input_size=64,
+                            width=0.25, batch_size=4, min_records=2, tasks="grasp",
+                            steps_per_round=2, save_every=100, duty=1.0,
+                            steps_per_interaction=0.5)
+    trainer.start()
+    try:
+        assert wait_until(lambda: trainer.state == "paced", 60)
+        time.sleep(1.0)  # it stays there
+        assert trainer.step == 4 and trainer.state == "paced"
+        for rec in recs[8:]:
+            writer.add(rec)
+        assert wait_until(lambda: trainer.step == 8 and trainer.state == "paced", 60)
+        time.sleep(1.0)
+        assert trainer.step == 8
+    finally:
+        trainer.stop()
+        writer.close()
+    assert trainer.error is None
+    assert "online training waits for interactions at step 4 (0.5 steps per interaction)" \
+        in logged, logged
+
+
 @pytest.mark.parametrize("name,value", [("duty", 0.0), ("duty", 1.5), ("save_every", 0),
+                                        ("steps_per_interaction", -1.0),
                                         ("tasks", "grasp,fly"), ("device", "tpu")])
 def test_bad_parameters_fail_the_node(tmp_path, context, name, value):
     node = FakeLearner(tmp_path / "replay.db", context, **{name: value})

@@ -72,16 +72,19 @@ CURVES = (("grasp_bin_accuracy", "held-out grasp accuracy"), ("poke_error", "pok
           ("push_forward_error_ratio", "push forward error / mean baseline"),
           ("grasp_success", "closed-loop grasp success"),
           ("nn_accuracy", "representation: shape NN accuracy"),
-          ("recall_at_1", "representation: R@1"))
+          ("recall_at_1", "representation: R@1"),
+          ("learner_step", "online training steps (the learner's own)"),
+          ("model_step", "training steps of the evaluated model"))
 #: settings that must match to continue an experiment folder
 SAME = ("budget", "fractions", "heldout", "attempts", "skip", "robots", "evalset_objects",
-        "sets")
+        "sets", "steps_per_interaction")
 #: what a folder written before a setting existed holds for it
-_SAME_BEFORE = {"sets": []}
+_SAME_BEFORE = {"sets": [], "steps_per_interaction": 0.0}
 #: parameters each policy (and the held-out set) sets itself: --set may not touch them
 OWNED = (*(f"{s}.{p}" for s in SELECTORS for p in ("policy", "checkpoint")),
          "interaction_manager.object_policy", "interaction_manager.task_policy",
-         "interaction_manager.checkpoint", "learner.train", "arm.object_split")
+         "interaction_manager.checkpoint", "learner.train", "learner.steps_per_interaction",
+         "arm.object_split")
 #: two-sided 95 % Student t quantiles by degrees of freedom (larger: 1.96)
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
         9: 2.262, 10: 2.228}
@@ -114,6 +117,12 @@ def register(sub) -> None:
                    help="held-out objects rendered for (c) (default: all)")
     p.add_argument("--skip", default="", help=f"comma-separated metrics not to compute, "
                    f"from {', '.join(METRICS)}")
+    p.add_argument("--steps-per-interaction", type=float, default=0.5, metavar="K",
+                   help="training per interaction, the same for every policy: online "
+                        "training is paced at K steps per stored interaction (learner "
+                        "duty 1.0), and before each evaluation the model is trained up to "
+                        "K x its interactions if the learner fell behind; 0: as many steps "
+                        "as the learner finds time for (default %(default)s)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="a collect --set override for every run and the held-out set "
                         "(repeatable; part of the settings), e.g. learner.duty=1.0 so the "
@@ -161,6 +170,9 @@ def settings(args) -> dict:
                         ("--heldout", args.heldout), ("--attempts", args.attempts)):
         if value < 1:
             raise BadInput(f"{flag} must be >= 1, got {value}")
+    if not math.isfinite(args.steps_per_interaction) or args.steps_per_interaction < 0:
+        raise BadInput(f"--steps-per-interaction must be >= 0, got "
+                       f"{args.steps_per_interaction}")
     need = min_point()
     first = math.ceil(fractions[0] * args.budget)
     if first < need:
@@ -184,7 +196,8 @@ def settings(args) -> dict:
         raise BadInput(str(exc)) from None
     return {"budget": args.budget, "fractions": fractions, "heldout": args.heldout,
             "attempts": args.attempts, "skip": skip, "robots": args.robots,
-            "evalset_objects": args.evalset_objects, "sets": sets, "policies": policies,
+            "evalset_objects": args.evalset_objects, "sets": sets,
+            "steps_per_interaction": args.steps_per_interaction, "policies": policies,
             "seeds": args.seeds}
 
 
@@ -267,6 +280,39 @@ def policy_sets(policy: str, checkpoint: Path | None = None) -> list[str]:
     return sets
 
 
+def run_sets(cfg: dict, policy: str, checkpoint: Path | None = None) -> list[str]:
+    """Every ``collect --set`` of a run: paced training (duty 1.0 unless ``--set`` says
+    otherwise), the experiment's ``--set`` overrides, then the policy's."""
+    k = cfg["steps_per_interaction"]
+    paced = [f"learner.steps_per_interaction={k!r}"] if k > 0 else []
+    return [*(["learner.duty=1.0"] if k > 0 else []), *cfg["sets"], *paced,
+            *policy_sets(policy, checkpoint)]
+
+
+def top_up(store: Path, checkpoint_dir: Path, steps: int, threads: int) -> dict:
+    """Train the run's model (its online checkpoint, resumed) up to ``steps`` when the
+    learner fell behind: {"steps": wanted, "learner_step": the learner's, "trained_step":
+    after this (None: no checkpoint yet)}."""
+    from curious_robot.learning.checkpoint import load_checkpoint
+
+    path = checkpoint_dir / "checkpoint.pt"
+    out = {"steps": steps, "learner_step": None, "trained_step": None}
+    if not path.is_file():
+        return out
+    out["learner_step"] = out["trained_step"] = step = int(load_checkpoint(path)["step"])
+    if step >= steps:
+        return out
+    log.info("%s: the learner is at step %d: training it up to %d", checkpoint_dir, step, steps)
+    cmd = _cli() + ["train", "--store", str(store), "--out", str(checkpoint_dir), "--steps",
+                    str(steps), "--threads", str(threads), "--eval-every", "0"]
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise RuntimeError(f"training {checkpoint_dir} up to step {steps} failed "
+                           f"(exit {proc.returncode})")
+    out["trained_step"] = int(load_checkpoint(path)["step"])
+    return out
+
+
 def robot_seconds(store: Path) -> float:
     """Robot time of a store: the sum of its interactions' durations."""
     from curious_robot.store import ReplayStore
@@ -330,6 +376,13 @@ def evaluate_point(run_dir: Path, store: Path, n: int, cfg: dict, out: Path, see
     checkpoint = beside_store(store, "checkpoints") / "checkpoint.pt"
     metrics: dict = {}
     step = None
+    paced = None
+    if cfg["steps_per_interaction"] > 0:
+        paced = top_up(store, checkpoint.parent,
+                       math.ceil(cfg["steps_per_interaction"] * _count(store)), threads)
+    if paced is not None and paced["trained_step"] is not None:
+        metrics["learner_step"] = paced["learner_step"]
+        metrics["model_step"] = paced["trained_step"]
     if checkpoint.is_file():
         # a copy: the learner of the next stretch rewrites the file
         frozen = run_dir / f"checkpoint_{n}.pt"
@@ -351,7 +404,8 @@ def evaluate_point(run_dir: Path, store: Path, n: int, cfg: dict, out: Path, see
                                                   f"{run_dir.parent.name}/{run_dir.name}@{n}"))
     else:
         log.warning("%s: no checkpoint after %d interactions: no model to evaluate", run_dir, n)
-    return {"metrics": metrics, "checkpoint_step": step, "has_model": checkpoint.is_file()}
+    return {"metrics": metrics, "checkpoint_step": step, "has_model": checkpoint.is_file(),
+            **({"pacing": paced} if paced is not None else {})}
 
 
 # -- report -------------------------------------------------------------------------------
@@ -510,7 +564,7 @@ def rates(out: Path, points: list[dict], reference: str = REFERENCE) -> dict:
 
 def run_choices(store: Path) -> dict:
     """What a run's policy chose, from its records: each task's share of the interactions
-    and of the robot time, the success rate of the grasps it collected, how evenly it
+    and of the robot time, and its success rate (for grasp: how many held), how evenly it
     touched the objects (object models touched, the most touched one's share of the
     records naming one) and the share of records each level chose with curiosity (a
     curious level falls back to random until the run has a model)."""
@@ -530,11 +584,11 @@ def run_choices(store: Path) -> dict:
             models[r.object_model] += 1
         for level, name in parse_policy(r.policy).items():
             curious[level] += name not in ("random", "fixed")
-    grasps = [r.success for r in recs if r.task == "grasp"]
     busy = sum(seconds.values()) or 1.0
     return {"task_share": {t: c / n for t, c in tasks.items()},
             "time_share": {t: v / busy for t, v in seconds.items()},
-            "grasp_success": sum(grasps) / len(grasps) if grasps else None,
+            "success": {t: sum(r.success for r in recs if r.task == t) / c
+                        for t, c in tasks.items()},
             "object_models": len(models),
             "top_object_share": max(models.values()) / sum(models.values()) if models
             else None,
@@ -595,7 +649,8 @@ def report_markdown(meta: dict, summary: dict, reached: dict, rate: dict,
         cells = []
         for policy in policies:
             rows = summary[policy].get(key)
-            cells.append(_cell(rows[-1]) + f" (n={rows[-1]['n']})" if rows
+            digits = 0 if key.endswith("_step") else 3
+            cells.append(_cell(rows[-1], digits) + f" (n={rows[-1]['n']})" if rows
                          and rows[-1]["interactions"] == meta["budget"] else "-")
         if any(c != "-" for c in cells):
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -636,15 +691,15 @@ def report_markdown(meta: dict, summary: dict, reached: dict, rate: dict,
             return "-" if v is None else f"{100 * v:.0f} %"
 
         lines += ["", "## What each policy chose (mean over seeds)", "",
-                  "| policy | " + " | ".join(f"{t}: records / robot time" for t in tasks)
-                  + " | grasps that held | object models | most touched | "
+                  "| policy | " + " | ".join(f"{t}: records / robot time / success"
+                                             for t in tasks)
+                  + " | object models | most touched | "
                   + " | ".join(f"{lv} curious" for lv in levels) + " |",
-                  "|---|" + "---:|" * (len(tasks) + 3 + len(levels))]
+                  "|---|" + "---:|" * (len(tasks) + 2 + len(levels))]
         for policy, row in chose.items():
-            cells = [f"{pct(row['task_share'].get(t))} / {pct(row['time_share'].get(t))}"
-                     for t in tasks]
-            cells += [pct(row["grasp_success"]), f"{row['object_models']:.0f}",
-                      pct(row["top_object_share"])]
+            cells = [f"{pct(row['task_share'].get(t))} / {pct(row['time_share'].get(t))} / "
+                     f"{pct(row['success'].get(t))}" for t in tasks]
+            cells += [f"{row['object_models']:.0f}", pct(row["top_object_share"])]
             cells += [pct(row["curious_share"].get(lv)) for lv in levels]
             lines.append(f"| {policy} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -727,8 +782,7 @@ def run(args: argparse.Namespace) -> int:
                         continue
                     done = [t for t in targets if t < n]
                     model = run_dir / f"checkpoint_{done[-1]}.pt" if done else None
-                    sets = [*cfg["sets"], *policy_sets(policy, model)]
-                    wall = collect(store, n, seed, sets, cfg["robots"],
+                    wall = collect(store, n, seed, run_sets(cfg, policy, model), cfg["robots"],
                                    run_dir / "logs" / str(n))
                     result = {"policy": policy, "seed": seed, "target": n,
                               "interactions": _count(store),

@@ -10,6 +10,8 @@ object level, ``curious``
     success probability at its best angle on the object's patch, "can the model tell
     whether this object can be grasped". The grasp head is the one head every arm
     checkpoint trains on object patches, so one score serves whichever task was drawn.
+    :class:`ScoreCache` keeps the scores of objects that nothing disturbed since they were
+    scored, so each choice fetches and scores only what moved.
 
 task level, ``progress``
     :class:`LearningProgress`: learning progress per robot-second. For every task it keeps
@@ -66,6 +68,61 @@ def object_shares(scores, floor: float) -> np.ndarray:
     prop = s / s.sum() if s.sum() > 0 else even
     p = floor * even + (1.0 - floor) * prop
     return p / p.sum()
+
+
+class ScoreCache:
+    """Object curiosity's scores of the objects on the table, kept while nothing changes
+    what their patches show, so an interaction re-scores (and fetches the patch of) only
+    what it moved: usually the object it touched.
+
+    Each call to :meth:`scores` passes the objects now detected, as (x, y, yaw, sx, sy, sz)
+    rows (centroid, box yaw and size; m, rad). A detection matches a cached one when every
+    coordinate is within ``tol`` (yaw modulo pi); its score is kept. A detection that
+    matches nothing (a new or moved object) also voids every cached score within
+    ``radius`` m of it, as it may lie in their patches (``radius``: the patch's side); so
+    does a cached object that is gone. A new model (another ``step``) voids them all."""
+
+    def __init__(self, tol: float = 0.002, radius: float = 0.1):
+        if tol < 0 or radius < 0:
+            raise ValueError(f"tol and radius must be >= 0, got {tol}, {radius}")
+        self.tol, self.radius = float(tol), float(radius)
+        self.step: int | None = None
+        self.rows = np.zeros((0, 6))
+        self.values = np.zeros(0)
+
+    def _close(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        d = np.abs(a[:, None, :] - b[None, :, :])
+        d[..., 2] = np.minimum(d[..., 2] % np.pi, np.pi - d[..., 2] % np.pi)
+        return (d <= self.tol).all(axis=2)
+
+    def scores(self, rows, step: int) -> list[float | None]:
+        """The cached score of each detection, None where it must be scored again."""
+        rows = np.asarray(rows, float).reshape(-1, 6)
+        if step != self.step or not len(self.rows):
+            self.step = step
+            self.rows, self.values = np.zeros((0, 6)), np.zeros(0)
+            return [None] * len(rows)
+        match = self._close(rows, self.rows)  # (now, cached)
+        found = match.any(axis=1)
+        changed = np.concatenate([rows[~found, :2], self.rows[~match.any(axis=0), :2]])
+        near = np.zeros(len(self.rows), bool)
+        if len(changed):
+            dist = np.linalg.norm(self.rows[:, None, :2] - changed[None, :, :], axis=2)
+            near = (dist <= self.radius).any(axis=1)
+        out: list[float | None] = []
+        for i in range(len(rows)):
+            hit = np.flatnonzero(match[i] & ~near)
+            out.append(float(self.values[hit[0]]) if len(hit) else None)
+        return out
+
+    def keep(self, rows, values, step: int) -> None:
+        """Remember the scores of the objects now on the table (all of them: the cached
+        ones :meth:`scores` returned and the new ones)."""
+        self.step = step
+        self.rows = np.asarray(rows, float).reshape(-1, 6)
+        self.values = np.asarray(values, float).ravel()
+        if len(self.values) != len(self.rows):
+            raise ValueError(f"{len(self.rows)} objects but {len(self.values)} scores")
 
 
 @dataclass

@@ -107,10 +107,15 @@ def summary_writer(folder: str | os.PathLike, purge_step: int | None = None):
     return SummaryWriter(str(folder), purge_step=purge_step)
 
 
+#: seconds a paced loop (``allowance``) waits before it asks again
+PACED_WAIT_S = 0.2
+
+
 class TrainLoop:
     """Resume has happened (see :func:`resume_or_start`); :meth:`run` trains, checkpoints,
     logs and stops as the module docstring says. ``state`` is ``"starting"``, ``"training"``,
-    ``"waiting for data"`` or ``"stopped"``; ``on_state(state)`` is called on each change."""
+    ``"waiting for data"``, ``"paced"`` or ``"stopped"``; ``on_state(state)`` is called on
+    each change."""
 
     def __init__(self, job: Job, checkpoint: str | os.PathLike, *, save_every: int,
                  until: int | None = None, stop: threading.Event | None = None,
@@ -120,7 +125,12 @@ class TrainLoop:
                  on_save: Callable[[int], None] | None = None,
                  on_state: Callable[[str], None] | None = None,
                  idle_wait: float | None = None, steps_per_round: int = 1,
-                 duty: float = 1.0, save_untrained: bool = True):
+                 duty: float = 1.0, save_untrained: bool = True,
+                 allowance: Callable[[], int | None] | None = None):
+        """``allowance()``: the step training may reach for now (None: no limit), asked
+        before each step; at it the loop waits :data:`PACED_WAIT_S` s (at most
+        ``idle_wait``; state ``"paced"``) and asks again (online training paced by the
+        interactions stored)."""
         if save_every < 1 or steps_per_round < 1:
             raise ValueError("save_every and steps_per_round must be >= 1")
         if not 0.0 < duty <= 1.0:
@@ -140,6 +150,7 @@ class TrainLoop:
         self.steps_per_round = int(steps_per_round)
         self.duty = float(duty)
         self.save_untrained = save_untrained
+        self.allowance = allowance
         self.resumed = resumed
         #: step of the newest checkpoint written or resumed from (None: none yet)
         self.saved_step: int | None = job.step if resumed else None
@@ -268,9 +279,15 @@ class TrainLoop:
                 if self.stop.is_set():
                     break
                 t0, step0, samples = time.monotonic(), self.job.step, 0
+                paced = False
                 for _ in range(self.steps_per_round):
                     if self.stop.is_set() or not self._budget_left():
                         break
+                    if self.allowance is not None:
+                        allowed = self.allowance()
+                        if allowed is not None and self.job.step >= allowed:
+                            paced = True
+                            break
                     t_step = time.monotonic()
                     losses = self.job.train_step()
                     if not losses:
@@ -288,8 +305,9 @@ class TrainLoop:
                     if self.idle_wait is None:
                         reason = NO_DATA
                         break
-                    self._set_state("waiting for data")
-                    self.stop.wait(self.idle_wait)
+                    self._set_state("paced" if paced else "waiting for data")
+                    self.stop.wait(min(self.idle_wait, PACED_WAIT_S) if paced
+                                   else self.idle_wait)
                     continue
                 self.rate = samples / busy if busy > 0 else 0.0
                 if self.duty < 1.0:

@@ -13,7 +13,8 @@ rclpy is used here) and ``start()`` runs a daemon thread that
    rounds of ``steps_per_round`` training cycles, each round followed by a pause so
    that training takes about ``duty`` of the wall time (the rest stays free for ingestion
    and the other nodes' CPU); while no task has ``min_records`` training records it waits
-   (logged once, and again when training starts);
+   (logged once, and again when training starts); with ``steps_per_interaction`` k it
+   also waits at k steps per interaction in the store;
 4. at every multiple of ``save_every`` steps writes the checkpoint atomically, writes
    ``status.json`` and calls ``node.announce(path, step, store_position, losses)`` (the
    node publishes a ModelUpdate on /model_updates, which the selectors load);
@@ -52,7 +53,8 @@ class OnlineTrainer:
         """``options``: the learner's online-training parameters
         (:func:`curious_robot.node_config.online_params`: steps_per_round, save_every,
         input_size, width, batch_size, lr, tasks, min_records, device, threads, duty,
-        eval_every, tensorboard), each defaulting to that definition's default."""
+        steps_per_interaction, eval_every, tensorboard), each defaulting to that
+        definition's default."""
         from curious_robot.learning.networks import ModelConfig
         from curious_robot.learning.train import TrainConfig
         from curious_robot.node_config import check_overrides, online_params, settings
@@ -68,6 +70,7 @@ class OnlineTrainer:
             raise ValueError("; ".join(problems))
         steps_per_round, save_every, threads = o["steps_per_round"], o["save_every"], o["threads"]
         duty, eval_every, tensorboard = o["duty"], o["eval_every"], o["tensorboard"]
+        self.steps_per_interaction = float(o["steps_per_interaction"])
         device = o["device"]
         self.store_path = str(store_path)
         self.checkpoint_dir = Path(checkpoint_dir)
@@ -240,6 +243,9 @@ class OnlineTrainer:
         if state == "training":
             self._log("info", f"online training runs from step {t.step - 1} on {t.device} "
                               f"({','.join(t.last_losses)})")
+        elif state == "paced":
+            self._log("info", f"online training waits for interactions at step {t.step} "
+                              f"({self.steps_per_interaction:g} steps per interaction)")
         elif state == "waiting for data":
             store = t.store
             counts = {k: store.count(k, held_out=False) for k in t.cfg.tasks}
@@ -247,6 +253,15 @@ class OnlineTrainer:
                               f"{t.cfg.min_records} training records yet ({counts})")
         if state != "stopped":
             self.state = state
+
+    def _allowance(self, store):
+        """With ``steps_per_interaction`` k: the step training may reach, k per interaction
+        in the store (a paced run trains as much per interaction however fast its robots
+        are: the curiosity experiment compares policies that way)."""
+        k = self.steps_per_interaction
+        if k <= 0:
+            return None
+        return lambda: int(k * store.count())
 
     def _run(self) -> None:
         import torch
@@ -271,7 +286,7 @@ class OnlineTrainer:
                 tb_dir=self.tb_dir if self.tensorboard else None,
                 eval_every=self.eval_every, on_save=self._on_save, on_state=self._on_state,
                 idle_wait=IDLE_WAIT_S, steps_per_round=self.steps_per_round, duty=self.duty,
-                save_untrained=False)
+                save_untrained=False, allowance=self._allowance(store))
             self.loop.run()
         except Exception as exc:  # noqa: BLE001 - training fails alone; ingestion goes on
             self.error = f"{type(exc).__name__}: {exc}"

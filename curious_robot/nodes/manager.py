@@ -37,7 +37,7 @@ from curious_robot.convert import from_time, msg_to_image, record_to_msg
 from curious_robot.nodes.common import (LATCHED, RELIABLE, SENSOR, FleetAuth,
                                          ParameterError, Stopping, make_outbox, run,
                                          status_request)
-from curious_robot.learning.curiosity import LearningProgress, object_shares
+from curious_robot.learning.curiosity import LearningProgress, ScoreCache, object_shares
 from curious_robot.record import Interaction, policy_text
 
 
@@ -92,6 +92,9 @@ class ManagerNode(Node):
         self.progress = (LearningProgress(self.tasks, list(self.weights), floor=p.task_floor)
                          if self.task_policy == "progress" else None)
         self.predictor = None  # object curiosity's model (the learner's newest checkpoint)
+        # object curiosity's scores of undisturbed objects (radius: a patch's side, from the
+        # arm's first GetPatch answer)
+        self.score_cache = ScoreCache(radius=0.16)
         if self.object_policy == "curious" and p.checkpoint:
             self._load_predictor(p.checkpoint)
         self.fleet = FleetAuth(self, p.fleet_key)
@@ -236,7 +239,9 @@ class ManagerNode(Node):
     def _choose_object(self, candidates: list):
         """(object, its patch or None, object-level policy name): uniform, or in proportion
         to the model's grasp uncertainty on each candidate's patch (falls back to uniform,
-        and says so, until a model is there)."""
+        and says so, until a model is there). Objects nothing disturbed since they were
+        scored keep their score (:class:`ScoreCache`): only the others' patches are fetched
+        and scored."""
         predictor = self.predictor
         if self.object_policy != "curious" or predictor is None:
             return candidates[int(self.rng.integers(len(candidates)))], None, "random"
@@ -244,18 +249,30 @@ class ManagerNode(Node):
         from curious_robot.learning.curiosity import grasp_uncertainty
         from curious_robot_interfaces.srv import GetPatch
 
-        patches, images = [], []
-        for obj in candidates:
-            res = self._call(self.get_patch, GetPatch.Request(x=obj.centroid.x,
-                                                              y=obj.centroid.y))
-            patches.append(res if res.success else None)
-            images.append(msg_to_image(res.patch, "patch") if res.success else None)
-        ok = [i for i, img in enumerate(images) if img is not None]
+        predictor.maybe_reload()
+        rows = [(o.centroid.x, o.centroid.y, o.yaw, o.size.x, o.size.y, o.size.z)
+                for o in candidates]
+        scores = self.score_cache.scores(rows, predictor.step)
+        patches: list = [None] * len(candidates)
+        images = {}
+        for i, obj in enumerate(candidates):  # only what moved since it was scored
+            if scores[i] is None:
+                res = self._call(self.get_patch, GetPatch.Request(x=obj.centroid.x,
+                                                                  y=obj.centroid.y))
+                if res.success:
+                    patches[i] = res
+                    images[i] = msg_to_image(res.patch, "patch")
+                    self.score_cache.radius = float(res.patch_size)
+        if images:
+            fresh = grasp_uncertainty(predictor.grasp_scores_batch(list(images.values())))
+            for i, value in zip(images, fresh):
+                scores[i] = float(value)
+        ok = [i for i, v in enumerate(scores) if v is not None]
+        self.score_cache.keep([rows[i] for i in ok], [scores[i] for i in ok], predictor.step)
         if not ok:
             return candidates[int(self.rng.integers(len(candidates)))], None, "random"
-        predictor.maybe_reload()
-        scores = grasp_uncertainty(predictor.grasp_scores_batch([images[i] for i in ok]))
-        k = ok[int(self.rng.choice(len(ok), p=object_shares(scores, self.object_floor)))]
+        shares = object_shares([scores[i] for i in ok], self.object_floor)
+        k = ok[int(self.rng.choice(len(ok), p=shares))]
         return candidates[k], patches[k], "curious"
 
     # ----------------------------------------------------------------- helpers
