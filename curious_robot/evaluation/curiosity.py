@@ -3,7 +3,10 @@
 For each policy and seed: collect through the full node graph (``curious-robot collect``,
 online learning from scratch: selectors and managers follow the learner's checkpoints as
 they are written) up to ``--budget`` interactions, stopping at fixed fractions of it to
-evaluate the newest checkpoint:
+evaluate the newest checkpoint. Every policy gets the same training per interaction
+(``--steps-per-interaction`` K: online training paced at K steps per stored interaction,
+and a learner that fell behind is trained up to K x interactions before an evaluation),
+so a policy that collects more slowly does not get a better-trained model for it:
 
 (a) held-out prediction: ``learning.metrics.evaluate`` (grasp accuracy, poke / push error)
     on one fixed set of interactions with held-out objects, collected once by the random
@@ -23,7 +26,8 @@ from the run's store)::
     DIR/runs/<policy>/seed<k>/point_<n>.json   the evaluation at n interactions
     DIR/results.json                     every point, and mean / 95 % interval over seeds
     DIR/report.md                        the tables: metrics at the budget, interactions
-                                         to reach random's final value, collection speed
+                                         to reach random's final value, collection speed,
+                                         what each policy chose
     DIR/curves_<metric>.png              metric vs interactions and vs robot-seconds
 
 Policies (the levels of a record's ``policy`` field, curious_robot/record.py):
