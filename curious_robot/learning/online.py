@@ -33,6 +33,7 @@ ingestion goes on.
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -43,6 +44,8 @@ from curious_robot.parameters import ParameterError
 
 #: Seconds between looks at a store that has too little data.
 IDLE_WAIT_S = 2.0
+#: Seconds between two "waits for interactions" lines of a paced run.
+PACED_LOG_S = 60.0
 
 
 class OnlineTrainer:
@@ -98,6 +101,7 @@ class OnlineTrainer:
         self.loop: TrainLoop | None = None
         self.error: str | None = None
         self.state = "not started"
+        self._paced_said: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -241,11 +245,16 @@ class OnlineTrainer:
     def _on_state(self, state: str) -> None:
         t = self.trainer
         if state == "training":
-            self._log("info", f"online training runs from step {t.step - 1} on {t.device} "
-                              f"({','.join(t.last_losses)})")
+            if self.state != "paced":  # a paced run goes back and forth: said once a minute
+                self._log("info", f"online training runs from step {t.step - 1} on "
+                                  f"{t.device} ({','.join(t.last_losses)})")
         elif state == "paced":
-            self._log("info", f"online training waits for interactions at step {t.step} "
-                              f"({self.steps_per_interaction:g} steps per interaction)")
+            now = time.monotonic()
+            if self._paced_said is None or now - self._paced_said >= PACED_LOG_S:
+                self._paced_said = now
+                self._log("info", f"online training waits for interactions at step "
+                                  f"{t.step} ({self.steps_per_interaction:g} steps per "
+                                  f"interaction; said at most once a minute)")
         elif state == "waiting for data":
             store = t.store
             counts = {k: store.count(k, held_out=False) for k in t.cfg.tasks}
