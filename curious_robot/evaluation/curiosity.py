@@ -317,12 +317,17 @@ def top_up(store: Path, checkpoint_dir: Path, steps: int, threads: int) -> dict:
     return out
 
 
-def robot_seconds(store: Path) -> float:
-    """Robot time of a store: the sum of its interactions' durations."""
+def _records(store: Path) -> list:
+    """Every record of a store, without images, in the order stored."""
     from curious_robot.store import ReplayStore
 
     with ReplayStore(store, readonly=True) as s:
-        recs = s.get_many(s.ids().tolist(), images=False)
+        return s.get_many(s.ids().tolist(), images=False)
+
+
+def robot_seconds(store: Path) -> float:
+    """Robot time of a store: the sum of its interactions' durations."""
+    recs = _records(store)
     return float(sum(max(0.0, r.stamp_end - r.stamp_start) for r in recs))
 
 
@@ -527,10 +532,7 @@ def run_rate(store: Path, counts: list[int]) -> dict:
     record's end, so start-up, evaluations and resumptions are left out) and per
     robot-second (the sum of the records' durations: choosing the object and the action,
     and the motion)."""
-    from curious_robot.store import ReplayStore
-
-    with ReplayStore(store, readonly=True) as s:
-        recs = s.get_many(s.ids().tolist(), images=False)
+    recs = _records(store)
     bounds = [0] + sorted(counts)
     n, wall = 0, 0.0
     for a, b in zip(bounds, bounds[1:]):
@@ -575,10 +577,8 @@ def run_choices(store: Path) -> dict:
     from collections import Counter
 
     from curious_robot.record import parse_policy
-    from curious_robot.store import ReplayStore
 
-    with ReplayStore(store, readonly=True) as s:
-        recs = s.get_many(s.ids().tolist(), images=False)
+    recs = _records(store)
     n = max(1, len(recs))
     tasks, seconds, models, curious = Counter(), Counter(), Counter(), Counter()
     for r in recs:
@@ -601,8 +601,10 @@ def run_choices(store: Path) -> dict:
 
 def choices(out: Path, points: list[dict]) -> dict:
     """policy -> :func:`run_choices` averaged over the seeds of its finished runs."""
+    if not points:
+        return {}
     per: dict = {}
-    for (policy, seed), _ps in _runs(points).items() if points else ():
+    for policy, seed in _runs(points):
         store = out / "runs" / policy / f"seed{seed}" / "replay.db"
         if store.is_file():
             per.setdefault(policy, []).append(run_choices(store))

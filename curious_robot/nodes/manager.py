@@ -92,9 +92,9 @@ class ManagerNode(Node):
         self.progress = (LearningProgress(self.tasks, list(self.weights), floor=p.task_floor)
                          if self.task_policy == "progress" else None)
         self.predictor = None  # object curiosity's model (the learner's newest checkpoint)
-        # object curiosity's scores of undisturbed objects (radius: a patch's side, from the
-        # arm's first GetPatch answer)
-        self.score_cache = ScoreCache(radius=0.16)
+        # object curiosity's scores of undisturbed objects; its radius, a patch's side, is
+        # set from the GetPatch answers before anything is cached
+        self.score_cache = ScoreCache()
         if self.object_policy == "curious" and p.checkpoint:
             self._load_predictor(p.checkpoint)
         self.fleet = FleetAuth(self, p.fleet_key)
