@@ -4,6 +4,7 @@ of every record: record -> message -> store -> stats -> MCAP and back, old store
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 
 import numpy as np
@@ -517,12 +518,50 @@ def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
         "interactions"] for pol in ("random", "curious")}
     # a second invocation finds everything done: no collection, no evaluation
     assert cli_main(_experiment(out)) == 0
+    results_now = json.loads((out / "results.json").read_text())
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["new_points"] == 0 and again["points"] == 4
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/point_*.json")} == stamps
     for pol, n in counts.items():
         with ReplayStore(out / "runs" / pol / "seed0" / "replay.db", readonly=True) as s:
             assert s.count() == n
+    # a point evaluated on another held-out set (before heldout_records) is re-evaluated
+    # from its frozen checkpoint; the rest are left alone
+    path = out / "runs" / "random" / "seed0" / "point_80.json"
+    old = json.loads(path.read_text())
+    stale = dict(old, metrics=dict(old["metrics"], grasp_bin_accuracy=-1.0))
+    del stale["heldout_records"]
+    path.write_text(json.dumps(stale))
+    assert cli_main(_experiment(out)) == 0
+    capsys.readouterr()
+    fresh = json.loads(path.read_text())
+    assert fresh["heldout_records"] == 40 and fresh["heldout_reevaluated"]
+    assert fresh["metrics"]["grasp_bin_accuracy"] == old["metrics"]["grasp_bin_accuracy"]
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/point_*.json")
+            if p != path} == {p: t for p, t in stamps.items() if p != path}
+    results_now = json.loads((out / "results.json").read_text())
+    # published without stores, checkpoints or logs; a copy of that continues the
+    # experiment: the held-out set, re-collected, is the one the points were evaluated on
+    pub = tmp_path / "published"
+    assert cli_main(_experiment(out, "--export", str(pub))) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["exported"] > 0
+    assert not [f for f in pub.rglob("*") if f.suffix in (".db", ".pt", ".log", ".key")]
+    again = tmp_path / "again"
+    shutil.copytree(pub, again)
+    assert cli_main(_experiment(again)) == 0
+    cont = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert cont["new_points"] == 0 and cont["points"] == 4
+    # the set is the first 40 records (those in flight at the stop may differ)
+    assert json.loads((again / "heldout" / "digest.json").read_text()) == json.loads(
+        (out / "heldout" / "digest.json").read_text())
+    assert json.loads((out / "heldout" / "digest.json").read_text())["records"] == 40
+    assert {p["heldout_records"] for p in results_now["points"]} == {40}
+    assert json.loads((again / "results.json").read_text())["rates"] == results_now["rates"]
+    # a held-out set that differs from the recorded one stops the experiment
+    digest = again / "heldout" / "digest.json"
+    digest.write_text(digest.read_text().replace('"sha256": "', '"sha256": "0'))
+    assert cli_main(_experiment(again)) == 1
+    assert "the held-out set differs" in capsys.readouterr().err
 
 
 @pytest.mark.unit
@@ -611,3 +650,77 @@ def test_the_signature_covers_the_policy_and_older_records_still_verify():
 
     old = dataclasses.replace(rec, policy="")
     assert record_bytes("f", old) == plain
+
+
+@pytest.mark.unit
+def test_store_digest_sees_content_not_stamps_and_check_digest_refuses_a_change(tmp_path):
+    from curious_robot.evaluation.curiosity import StorePrefix, check_digest, store_digest
+
+    def store(name: str, change=None):
+        path = tmp_path / name / "replay.db"
+        path.parent.mkdir()
+        with ReplayStore(path) as s:
+            for i in range(3):
+                rec = _rec(i, "task=fixed,object=random,action=random")
+                rec.stamp_start += 50.0 * (name == "later")  # collected at another time
+                rec.stamp_end += 50.0 * (name == "later")
+                if change and i == 2:
+                    change(rec)
+                assert s.add(rec).stored
+        return store_digest(path)
+
+    first = store("first")
+    assert first["records"] == 3
+    assert store("later") == first
+    moved = store("moved", lambda r: r.action.__setitem__(0, 0.1001))
+    failed = store("failed", lambda r: setattr(r, "success", False))
+    assert len({first["sha256"], moved["sha256"], failed["sha256"]}) == 3
+    # a re-collection that overshot: its first records are the set
+    assert store_digest(tmp_path / "moved" / "replay.db", 2) == \
+        store_digest(tmp_path / "first" / "replay.db", 2) != first
+    with ReplayStore(tmp_path / "moved" / "replay.db", readonly=True) as s:
+        view = StorePrefix(s, 2)
+        assert view.ids().tolist() == s.ids().tolist()[:2]
+        assert view.count("grasp") == 2 and view.count(success=False) == 0
+        assert [r.seq for r in view.get_many(view.ids().tolist(), images=False)] == [0, 1]
+        assert StorePrefix(s, 10).count() == 3 and StorePrefix(s, 0).count() == 0
+    recorded = tmp_path / "digest.json"
+    check_digest(recorded, first, "the held-out set")  # first time: recorded
+    assert json.loads(recorded.read_text()) == first
+    check_digest(recorded, dict(first), "the held-out set")  # the same: goes on
+    with pytest.raises(RuntimeError, match="the held-out set differs"):
+        check_digest(recorded, moved, "the held-out set")
+    assert json.loads(recorded.read_text()) == first  # the record is kept
+
+
+@pytest.mark.unit
+def test_a_finished_runs_summary_outlives_its_store_and_export_copies_no_data(tmp_path):
+    from curious_robot.evaluation.curiosity import choices, export, rates
+
+    out = tmp_path / "exp"
+    rand = "task=fixed,object=random,action=random"
+    run_dir = out / "runs" / "random" / "seed0"
+    run_dir.mkdir(parents=True)
+    with ReplayStore(run_dir / "replay.db") as s:
+        for i in range(4):
+            assert s.add(_rec(i, rand)).stored
+    (run_dir / "checkpoint_4.pt").write_bytes(b"model")
+    (run_dir / "logs").mkdir()
+    (run_dir / "logs" / "arm.log").write_text("log")
+    points = [{"policy": "random", "seed": 0, "target": n, "interactions": n,
+               "robot_seconds": float(n), "metrics": {}} for n in (2, 4)]
+    for p in points:
+        (run_dir / f"point_{p['target']}.json").write_text(json.dumps(p))
+    (out / "experiment.json").write_text("{}")
+    before = rates(out, points), choices(out, points)
+    assert before[0]["random"]["per_robot_second"]["mean"] == pytest.approx(1.0)
+    assert (run_dir / "run.json").is_file()
+    dest = tmp_path / "published"
+    copied = export(out, dest)
+    assert {p.relative_to(dest).as_posix() for p in copied} == {
+        "experiment.json", "runs/random/seed0/point_2.json",
+        "runs/random/seed0/point_4.json", "runs/random/seed0/run.json"}
+    # the exported folder has no store, yet reports the same speed and choices
+    assert (rates(dest, points), choices(dest, points)) == before
+    # a summary made for other counts (a run that went on) is not used without its store
+    assert rates(dest, [dict(p, interactions=p["interactions"] + 1) for p in points]) == {}

@@ -24,11 +24,19 @@ from the run's store)::
     DIR/evalset/                         the held-out renders (c)
     DIR/runs/<policy>/seed<k>/replay.db  the run's store, replay.checkpoints/ its model
     DIR/runs/<policy>/seed<k>/point_<n>.json   the evaluation at n interactions
+    DIR/runs/<policy>/seed<k>/run.json   a finished run's speed and choices (from its store)
+    DIR/heldout/digest.json, DIR/evalset/digest.json   what the points were evaluated on
     DIR/results.json                     every point, and mean / 95 % interval over seeds
     DIR/report.md                        the tables: metrics at the budget, interactions
                                          to reach random's final value, collection speed,
                                          what each policy chose
     DIR/curves_<metric>.png              metric vs interactions and vs robot-seconds
+
+``--export DEST`` copies what the report needs and nothing large (no store, checkpoint or
+log) to DEST: the folder to commit. A copy of it continues as an experiment folder: the
+same command with ``--out`` on the copy skips the finished runs, re-collects the held-out
+set and re-renders the evalset, and refuses to go on if either differs from the digest the
+earlier points were evaluated on (both are seeded: on the same code they are the same).
 
 Policies (the levels of a record's ``policy`` field, curious_robot/record.py):
 ``random`` (everything random, fixed task shares), ``curious`` (curious actions, objects
@@ -132,6 +140,10 @@ def register(sub) -> None:
                         "(repeatable; part of the settings), e.g. learner.duty=1.0 so the "
                         "learner trains whenever the robots leave it a core")
     p.add_argument("--threads", type=int, default=1, help="torch threads of the evaluations")
+    p.add_argument("--export", default=None, metavar="DEST",
+                   help="after the report, copy the results without stores, checkpoints "
+                        "or logs to DEST (a folder to commit; a copy of it continues the "
+                        "experiment)")
     p.set_defaults(func=run)
 
 
@@ -331,15 +343,77 @@ def robot_seconds(store: Path) -> float:
     return float(sum(max(0.0, r.stamp_end - r.stamp_start) for r in recs))
 
 
-def heldout_metrics(checkpoint: Path, heldout: Path) -> dict:
-    """(a): the task heads on the fixed held-out interactions."""
+def store_digest(store: Path, records: int | None = None) -> dict:
+    """What a store's first ``records`` records (None: all) hold: their count and one
+    SHA-256 over their contents in stored order (task, object, held-out flag, action,
+    outcome, success; not the wall-clock stamps). A seeded collection repeated on the same
+    code gives the same digest."""
+    import hashlib
+
+    h = hashlib.sha256()
+    recs = _records(store)[:records]
+    for r in recs:
+        h.update(json.dumps([r.task, r.object_model, bool(r.held_out),
+                             [round(float(v), 6) for v in r.action], bool(r.success),
+                             [round(float(v), 6) for v in r.outcome]]).encode())
+    return {"records": len(recs), "sha256": h.hexdigest()}
+
+
+def folder_digest(folder: Path, subdirs: tuple[str, ...] = ("retrieval", "classify")) -> dict:
+    """Files under ``folder``'s ``subdirs`` and one SHA-256 over their paths and bytes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = sorted(f for d in subdirs for f in (folder / d).rglob("*") if f.is_file())
+    for f in files:
+        h.update(str(f.relative_to(folder)).encode() + b"\0" + f.read_bytes())
+    return {"files": len(files), "sha256": h.hexdigest()}
+
+
+def check_digest(path: Path, digest: dict, what: str) -> None:
+    """Record ``digest`` in ``path`` the first time; later, refuse (``RuntimeError``) when
+    the data differs from what the folder's earlier points were evaluated on."""
+    if path.is_file():
+        earlier = json.loads(path.read_text())
+        if earlier != digest:
+            raise RuntimeError(
+                f"{what} differs from the one this folder's points were evaluated on "
+                f"({path}: {earlier}; now: {digest}); new points would not compare with "
+                "them: continue in the folder that holds the original, or start a new one")
+        return
+    write_json(path, digest)
+
+
+class StorePrefix:
+    """A store's first ``n`` records (by row id) as a read-only store: the held-out set is
+    exactly the records its digest covers, however far a re-collection overshot."""
+
+    def __init__(self, store, n: int):
+        ids = store.ids()
+        self._store = store
+        self._last = int(ids[min(n, len(ids)) - 1]) if len(ids) and n > 0 else -1
+
+    def ids(self, task=None, held_out=None, success=None, after_id=None):
+        ids = self._store.ids(task, held_out, success, after_id)
+        return ids[ids <= self._last]
+
+    def count(self, task=None, held_out=None, success=None) -> int:
+        return len(self.ids(task, held_out, success))
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def heldout_metrics(checkpoint: Path, heldout: Path, records: int | None = None) -> dict:
+    """(a): the task heads on the fixed held-out interactions (the first ``records``)."""
     from curious_robot.learning.metrics import evaluate
     from curious_robot.learning.predict import Predictor
     from curious_robot.store import ReplayStore
 
     pred = Predictor.from_checkpoint(checkpoint)
     with ReplayStore(heldout, readonly=True) as s:
-        return evaluate(pred.model, s, pred.stats, pred.device, pred.input_size)
+        view = s if records is None else StorePrefix(s, records)
+        return evaluate(pred.model, view, pred.stats, pred.device, pred.input_size)
 
 
 def grasp_metrics(checkpoint: Path, attempts: int, seed: int, threads: int) -> dict:
@@ -400,7 +474,8 @@ def evaluate_point(run_dir: Path, store: Path, n: int, cfg: dict, out: Path, see
 
         torch.set_num_threads(max(1, threads))
         if "heldout" not in cfg["skip"]:
-            metrics.update(heldout_metrics(frozen, out / "heldout" / "replay.db"))
+            metrics.update(heldout_metrics(frozen, out / "heldout" / "replay.db",
+                                           cfg["heldout"]))
             metrics.update(error_ratios(metrics))
         if "grasp" not in cfg["skip"]:
             g = grasp_metrics(frozen, cfg["attempts"], seed, threads)
@@ -414,7 +489,33 @@ def evaluate_point(run_dir: Path, store: Path, n: int, cfg: dict, out: Path, see
     else:
         log.warning("%s: no checkpoint after %d interactions: no model to evaluate", run_dir, n)
     return {"metrics": metrics, "checkpoint_step": step, "has_model": checkpoint.is_file(),
+            "heldout_records": cfg["heldout"],
             **({"pacing": paced} if paced is not None else {})}
+
+
+def refresh_heldout(point: Path, run_dir: Path, n: int, cfg: dict, out: Path,
+                    threads: int = 1) -> bool:
+    """Re-evaluate (a) of a point evaluated on another held-out set than the first
+    ``--heldout`` records (points from before ``heldout_records``: the whole store, a
+    record or two more) from its frozen checkpoint; False when nothing was to do (or no
+    checkpoint is left to do it with, as in an exported folder)."""
+    if "heldout" in cfg["skip"]:
+        return False
+    result = json.loads(point.read_text())
+    frozen = run_dir / f"checkpoint_{n}.pt"
+    if result.get("heldout_records") == cfg["heldout"] or not result.get("has_model") \
+            or not frozen.is_file():
+        return False
+    import torch
+
+    torch.set_num_threads(max(1, threads))  # as evaluate_point
+    metrics = result["metrics"]
+    metrics.update(heldout_metrics(frozen, out / "heldout" / "replay.db", cfg["heldout"]))
+    metrics.update(error_ratios(metrics))
+    result["heldout_records"] = cfg["heldout"]
+    result["heldout_reevaluated"] = True
+    write_json(point, result)
+    return True
 
 
 # -- report -------------------------------------------------------------------------------
@@ -545,6 +646,26 @@ def run_rate(store: Path, counts: list[int]) -> dict:
             "per_robot_second": len(recs) / busy if busy > 0 else None}
 
 
+def run_summary(out: Path, policy: str, seed: int, points: list[dict]) -> dict | None:
+    """A finished run's :func:`run_rate` and :func:`run_choices`, computed from its store
+    once and kept in ``run.json`` beside it (an exported folder has no stores); None when
+    neither is there."""
+    run_dir = out / "runs" / policy / f"seed{seed}"
+    counts = [p["interactions"] for p in points]
+    cached = run_dir / "run.json"
+    if cached.is_file():
+        summary = json.loads(cached.read_text())
+        if summary.get("counts") == counts:
+            return summary
+    store = run_dir / "replay.db"
+    if not store.is_file():
+        return None
+    summary = {"counts": counts, "rate": run_rate(store, counts),
+               "choices": run_choices(store)}
+    write_json(cached, summary)
+    return summary
+
+
 def rates(out: Path, points: list[dict], reference: str = REFERENCE) -> dict:
     """policy -> mean and interval over seeds of :func:`run_rate`'s figures, and the ratio
     of each mean to the reference policy's (the issue's bar: curious >= 0.9)."""
@@ -552,9 +673,9 @@ def rates(out: Path, points: list[dict], reference: str = REFERENCE) -> dict:
         return {}
     per: dict = {}
     for (policy, seed), ps in _runs(points).items():
-        store = out / "runs" / policy / f"seed{seed}" / "replay.db"
-        if store.is_file():
-            per.setdefault(policy, []).append(run_rate(store, [p["interactions"] for p in ps]))
+        summary = run_summary(out, policy, seed, ps)
+        if summary is not None:
+            per.setdefault(policy, []).append(summary["rate"])
     result: dict = {}
     for policy, rows in per.items():
         result[policy] = {k: _interval([r[k] for r in rows if r[k] is not None])
@@ -604,10 +725,10 @@ def choices(out: Path, points: list[dict]) -> dict:
     if not points:
         return {}
     per: dict = {}
-    for policy, seed in _runs(points):
-        store = out / "runs" / policy / f"seed{seed}" / "replay.db"
-        if store.is_file():
-            per.setdefault(policy, []).append(run_choices(store))
+    for (policy, seed), ps in _runs(points).items():
+        summary = run_summary(out, policy, seed, ps)
+        if summary is not None:
+            per.setdefault(policy, []).append(summary["choices"])
 
     def mean(values):
         values = [v for v in values if v is not None]
@@ -752,9 +873,14 @@ def render_curves(summary: dict, out: Path) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(os.path.abspath(os.path.expanduser(args.out)))
+    dest = Path(os.path.abspath(os.path.expanduser(args.export))) if args.export else None
     try:
         cfg = settings(args)
         earlier = check_folder(out, cfg)
+        if dest is not None:
+            if dest == out or out in dest.parents:
+                raise BadInput(f"--export {dest}: must be outside --out {out}")
+            check_folder(dest, cfg)
     except BadInput as exc:
         print(f"curious-robot curiosity: {exc}", file=sys.stderr)
         return 2
@@ -768,15 +894,22 @@ def run(args: argparse.Namespace) -> int:
     new = 0
     try:
         heldout = out / "heldout" / "replay.db"
-        if "heldout" not in cfg["skip"] and _count(heldout) < cfg["heldout"]:
-            collect(heldout, cfg["heldout"], 9999, [
-                *cfg["sets"], "learner.train=false", "arm.object_split=held_out"], 1,
-                out / "heldout" / "logs")
-        if "representation" not in cfg["skip"] and \
-                not (out / "evalset" / "meta.json").is_file():
-            from curious_robot.evaluation.evalset import generate
+        if "heldout" not in cfg["skip"]:
+            if _count(heldout) < cfg["heldout"]:
+                collect(heldout, cfg["heldout"], 9999, [
+                    *cfg["sets"], "learner.train=false", "arm.object_split=held_out"], 1,
+                    out / "heldout" / "logs")
+            # the set is the first --heldout records: those in flight when collection
+            # stopped are not (shutdown races into them: the same seed may differ there)
+            check_digest(out / "heldout" / "digest.json",
+                         store_digest(heldout, cfg["heldout"]), "the held-out set")
+        if "representation" not in cfg["skip"]:
+            if not (out / "evalset" / "meta.json").is_file():
+                from curious_robot.evaluation.evalset import generate
 
-            generate(out / "evalset", n_objects=cfg["evalset_objects"])
+                generate(out / "evalset", n_objects=cfg["evalset_objects"])
+            check_digest(out / "evalset" / "digest.json", folder_digest(out / "evalset"),
+                         "the evalset")
         for seed in range(cfg["seeds"]):
             for policy in cfg["policies"]:
                 run_dir = out / "runs" / policy / f"seed{seed}"
@@ -784,7 +917,10 @@ def run(args: argparse.Namespace) -> int:
                 for n in targets:
                     point = run_dir / f"point_{n}.json"
                     if point.is_file():
-                        log.info("%s seed %d at %d: done earlier", policy, seed, n)
+                        log.info("%s seed %d at %d: done earlier%s", policy, seed, n,
+                                 "; (a) re-evaluated on the held-out set" if
+                                 refresh_heldout(point, run_dir, n, cfg, out, args.threads)
+                                 else "")
                         continue
                     done = [t for t in targets if t < n]
                     model = run_dir / f"checkpoint_{done[-1]}.pt" if done else None
@@ -812,7 +948,30 @@ def run(args: argparse.Namespace) -> int:
                                        "rates": rate, "choices": chose})
     (out / "report.md").write_text(report_markdown(meta, summary, reached, rate, chose))
     pngs = render_curves(summary, out)
+    exported = export(out, dest) if dest is not None else []
     print(json.dumps({"out": str(out), "new_points": new, "points": len(points),
                       "curves": [p.name for p in pngs], "report": "report.md",
+                      **({"exported": len(exported), "export": str(dest)} if dest else {}),
                       "seconds": round(time.monotonic() - t0, 1)}))
     return 0
+
+
+#: what ``--export`` copies: everything the report is made of, nothing large
+EXPORT = ("experiment.json", "results.json", "report.md", "curves_*.png",
+          "heldout/digest.json", "evalset/digest.json", "runs/*/*/point_*.json",
+          "runs/*/*/run.json", "runs/*/*/representation_*.json")
+
+
+def export(out: Path, dest: Path) -> list[Path]:
+    """Copy :data:`EXPORT` from ``out`` to ``dest`` (files there with the same names are
+    replaced; nothing else in it is touched)."""
+    import shutil
+
+    copied = []
+    for pattern in EXPORT:
+        for f in sorted(out.glob(pattern)):
+            target = dest / f.relative_to(out)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, target)
+            copied.append(target)
+    return copied
