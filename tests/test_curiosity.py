@@ -562,6 +562,14 @@ def test_curiosity_small_run_writes_curves_and_resumes(tmp_path, capsys):
     digest.write_text(digest.read_text().replace('"sha256": "', '"sha256": "0'))
     assert cli_main(_experiment(again)) == 1
     assert "the held-out set differs" in capsys.readouterr().err
+    digest.write_text(json.dumps(json.loads((out / "heldout" / "digest.json").read_text())))
+    # a run with points but no store (exported unfinished) is not continued from nothing
+    (again / "runs" / "random" / "seed1").mkdir()
+    shutil.copy(again / "runs" / "random" / "seed0" / "point_40.json",
+                again / "runs" / "random" / "seed1" / "point_40.json")
+    assert cli_main(_experiment(again, "--seeds", "2")) == 1
+    assert "holds points up to 40 interactions but no store" in capsys.readouterr().err
+    assert not (again / "runs" / "random" / "seed1" / "replay.db").exists()
 
 
 @pytest.mark.unit
@@ -715,8 +723,11 @@ def test_a_finished_runs_summary_outlives_its_store_and_export_copies_no_data(tm
     before = rates(out, points), choices(out, points)
     assert before[0]["random"]["per_robot_second"]["mean"] == pytest.approx(1.0)
     assert (run_dir / "run.json").is_file()
+    unfinished = out / "runs" / "random" / "seed1"  # a run stopped after its first point
+    unfinished.mkdir()
+    (unfinished / "point_2.json").write_text(json.dumps(dict(points[0], seed=1)))
     dest = tmp_path / "published"
-    copied = export(out, dest)
+    copied = export(out, dest, 4)
     assert {p.relative_to(dest).as_posix() for p in copied} == {
         "experiment.json", "runs/random/seed0/point_2.json",
         "runs/random/seed0/point_4.json", "runs/random/seed0/run.json"}

@@ -923,6 +923,12 @@ def run(args: argparse.Namespace) -> int:
                                  else "")
                         continue
                     done = [t for t in targets if t < n]
+                    if not store.is_file() and any(run_dir.glob("point_*.json")):
+                        raise RuntimeError(
+                            f"{run_dir} holds points up to {done[-1] if done else '?'} "
+                            "interactions but no store (a copy of an exported folder?): "
+                            "the run cannot continue where they end; move its points "
+                            "aside to run it again from the start")
                     model = run_dir / f"checkpoint_{done[-1]}.pt" if done else None
                     wall = collect(store, n, seed, run_sets(cfg, policy, model), cfg["robots"],
                                    run_dir / "logs" / str(n))
@@ -948,7 +954,7 @@ def run(args: argparse.Namespace) -> int:
                                        "rates": rate, "choices": chose})
     (out / "report.md").write_text(report_markdown(meta, summary, reached, rate, chose))
     pngs = render_curves(summary, out)
-    exported = export(out, dest) if dest is not None else []
+    exported = export(out, dest, targets[-1]) if dest is not None else []
     print(json.dumps({"out": str(out), "new_points": new, "points": len(points),
                       "curves": [p.name for p in pngs], "report": "report.md",
                       **({"exported": len(exported), "export": str(dest)} if dest else {}),
@@ -962,15 +968,20 @@ EXPORT = ("experiment.json", "results.json", "report.md", "curves_*.png",
           "runs/*/*/run.json", "runs/*/*/representation_*.json")
 
 
-def export(out: Path, dest: Path) -> list[Path]:
+def export(out: Path, dest: Path, last: int) -> list[Path]:
     """Copy :data:`EXPORT` from ``out`` to ``dest`` (files there with the same names are
-    replaced; nothing else in it is touched)."""
+    replaced; nothing else in it is touched). A run's files only once it is finished (its
+    point at ``last`` interactions written): an unfinished run cannot continue without
+    its store (its points are in results.json all the same)."""
     import shutil
 
     copied = []
     for pattern in EXPORT:
         for f in sorted(out.glob(pattern)):
-            target = dest / f.relative_to(out)
+            rel = f.relative_to(out)
+            if rel.parts[0] == "runs" and not (f.parent / f"point_{last}.json").is_file():
+                continue
+            target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, target)
             copied.append(target)
