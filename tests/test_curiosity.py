@@ -429,7 +429,7 @@ def test_rates_come_from_each_runs_records_and_leave_out_the_pauses(tmp_path):
 
 @pytest.mark.unit
 def test_choices_show_what_each_policy_picked(tmp_path):
-    from curious_robot.evaluation.curiosity import choices, report_markdown
+    from curious_robot.evaluation.curiosity import choices, rates, report_markdown
 
     rand = "task=fixed,object=random,action=random"
     runs = {"random": [_rec(i, rand) for i in range(4)],
@@ -461,9 +461,20 @@ def test_choices_show_what_each_policy_picked(tmp_path):
     assert cur["curious_share"] == {"task": 1.0, "object": 0.75, "action": 0.75}
     meta = {"policies": ["random", "curious"], "budget": 4, "robots": 1,
             "fractions": [1.0], "heldout": 40, "attempts": 4}
-    text = report_markdown(meta, {}, {}, {}, chose)
+    rate = rates(tmp_path, points)
+    # curious is slower per robot-second (6 s for 4 records against 4 s) only because it
+    # poked, and a poke of its took longer: at random's task mix (grasps only) it is as fast
+    assert rate["curious"]["per_robot_second_vs_random"] == pytest.approx(4 / 6)
+    assert rate["curious"]["task_seconds"]["grasp"]["mean"] == pytest.approx(1.0)
+    assert rate["curious"]["task_seconds"]["poke"]["mean"] == pytest.approx(2.0)
+    assert rate["curious"]["per_robot_second_at_reference_mix"]["mean"] == pytest.approx(1.0)
+    assert rate["curious"]["per_robot_second_at_reference_mix_vs_random"] == pytest.approx(1)
+    assert "poke" not in rate["random"]["task_seconds"]
+    text = report_markdown(meta, {}, {}, rate, chose)
     assert ("| curious | 50 % / 33 % / 50 % | 50 % / 67 % / 100 % | 2 | 75 % | 75 % | 75 % "
             "| 100 % |") in text, text
+    assert "| curious | 1.000 | 2.000 | 1.00 | 1.00 |" in text, text
+    assert "| random | 1.000 | - | 1.00 | 1.00 |" in text, text
 
 
 @pytest.mark.slow

@@ -666,25 +666,58 @@ def run_summary(out: Path, policy: str, seed: int, points: list[dict]) -> dict |
     return summary
 
 
+def task_seconds(summary: dict) -> dict:
+    """Robot-seconds per record of each task of one run (from its :func:`run_summary`: a
+    task's share of the robot time over its share of the records, over the run's
+    interactions per robot-second)."""
+    per = summary["rate"].get("per_robot_second")
+    ch = summary["choices"]
+    if not per:
+        return {}
+    return {t: ch["time_share"].get(t, 0.0) / share / per
+            for t, share in ch["task_share"].items() if share > 0}
+
+
 def rates(out: Path, points: list[dict], reference: str = REFERENCE) -> dict:
     """policy -> mean and interval over seeds of :func:`run_rate`'s figures, and the ratio
-    of each mean to the reference policy's (the issue's bar: curious >= 0.9)."""
+    of each mean to the reference policy's (the issue's bar: curious >= 0.9).
+
+    A policy that chooses its tasks changes its speed twice: through what each task costs
+    it (choosing objects and actions, and the motions it picks) and through the mix of
+    tasks (an inspect takes longer than a grasp). To tell them apart, each run's
+    robot-seconds per record of each task (``task_seconds``) are also weighed with the
+    reference policy's mean task mix: ``per_robot_second_at_reference_mix`` is the speed
+    the run would have had choosing its tasks as the reference does."""
     if not points:
         return {}
     per: dict = {}
     for (policy, seed), ps in _runs(points).items():
         summary = run_summary(out, policy, seed, ps)
         if summary is not None:
-            per.setdefault(policy, []).append(summary["rate"])
+            per.setdefault(policy, []).append(summary)
+    ref_runs = per.get(reference, [])
+    mix: dict = {}
+    for s in ref_runs:
+        for t, share in s["choices"]["task_share"].items():
+            mix[t] = mix.get(t, 0.0) + share / len(ref_runs)
     result: dict = {}
-    for policy, rows in per.items():
+    for policy, runs in per.items():
+        rows = [s["rate"] for s in runs]
         result[policy] = {k: _interval([r[k] for r in rows if r[k] is not None])
                           for k in ("per_s", "per_robot_second")
                           if any(r[k] is not None for r in rows)}
+        secs = [task_seconds(s) for s in runs]
+        tasks = sorted({t for row in secs for t in row})
+        result[policy]["task_seconds"] = {
+            t: _interval([row[t] for row in secs if t in row]) for t in tasks}
+        at_mix = [1.0 / sum(share * row[t] for t, share in mix.items())
+                  for row in secs if mix and all(t in row for t in mix)]
+        if at_mix:
+            result[policy]["per_robot_second_at_reference_mix"] = _interval(at_mix)
     ref = result.get(reference, {})
     for row in result.values():
-        for k in list(row):
-            if k in ref and ref[k]["mean"]:
+        for k in ("per_s", "per_robot_second", "per_robot_second_at_reference_mix"):
+            if k in row and k in ref and ref[k]["mean"]:
                 row[f"{k}_vs_{reference}"] = row[k]["mean"] / ref[k]["mean"]
     return result
 
@@ -810,6 +843,22 @@ def report_markdown(meta: dict, summary: dict, reached: dict, rate: dict,
         lines.append(f"| {policy} | {_cell(row.get('per_s'), 2)} | {vs['per_s']} | "
                      f"{_cell(row.get('per_robot_second'), 2)} | "
                      f"{vs['per_robot_second']} |")
+    tasks = sorted({t for row in rate.values() for t in row.get("task_seconds", {})})
+    if tasks:
+        lines += ["", "Robot-seconds per record of each task (choosing the object and the "
+                  "action, and the motion), and the speed each policy would have had with "
+                  f"{REFERENCE}'s task mix: what its choice of tasks costs is left out, what "
+                  "its choices within a task cost is kept.", "",
+                  "| policy | " + " | ".join(tasks) + f" | interactions / robot-second at "
+                  f"{REFERENCE}'s task mix | vs {REFERENCE} |",
+                  "|---|" + "---:|" * (len(tasks) + 2)]
+        for policy, row in rate.items():
+            vs = row.get(f"per_robot_second_at_reference_mix_vs_{REFERENCE}")
+            lines.append(f"| {policy} | "
+                         + " | ".join(_cell(row.get("task_seconds", {}).get(t), 3)
+                                      for t in tasks)
+                         + f" | {_cell(row.get('per_robot_second_at_reference_mix'), 2)} | "
+                         + ("-" if vs is None else f"{vs:.2f}") + " |")
     if chose:
         tasks = sorted({t for row in chose.values() for t in row["task_share"]})
         levels = sorted({lv for row in chose.values() for lv in row["curious_share"]})
