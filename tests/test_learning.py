@@ -544,6 +544,49 @@ def test_predictor_and_reload(store, records, tmp_path):
     assert not pred.maybe_reload()
 
 
+def test_a_shared_predictor_reads_each_checkpoint_once_per_process(store, tmp_path,
+                                                                   monkeypatch):
+    import gc
+    import os
+    import threading
+
+    path = tmp_path / "checkpoint.pt"
+    trainer = tiny_trainer(store)
+    trainer.train_steps(1)
+    trainer.save(path)
+    loads = []
+    real = Predictor._load
+
+    def counting(p, device):
+        loads.append(str(p))
+        return real(p, device)
+
+    monkeypatch.setattr(Predictor, "_load", staticmethod(counting))
+    a = Predictor.shared(path)
+    assert Predictor.shared(tmp_path) is a and len(loads) == 1  # the folder names the file
+    assert Predictor.from_checkpoint(path) is not a and len(loads) == 2  # its own copy
+    trainer.train_steps(1)
+    trainer.save(path)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    # four nodes of a process ask at once: one of them reads the new file
+    got, barrier = [], threading.Barrier(4)
+
+    def ask():
+        barrier.wait()
+        got.append(Predictor.shared(path))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(g is a for g in got) and a.step == 2 and len(loads) == 3
+    del a, got
+    gc.collect()
+    assert Predictor.shared(path).step == 2 and len(loads) == 4  # nobody held it: read again
+
+
 # -- command line and bench ---------------------------------------------------------------
 
 

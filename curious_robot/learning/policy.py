@@ -242,7 +242,8 @@ class Policy:
 def load_policy(task: str, path, policy: str, device="cpu", **options) -> Policy:
     """A :class:`Policy` for ``task`` ('grasp', 'inspect', 'push', 'poke') from a checkpoint
     file (or a training folder holding checkpoint.pt, or ``default``: the shipped model);
-    ``policy`` is 'model' or 'curious'.
+    ``policy`` is 'model' or 'curious'. The predictor is the process's shared one of that
+    file (:meth:`Predictor.shared`): the selectors of a container read a checkpoint once.
     Raises ``ValueError`` for an unknown task / policy and
     :class:`~curious_robot.learning.checkpoint.CheckpointError` for an unusable file."""
     _check_task(task)
@@ -254,7 +255,7 @@ def load_policy(task: str, path, policy: str, device="cpu", **options) -> Policy
         path = resolve_checkpoint(path)
     except FileNotFoundError as exc:
         raise CheckpointError(str(exc)) from exc
-    return Policy(task, Predictor.from_checkpoint(path, device), policy, **options)
+    return Policy(task, Predictor.shared(path, device), policy, **options)
 
 
 __all__ = ["MODEL_POLICIES", "Policy", "load_policy", "shifted_patches", "translate"]

@@ -3,7 +3,10 @@
 ``Predictor.from_checkpoint(path, device)`` loads the newest checkpoint of a training
 folder (or any checkpoint file); ``maybe_reload()`` swaps in a newer file when the trainer
 has written one (file changed and a different step). Methods are thread-safe (one lock), so
-a selector node may call them from several service callbacks.
+a selector node may call them from several service callbacks. ``Predictor.shared(path)``
+is the process's one predictor of a file: nodes that share a process (the container runs
+the three selectors and the manager together) load each new checkpoint once between them,
+not once each.
 
 Uncertainty for "curious" selection, cheap by design:
 - grasp: per-bin binary entropy of the predicted success (1 bit at p = 0.5, 0 at 0 or 1);
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +43,11 @@ def _file_key(path: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
+#: (file, device) -> the predictor ``Predictor.shared`` hands out; kept only while in use
+_SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
 def binary_entropy(p) -> np.ndarray:
     """Entropy in bits of Bernoulli(p), elementwise."""
     p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
@@ -55,6 +64,7 @@ class Predictor:
         self.path = Path(path) if path is not None else None
         self._key = _file_key(self.path) if self.path is not None else None
         self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one reload at a time: the others wait for it
 
     @property
     def input_size(self) -> int:
@@ -77,24 +87,49 @@ class Predictor:
         model, stats, step = cls._load(path, device)
         return cls(model, stats, step, device, path)
 
+    @classmethod
+    def shared(cls, path, device="cpu") -> Predictor:
+        """The process's one predictor of ``path`` on ``device``: loaded on first use,
+        brought up to date (:meth:`maybe_reload`) on every later one, and kept only while
+        something holds it. Its methods are thread-safe, so nodes of one process can share
+        it; each new checkpoint is then read from disk once."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "checkpoint.pt"
+        key = (str(path.resolve()), str(torch.device(device)))
+        with _SHARED_LOCK:
+            predictor = _SHARED.get(key)
+            if predictor is None:
+                predictor = cls.from_checkpoint(path, device)
+                _SHARED[key] = predictor
+                return predictor
+        predictor.maybe_reload()
+        return predictor
+
     def maybe_reload(self) -> bool:
         """Load the checkpoint file again if it changed on disk and holds another step;
-        True when the model was replaced. A damaged file is logged and the old model kept."""
+        True when the model was replaced. A damaged file is logged and the old model kept.
+        Callers that find the file changed while another reloads it wait for that reload
+        and do not repeat it."""
         if self.path is None:
             return False
         key = _file_key(self.path)
         if key is None or key == self._key:
             return False
-        try:
-            model, stats, step = self._load(self.path, self.device)
-        except CheckpointError as exc:
-            log.warning("keeping the model of step %d: %s", self.step, exc)
-            return False
-        with self._lock:
-            self._key = key
-            if step == self.step:
+        with self._reload_lock:
+            key = _file_key(self.path)
+            if key is None or key == self._key:
+                return False  # reloaded while this caller waited
+            try:
+                model, stats, step = self._load(self.path, self.device)
+            except CheckpointError as exc:
+                log.warning("keeping the model of step %d: %s", self.step, exc)
                 return False
-            self.model, self.stats, self.step = model.to(self.device).eval(), stats, step
+            with self._lock:
+                self._key = key
+                if step == self.step:
+                    return False
+                self.model, self.stats, self.step = model.to(self.device).eval(), stats, step
         log.info("reloaded %s: step %d", self.path, step)
         return True
 

@@ -222,7 +222,7 @@ class ManagerNode(Node):
         with self.cond:
             if self.predictor is not None and str(self.predictor.path) == path:
                 return  # the same file: Predictor.maybe_reload follows its rewrites
-        predictor = Predictor.from_checkpoint(path)
+        predictor = Predictor.shared(path)  # the selectors beside it read the same file
         with self.cond:
             self.predictor = predictor
         self.get_logger().info(f"object curiosity: model {path}")
