@@ -46,6 +46,8 @@ def wait_result(future, timeout: float, stop: threading.Event, progress=None):
     after ``timeout`` s; raises :class:`Stopping` as soon as ``stop`` is set. With
     ``progress`` (-> monotonic time of the last sign of progress) the ``timeout`` counts
     from that sign: work that is progressing, however slowly, is never cut off."""
+    if future.done():  # answered already: no round through the executor for the callback
+        return future.result()
     done = threading.Event()
     future.add_done_callback(lambda _f: done.set())
     start = time.monotonic()
@@ -59,6 +61,35 @@ def wait_result(future, timeout: float, stop: threading.Event, progress=None):
         if time.monotonic() >= deadline():
             return None
     return future.result()
+
+
+def call_many(client, requests: list, timeout: float, stop: threading.Event) -> list:
+    """The answers to ``requests`` to the service of ``client``, in their order, all sent
+    before the first is awaited (the server answers one while the others travel);
+    ``timeout`` counts for all of them together: :class:`TimeoutError` when the service is
+    not there or has not answered them all by then, :class:`Stopping` once ``stop`` is
+    set. From a thread that is not spinning, as :func:`wait_result`."""
+    if not requests:
+        return []
+    deadline = time.monotonic() + timeout
+    while not client.service_is_ready():
+        if stop.wait(0.1):
+            raise Stopping
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"service {client.srv_name} not available")
+    futures = [client.call_async(r) for r in requests]
+    answers = []
+    for future in futures:
+        if stop.is_set():
+            raise Stopping
+        res = wait_result(future, max(0.0, deadline - time.monotonic()), stop)
+        if res is None:
+            for f in futures:
+                f.cancel()
+            raise TimeoutError(f"service {client.srv_name} did not answer {len(requests)} "
+                               f"requests in {timeout}s")
+        answers.append(res)
+    return answers
 
 
 #: executor threads this node wants (its own process, or its share of a container)
@@ -255,14 +286,15 @@ class ManagerNode(Node):
         scores = self.score_cache.scores(rows, predictor.step)
         patches: list = [None] * len(candidates)
         images = {}
-        for i, obj in enumerate(candidates):  # only what moved since it was scored
-            if scores[i] is None:
-                res = self._call(self.get_patch, GetPatch.Request(x=obj.centroid.x,
-                                                                  y=obj.centroid.y))
-                if res.success:
-                    patches[i] = res
-                    images[i] = msg_to_image(res.patch, "patch")
-                    self.score_cache.radius = float(res.patch_size)
+        stale = [i for i in range(len(candidates)) if scores[i] is None]  # moved since
+        answers = self._call_many(self.get_patch, [
+            GetPatch.Request(x=candidates[i].centroid.x, y=candidates[i].centroid.y)
+            for i in stale])
+        for i, res in zip(stale, answers):
+            if res.success:
+                patches[i] = res
+                images[i] = msg_to_image(res.patch, "patch")
+                self.score_cache.radius = float(res.patch_size)
         if images:
             fresh = grasp_uncertainty(predictor.grasp_scores_batch(list(images.values())))
             for i, value in zip(images, fresh):
@@ -287,6 +319,9 @@ class ManagerNode(Node):
         if res is None:
             raise TimeoutError(f"service {client.srv_name} did not answer in {timeout}s")
         return res
+
+    def _call_many(self, client, requests: list, timeout: float = 10.0) -> list:
+        return call_many(client, requests, timeout, self.stop)
 
     def _wait_objects(self, newer_than: float, timeout: float = 10.0):
         deadline = time.monotonic() + timeout

@@ -1,0 +1,71 @@
+"""The manager's service calls from its interaction thread (which does not spin): many
+requests in flight at once, answers in order, one deadline for all, a stop that ends the
+wait (real rclpy: a service node and a client node on a spinning executor)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def patch_service():
+    import rclpy
+    from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+    from rclpy.executors import MultiThreadedExecutor
+
+    from curious_robot_interfaces.srv import GetPatch
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    server = rclpy.create_node("test_patch_server", context=context)
+    client_node = rclpy.create_node("test_patch_client", context=context)
+    served = []
+
+    def answer(request, response):
+        time.sleep(0.05)  # a render
+        served.append(request.x)
+        response.success, response.patch_size = True, float(request.x)
+        response.message = f"{request.x:g},{request.y:g}"
+        return response
+
+    server.create_service(GetPatch, "test_get_patch", answer,
+                          callback_group=MutuallyExclusiveCallbackGroup())
+    client = client_node.create_client(GetPatch, "test_get_patch")
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(server)
+    executor.add_node(client_node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    yield client, GetPatch, served
+    executor.shutdown()
+    server.destroy_node()
+    client_node.destroy_node()
+    rclpy.shutdown(context=context)
+    thread.join(timeout=5)
+
+
+def test_call_many_answers_in_order_under_one_deadline(patch_service):
+    from curious_robot.nodes.common import Stopping
+    from curious_robot.nodes.manager import call_many
+
+    client, GetPatch, served = patch_service
+    stop = threading.Event()
+    requests = [GetPatch.Request(x=float(i), y=10.0 + i) for i in range(5)]
+    answers = call_many(client, requests, 10.0, stop)
+    assert [a.message for a in answers] == [f"{i},{10 + i}" for i in range(5)]
+    assert sorted(served) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert call_many(client, [], 10.0, stop) == []
+    # five answers of 50 ms each cannot all come within 0.12 s
+    with pytest.raises(TimeoutError, match="did not answer 5 requests"):
+        call_many(client, requests, 0.12, stop)
+    time.sleep(0.4)  # let the server finish what it was given
+    stop.set()
+    t0 = time.monotonic()
+    with pytest.raises(Stopping):
+        call_many(client, requests, 10.0, stop)
+    assert time.monotonic() - t0 < 1.0
