@@ -60,6 +60,8 @@ def test_call_many_answers_in_order_under_one_deadline(patch_service):
     assert [a.message for a in answers] == [f"{i},{10 + i}" for i in range(5)]
     assert sorted(served) == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert call_many(client, [], 10.0, stop) == []
+    with pytest.raises(TimeoutError, match="did not answer in 0.01s"):
+        call_many(client, requests[:1], 0.01, stop)
     # five answers of 50 ms each cannot all come within 0.12 s
     with pytest.raises(TimeoutError, match="did not answer 5 requests"):
         call_many(client, requests, 0.12, stop)

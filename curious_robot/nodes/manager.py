@@ -86,8 +86,9 @@ def call_many(client, requests: list, timeout: float, stop: threading.Event) -> 
         if res is None:
             for f in futures:
                 f.cancel()
-            raise TimeoutError(f"service {client.srv_name} did not answer {len(requests)} "
-                               f"requests in {timeout}s")
+            what = f" {len(requests)} requests" if len(requests) > 1 else ""
+            raise TimeoutError(f"service {client.srv_name} did not answer{what} in "
+                               f"{timeout}s")
         answers.append(res)
     return answers
 
@@ -309,16 +310,7 @@ class ManagerNode(Node):
 
     # ----------------------------------------------------------------- helpers
     def _call(self, client, request, timeout: float = 10.0):
-        deadline = time.monotonic() + timeout
-        while not client.service_is_ready():
-            if self.stop.wait(0.1):
-                raise Stopping
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"service {client.srv_name} not available")
-        res = wait_result(client.call_async(request), timeout, self.stop)
-        if res is None:
-            raise TimeoutError(f"service {client.srv_name} did not answer in {timeout}s")
-        return res
+        return call_many(client, [request], timeout, self.stop)[0]
 
     def _call_many(self, client, requests: list, timeout: float = 10.0) -> list:
         return call_many(client, requests, timeout, self.stop)
