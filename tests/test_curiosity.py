@@ -395,7 +395,7 @@ def test_reach_counts_interactions_to_the_random_policys_final_value():
 def test_rates_come_from_each_runs_records_and_leave_out_the_pauses(tmp_path):
     from curious_robot.evaluation.curiosity import rates, report_markdown
 
-    def store(policy: str, seconds_each: float) -> None:
+    def store(policy: str, seconds_each: float, stopped_after: int | None = None) -> None:
         path = tmp_path / "runs" / policy / "seed0" / "replay.db"
         path.parent.mkdir(parents=True)
         with ReplayStore(path) as s:
@@ -403,6 +403,8 @@ def test_rates_come_from_each_runs_records_and_leave_out_the_pauses(tmp_path):
             for i in range(8):
                 if i == 4:
                     t += 500.0  # an evaluation between two stretches: not collection time
+                if i == stopped_after:
+                    t += 3 * 3600.0  # the machine went away; the stretch continued later
                 rec = _rec(i, "")
                 rec.stamp_start, rec.stamp_end = t, t + seconds_each
                 t += seconds_each + 1.0  # 1 s between interactions (waiting for objects)
@@ -410,12 +412,16 @@ def test_rates_come_from_each_runs_records_and_leave_out_the_pauses(tmp_path):
 
     store("random", 1.0)
     store("curious", 3.0)
+    store("model", 1.0, stopped_after=2)
     points = [{"policy": pol, "seed": 0, "target": n, "interactions": n,
                "robot_seconds": 0.0, "metrics": {}}
-              for pol in ("random", "curious") for n in (4, 8)]
+              for pol in ("random", "curious", "model") for n in (4, 8)]
     rate = rates(tmp_path, points)
     # each stretch: 4 records over 4 x 1 s of motion and 3 x 1 s of waiting
     assert rate["random"]["per_s"]["mean"] == pytest.approx(8 / 14)
+    # the interrupted stretch: two parts of 2 records, each 2 x 1 s of motion and 1 s wait
+    assert rate["model"]["per_s"]["mean"] == pytest.approx(8 / 13)
+    del rate["model"]
     assert rate["random"]["per_robot_second"]["mean"] == pytest.approx(1.0)
     assert rate["curious"]["per_s"]["mean"] == pytest.approx(8 / 30)
     assert rate["curious"]["per_s_vs_random"] == pytest.approx(14 / 30)
@@ -734,6 +740,11 @@ def test_a_finished_runs_summary_outlives_its_store_and_export_copies_no_data(tm
     before = rates(out, points), choices(out, points)
     assert before[0]["random"]["per_robot_second"]["mean"] == pytest.approx(1.0)
     assert (run_dir / "run.json").is_file()
+    stale = dict(json.loads((run_dir / "run.json").read_text()), version=1,
+                 rate={"per_s": 99.0, "per_robot_second": 99.0})
+    (run_dir / "run.json").write_text(json.dumps(stale))
+    assert rates(out, points) == before[0]  # an older version's: computed again from the store
+    assert json.loads((run_dir / "run.json").read_text())["version"] == 2
     unfinished = out / "runs" / "random" / "seed1"  # a run stopped after its first point
     unfinished.mkdir()
     (unfinished / "point_2.json").write_text(json.dumps(dict(points[0], seed=1)))

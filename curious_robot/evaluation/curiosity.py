@@ -627,20 +627,35 @@ def reach(points: list[dict], reference: str = REFERENCE) -> dict:
     return out
 
 
+#: what ``run.json`` was computed by (2: interrupted stretches' pauses left out)
+SUMMARY_VERSION = 2
+
+#: a wait between two records longer than this is not collection: the graph was down (a
+#: stretch continued after an interruption), not choosing or moving
+RESUMED_AFTER_S = 60.0
+
+
 def run_rate(store: Path, counts: list[int]) -> dict:
     """How fast a run collected, from its own records: interactions per second of wall time
     while its graph ran (each collection stretch from its first record's start to its last
-    record's end, so start-up, evaluations and resumptions are left out) and per
-    robot-second (the sum of the records' durations: choosing the object and the action,
-    and the motion)."""
+    record's end, so start-up, evaluations and resumptions are left out; a stretch that
+    was interrupted and continued counts each of its parts so, split where two records
+    lie over :data:`RESUMED_AFTER_S` apart) and per robot-second (the sum of the records'
+    durations: choosing the object and the action, and the motion)."""
     recs = _records(store)
     bounds = [0] + sorted(counts)
     n, wall = 0, 0.0
     for a, b in zip(bounds, bounds[1:]):
-        stretch = recs[a:b]
-        if len(stretch) > 1:
-            n += len(stretch)
-            wall += max(r.stamp_end for r in stretch) - min(r.stamp_start for r in stretch)
+        part: list = []
+        for r in recs[a:b] + [None]:
+            if part and (r is None or r.stamp_start - part[-1].stamp_end > RESUMED_AFTER_S):
+                if len(part) > 1:
+                    n += len(part)
+                    wall += (max(q.stamp_end for q in part)
+                             - min(q.stamp_start for q in part))
+                part = []
+            if r is not None:
+                part.append(r)
     busy = sum(max(0.0, r.stamp_end - r.stamp_start) for r in recs)
     return {"per_s": n / wall if wall > 0 else None,
             "per_robot_second": len(recs) / busy if busy > 0 else None}
@@ -653,15 +668,17 @@ def run_summary(out: Path, policy: str, seed: int, points: list[dict]) -> dict |
     run_dir = out / "runs" / policy / f"seed{seed}"
     counts = [p["interactions"] for p in points]
     cached = run_dir / "run.json"
+    store = run_dir / "replay.db"
     if cached.is_file():
         summary = json.loads(cached.read_text())
-        if summary.get("counts") == counts:
+        # one from an older version is computed again where the store is there to do it
+        if summary.get("counts") == counts and (
+                summary.get("version") == SUMMARY_VERSION or not store.is_file()):
             return summary
-    store = run_dir / "replay.db"
     if not store.is_file():
         return None
-    summary = {"counts": counts, "rate": run_rate(store, counts),
-               "choices": run_choices(store)}
+    summary = {"version": SUMMARY_VERSION, "counts": counts,
+               "rate": run_rate(store, counts), "choices": run_choices(store)}
     write_json(cached, summary)
     return summary
 
