@@ -4,6 +4,7 @@ of every record: record -> message -> store -> stats -> MCAP and back, old store
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sqlite3
 
@@ -367,7 +368,7 @@ def _points(curves: dict) -> list[dict]:
 
 @pytest.mark.unit
 def test_reach_counts_interactions_to_the_random_policys_final_value():
-    from curious_robot.evaluation.curiosity import reach
+    from curious_robot.evaluation.curiosity import reach, report_markdown
 
     points = _points({("random", 0): [0.2, 0.3, 0.4, 0.5], ("random", 1): [0.2, 0.3, 0.4, 0.7],
                       ("curious", 0): [0.4, 0.8, 0.8, 0.8], ("curious", 1): [0.6, 0.7, 0.7, 0.7],
@@ -389,6 +390,19 @@ def test_reach_counts_interactions_to_the_random_policys_final_value():
     assert rnd["reached"] == 1 and rnd["seeds"]["0"]["interactions"] is None
     assert "interactions" not in rnd
     assert "grasp_bin_accuracy" not in reach(points)  # not measured: not reported
+    first, last = entry["along"][0], entry["along"][-1]
+    assert first["interactions"] == 750 and last["interactions"] == 3000
+    assert first["policies"]["curious"]["mean"] == pytest.approx(0.5)  # seed 2 unfinished
+    d = last["minus_reference"]["curious"]
+    assert d["mean"] == pytest.approx(0.15)
+    # Welch: se = sqrt(0.005 / 2 + 0.02 / 2), about 1.5 degrees of freedom -> t(1)
+    assert d["hi"] - d["mean"] == pytest.approx(12.706 * math.sqrt(0.0125))
+    assert set(first["minus_reference"]) == {"curious"}  # the reference is not its own
+    meta = {"policies": ["random", "curious"], "budget": 3000, "robots": 1,
+            "fractions": [0.25, 0.5, 0.75, 1.0], "heldout": 40, "attempts": 4}
+    text = report_markdown(meta, {}, reach(points), {})
+    assert "| interactions | curious | random | curious - random |" in text, text
+    assert "| 3000 | 0.750 [0.115, 1.385] | 0.600 [-0.671, 1.871] | 0.150 [" in text, text
 
 
 @pytest.mark.unit

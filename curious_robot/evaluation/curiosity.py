@@ -623,8 +623,46 @@ def reach(points: list[dict], reference: str = REFERENCE) -> dict:
                                                        for v in reached])
                 row["robot_seconds"] = _interval([v["robot_seconds"] for v in reached])
             entry["policies"][policy] = row
+        entry["along"] = _along(runs, key, reference)
         out[key] = entry
     return out
+
+
+def _difference(a: list[float], b: list[float]) -> dict | None:
+    """mean(a) - mean(b) with a 95 % Welch t interval; None unless both have 2 values."""
+    import numpy as np
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    diff = float(np.mean(a) - np.mean(b))
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return {"mean": diff, "lo": diff, "hi": diff, "n": len(a) + len(b)}
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = _T95.get(max(1, int(df)), 1.96) * se
+    return {"mean": diff, "lo": diff - half, "hi": diff + half, "n": len(a) + len(b)}
+
+
+def _along(runs: dict, key: str, reference: str) -> list[dict]:
+    """At each evaluation point: every policy's mean and interval over seeds of ``key``,
+    and its difference from the reference's (Welch interval): is one ahead on the way?"""
+    rows = []
+    for n in sorted({p["target"] for ps in runs.values() for p in ps}):
+        values: dict = {}
+        for (policy, _seed), ps in runs.items():
+            for p in ps:
+                if p["target"] == n and p["metrics"].get(key) is not None:
+                    values.setdefault(policy, []).append(p["metrics"][key])
+        row: dict = {"interactions": n,
+                     "policies": {pol: _interval(v) for pol, v in sorted(values.items())}}
+        for policy, v in sorted(values.items()):
+            if policy != reference and reference in values:
+                d = _difference(v, values[reference])
+                if d is not None:
+                    row.setdefault("minus_reference", {})[policy] = d
+        rows.append(row)
+    return rows
 
 
 #: what ``run.json`` was computed by (2: interrupted stretches' pauses left out)
@@ -848,6 +886,20 @@ def report_markdown(meta: dict, summary: dict, reached: dict, rate: dict,
                          f"{_cell(row.get('fraction_of_budget'), 2)} | "
                          f"{_cell(row.get('robot_seconds'), 0)} | {per_seed} |")
         lines.append("")
+        along = entry.get("along") or []
+        names = sorted({pol for row in along for pol in row["policies"]})
+        others = sorted({pol for row in along for pol in row.get("minus_reference", {})})
+        if along:
+            lines += [f"At each evaluation ({entry['label']}; differences: mean over seeds "
+                      f"minus {REFERENCE}'s, 95 % Welch interval):", "",
+                      "| interactions | " + " | ".join(names)
+                      + "".join(f" | {pol} - {REFERENCE}" for pol in others) + " |",
+                      "|---:|" + "---:|" * (len(names) + len(others))]
+            for row in along:
+                cells = [_cell(row["policies"].get(pol)) for pol in names]
+                cells += [_cell(row.get("minus_reference", {}).get(pol)) for pol in others]
+                lines.append(f"| {row['interactions']} | " + " | ".join(cells) + " |")
+            lines.append("")
     lines += ["A curve that reaches the value at its first evaluation is counted there (an "
               "upper bound); '-' for a seed: not reached within the budget.", "",
               "## Collection speed", "",
