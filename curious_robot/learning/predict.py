@@ -43,6 +43,12 @@ def _file_key(path: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
+def _checkpoint_file(path) -> Path:
+    """``path``, or checkpoint.pt inside it when it is a training folder."""
+    path = Path(path)
+    return path / "checkpoint.pt" if path.is_dir() else path
+
+
 #: (file, device) -> the predictor ``Predictor.shared`` hands out; kept only while in use
 _SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
@@ -81,9 +87,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path, device="cpu") -> Predictor:
         """Load ``path`` (a checkpoint file, or a training folder holding checkpoint.pt)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / "checkpoint.pt"
+        path = _checkpoint_file(path)
         model, stats, step = cls._load(path, device)
         return cls(model, stats, step, device, path)
 
@@ -93,9 +97,7 @@ class Predictor:
         brought up to date (:meth:`maybe_reload`) on every later one, and kept only while
         something holds it. Its methods are thread-safe, so nodes of one process can share
         it; each new checkpoint is then read from disk once."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / "checkpoint.pt"
+        path = _checkpoint_file(path)
         key = (str(path.resolve()), str(torch.device(device)))
         with _SHARED_LOCK:
             predictor = _SHARED.get(key)
