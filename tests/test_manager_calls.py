@@ -71,3 +71,21 @@ def test_call_many_answers_in_order_under_one_deadline(patch_service):
     with pytest.raises(Stopping):
         call_many(client, requests, 10.0, stop)
     assert time.monotonic() - t0 < 1.0
+
+
+def test_call_many_answers_more_requests_than_the_service_queue_holds(patch_service):
+    """A service keeps at most its QoS depth (10 by default) of waiting requests; more sent
+    at once would drop the oldest and their answers would never come. call_many keeps a
+    window of them in flight, so 25 (a crowded table) are all answered, in order."""
+    from rclpy.qos import qos_profile_services_default
+
+    from curious_robot.nodes.manager import call_many
+
+    client, GetPatch, served = patch_service
+    n = 2 * qos_profile_services_default.depth + 5
+    requests = [GetPatch.Request(x=float(i), y=-1.0) for i in range(n)]
+    t0 = time.monotonic()
+    answers = call_many(client, requests, 10.0, threading.Event())
+    assert [a.patch_size for a in answers] == [float(i) for i in range(n)]
+    assert sorted(served) == [float(i) for i in range(n)]
+    assert time.monotonic() - t0 < 0.05 * n + 2.0

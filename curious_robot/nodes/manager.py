@@ -63,12 +63,19 @@ def wait_result(future, timeout: float, stop: threading.Event, progress=None):
     return future.result()
 
 
+#: requests :func:`call_many` keeps in flight: a service holds at most its QoS depth
+#: (``qos_profile_services_default``: 10) of waiting requests and drops the oldest beyond
+#: that, whose answers would then never come
+IN_FLIGHT = 8
+
+
 def call_many(client, requests: list, timeout: float, stop: threading.Event) -> list:
-    """The answers to ``requests`` to the service of ``client``, in their order, all sent
-    before the first is awaited (the server answers one while the others travel);
-    ``timeout`` counts for all of them together: :class:`TimeoutError` when the service is
-    not there or has not answered them all by then, :class:`Stopping` once ``stop`` is
-    set. From a thread that is not spinning, as :func:`wait_result`."""
+    """The answers to ``requests`` to the service of ``client``, in their order, up to
+    :data:`IN_FLIGHT` of them sent before the first is awaited (the server answers one
+    while the others travel; each answer lets the next request go); ``timeout`` counts
+    for all of them together: :class:`TimeoutError` when the service is not there or has
+    not answered them all by then, :class:`Stopping` once ``stop`` is set. From a thread
+    that is not spinning, as :func:`wait_result`."""
     if not requests:
         return []
     deadline = time.monotonic() + timeout
@@ -77,12 +84,12 @@ def call_many(client, requests: list, timeout: float, stop: threading.Event) -> 
             raise Stopping
         if time.monotonic() >= deadline:
             raise TimeoutError(f"service {client.srv_name} not available")
-    futures = [client.call_async(r) for r in requests]
+    futures = [client.call_async(r) for r in requests[:IN_FLIGHT]]
     answers = []
-    for future in futures:
+    for i in range(len(requests)):
         if stop.is_set():
             raise Stopping
-        res = wait_result(future, max(0.0, deadline - time.monotonic()), stop)
+        res = wait_result(futures[i], max(0.0, deadline - time.monotonic()), stop)
         if res is None:
             for f in futures:
                 f.cancel()
@@ -90,6 +97,8 @@ def call_many(client, requests: list, timeout: float, stop: threading.Event) -> 
             raise TimeoutError(f"service {client.srv_name} did not answer{what} in "
                                f"{timeout}s")
         answers.append(res)
+        if len(futures) < len(requests):
+            futures.append(client.call_async(requests[len(futures)]))
     return answers
 
 
