@@ -28,7 +28,7 @@ class SimBackend(ArmBackend):
         return self.world.joint_state()
 
     def patch(self, x: float, y: float) -> np.ndarray:
-        return self.world.patch(x, y)[0]
+        return self.world.patch(x, y, depth=False)[0]
 
     def reset(self, seed: int | None = None, n_objects: int = 0) -> ResetOutcome:
         if seed is not None and seed >= 0 and hasattr(self.world, "reseed"):

@@ -408,9 +408,10 @@ class World(BulletSession):
         cfg = self.config
         return Camera.top_down(x, y, cfg.camera_height, cfg.patch_extent, cfg.patch_size)
 
-    def patch(self, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
-        """RGB-D patch centred on table point (x, y), axis-aligned (one render)."""
-        return self.render(self.patch_camera(x, y))
+    def patch(self, x: float, y: float, depth: bool = True):
+        """RGB-D patch centred on table point (x, y), axis-aligned (one render); depth None
+        when ``depth`` is False (what a caller that reads only the colours asks for)."""
+        return self.render(self.patch_camera(x, y), depth=depth)
 
     def joint_state(self) -> tuple[list[str], list[float], list[float], list[float]]:
         """Names, positions, velocities and efforts of the arm and finger joints."""
