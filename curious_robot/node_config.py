@@ -249,6 +249,9 @@ class SelectorParams:
     checkpoint: str = setting("", "checkpoint of a model policy: a file, a training "
                               "folder or 'default' (the shipped model, models/README.md); "
                               "empty: wait for /model_updates")
+    threads: int = setting(1, "torch CPU threads of scoring with the model (process-wide: "
+                           "a robot's nodes composed in one process share them; 0: torch's "
+                           "choice)", low=0)
 
 
 def manager_params():
@@ -280,6 +283,9 @@ def manager_params():
         ("checkpoint", str, setting("", "curious objects: the model to score them with "
                                     "(a file, a training folder or 'default'); empty: "
                                     "random until /model_updates announces one")),
+        ("threads", int, setting(1, "curious objects: torch CPU threads of scoring with "
+                                 "the model (process-wide: a robot's nodes composed in one "
+                                 "process share them; 0: torch's choice)", low=0)),
         ("seed", int, setting(0, "random seed of task and object choice", **_SEED)),
         ("max_interactions", int, setting(0, "stop after this many (0: run until stopped)",
                                           low=0)),

@@ -42,7 +42,7 @@ def test_object_shares_prefer_uncertain_objects_and_keep_the_floor():
 def test_score_cache_keeps_undisturbed_objects_and_voids_what_moved_and_its_neighbours():
     from curious_robot.learning.curiosity import ScoreCache
 
-    cache = ScoreCache(tol=0.002, radius=0.1)
+    cache = ScoreCache(tol=0.002, extent=0.1, margin=0.0)
     table = [(0.00, 0.00, 0.3, 0.05, 0.04, 0.03),   # a
              (0.05, 0.02, 1.0, 0.06, 0.03, 0.02),   # b, 5.4 cm from a
              (0.30, 0.10, 3.1, 0.04, 0.04, 0.08)]   # c, far from both

@@ -73,19 +73,24 @@ def object_shares(scores, floor: float) -> np.ndarray:
 class ScoreCache:
     """Object curiosity's scores of the objects on the table, kept while nothing changes
     what their patches show, so an interaction re-scores (and fetches the patch of) only
-    what it moved: usually the object it touched.
+    what it disturbed: usually the object it touched and the neighbours it shows up beside.
 
     Each call to :meth:`scores` passes the objects now detected, as (x, y, yaw, sx, sy, sz)
     rows (centroid, box yaw and size; m, rad). A detection matches a cached one when every
     coordinate is within ``tol`` (yaw modulo pi); its score is kept. A detection that
-    matches nothing (a new or moved object) also voids every cached score within
-    ``radius`` m of it, as it may lie in their patches (``radius``: the patch's side); so
-    does a cached object that is gone. A new model (another ``step``) voids them all."""
+    matches nothing (a new or moved object) also voids every cached score whose patch its
+    footprint reaches, as does a cached object that is gone (where it was). A patch is the
+    axis-aligned square of side ``extent`` m of table centred on its object, seen from
+    straight above: a box whose footprint, widened by ``margin`` m (detection error, edge
+    pixels), lies outside that square cannot show in it, as a camera above the square's
+    centre shows anything above the table only farther out than its footprint. A new
+    model (another ``step``) voids them all."""
 
-    def __init__(self, tol: float = 0.002, radius: float = 0.1):
-        if tol < 0 or radius < 0:
-            raise ValueError(f"tol and radius must be >= 0, got {tol}, {radius}")
-        self.tol, self.radius = float(tol), float(radius)
+    def __init__(self, tol: float = 0.002, extent: float = 0.16, margin: float = 0.02):
+        if tol < 0 or extent < 0 or margin < 0:
+            raise ValueError(f"tol, extent and margin must be >= 0, got {tol}, {extent}, "
+                             f"{margin}")
+        self.tol, self.extent, self.margin = float(tol), float(extent), float(margin)
         self.step: int | None = None
         self.rows = np.zeros((0, 6))
         self.values = np.zeros(0)
@@ -94,6 +99,13 @@ class ScoreCache:
         d = np.abs(a[:, None, :] - b[None, :, :])
         d[..., 2] = np.minimum(d[..., 2] % np.pi, np.pi - d[..., 2] % np.pi)
         return (d <= self.tol).all(axis=2)
+
+    @staticmethod
+    def footprint(rows: np.ndarray) -> np.ndarray:
+        """(N, 2) half-sides along table x and y of each box's axis-aligned footprint."""
+        c, s = np.abs(np.cos(rows[:, 2])), np.abs(np.sin(rows[:, 2]))
+        return 0.5 * np.stack([c * rows[:, 3] + s * rows[:, 4],
+                               s * rows[:, 3] + c * rows[:, 4]], axis=1)
 
     def scores(self, rows, step: int) -> list[float | None]:
         """The cached score of each detection, None where it must be scored again."""
@@ -104,11 +116,12 @@ class ScoreCache:
             return [None] * len(rows)
         match = self._close(rows, self.rows)  # (now, cached)
         found = match.any(axis=1)
-        changed = np.concatenate([rows[~found, :2], self.rows[~match.any(axis=0), :2]])
+        changed = np.concatenate([rows[~found], self.rows[~match.any(axis=0)]])
         near = np.zeros(len(self.rows), bool)
         if len(changed):
-            dist = np.linalg.norm(self.rows[:, None, :2] - changed[None, :, :], axis=2)
-            near = (dist <= self.radius).any(axis=1)
+            reach = 0.5 * self.extent + self.margin + self.footprint(changed)  # (C, 2)
+            gap = np.abs(self.rows[:, None, :2] - changed[None, :, :2])  # (cached, C, 2)
+            near = (gap <= reach[None]).all(axis=2).any(axis=1)
         out: list[float | None] = []
         for i in range(len(rows)):
             hit = np.flatnonzero(match[i] & ~near)

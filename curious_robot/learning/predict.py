@@ -54,6 +54,16 @@ _SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
 
 
+def inference_threads(n: int) -> None:
+    """Let torch use ``n`` CPU threads in this process (0: leave torch's choice). A robot's
+    nodes score with the model between physics steps on the same cores as the learner:
+    torch's default, a thread per core, only adds threads that wait for each other."""
+    if n < 0:
+        raise ValueError(f"threads must be >= 0, got {n}")
+    if n and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 def binary_entropy(p) -> np.ndarray:
     """Entropy in bits of Bernoulli(p), elementwise."""
     p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)

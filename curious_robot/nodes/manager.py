@@ -115,6 +115,7 @@ class ManagerNode(Node):
         if not p.robot:
             raise ParameterError("parameter 'robot' must not be empty")
         self.robot = p.robot
+        self.threads = p.threads
         known = registry.names("arm")
         weights = [getattr(p, f"weight_{t}") for t in known if t in p.tasks]
         if sum(weights) <= 0:
@@ -133,7 +134,7 @@ class ManagerNode(Node):
         self.progress = (LearningProgress(self.tasks, list(self.weights), floor=p.task_floor)
                          if self.task_policy == "progress" else None)
         self.predictor = None  # object curiosity's model (the learner's newest checkpoint)
-        # object curiosity's scores of undisturbed objects; its radius, a patch's side, is
+        # object curiosity's scores of undisturbed objects; its extent, a patch's side, is
         # set from the GetPatch answers before anything is cached
         self.score_cache = ScoreCache()
         if self.object_policy == "curious" and p.checkpoint:
@@ -187,6 +188,8 @@ class ManagerNode(Node):
         #: 'not accepted' / 'aborted' by the arm, 'timed out', 'skipped' (a service
         #: timed out), 'no patch', 'selector refused', 'no tactile'
         self.failures: Counter[str] = Counter()
+        #: object curiosity's work: choices made with a model, patches fetched and scored
+        self.scored = Counter()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="manager-loop", daemon=True)
         self.thread.start()
@@ -209,8 +212,11 @@ class ManagerNode(Node):
         failed = ", ".join(f"{n} {why}" for why, n in sorted(self.failures.items()))
         paused = (f"; paused {self.admission_waits} time(s) for the learner's acks"
                   if self.admission_waits else "")
+        scored = (f"; object curiosity scored {self.scored['patches']} patches over "
+                  f"{self.scored['choices']} choices" if self.scored["choices"] else "")
         return (f"{self.done} interactions sent, {self.outbox.delivery()}; "
-                f"no record: {failed or 'none'}{paused}" + (f"; {refused}" if refused else ""))
+                f"no record: {failed or 'none'}{paused}{scored}"
+                + (f"; {refused}" if refused else ""))
 
     # ----------------------------------------------------------------- callbacks
     def _on_area(self, msg) -> None:
@@ -253,7 +259,7 @@ class ManagerNode(Node):
                 self.get_logger().error(f"cannot load checkpoint {msg.path}: {exc}")
 
     def _load_predictor(self, path: str) -> None:
-        from curious_robot.learning.predict import Predictor
+        from curious_robot.learning.predict import Predictor, inference_threads
         from curious_robot.paths import resolve_checkpoint
 
         try:
@@ -263,6 +269,7 @@ class ManagerNode(Node):
         with self.cond:
             if self.predictor is not None and str(self.predictor.path) == path:
                 return  # the same file: Predictor.maybe_reload follows its rewrites
+        inference_threads(self.threads)
         predictor = Predictor.shared(path)  # the selectors beside it read the same file
         with self.cond:
             self.predictor = predictor
@@ -304,11 +311,12 @@ class ManagerNode(Node):
             if res.success:
                 patches[i] = res
                 images[i] = msg_to_image(res.patch, "patch")
-                self.score_cache.radius = float(res.patch_size)
+                self.score_cache.extent = float(res.patch_size)
         if images:
             fresh = grasp_uncertainty(predictor.grasp_scores_batch(list(images.values())))
             for i, value in zip(images, fresh):
                 scores[i] = float(value)
+        self.scored.update(choices=1, patches=len(images))
         ok = [i for i, v in enumerate(scores) if v is not None]
         self.score_cache.keep([rows[i] for i in ok], [scores[i] for i in ok], predictor.step)
         if not ok:

@@ -25,6 +25,7 @@ class SelectorNode(Node):
 
         p = declare(self, SelectorParams)
         self.policy, seed, self.checkpoint = p.policy, p.seed, p.checkpoint
+        self.threads = p.threads
         self.workspace = Workspace(*p.workspace)
         self.rng = np.random.default_rng([seed, sum(map(ord, task))])
         self.model = None
@@ -43,6 +44,7 @@ class SelectorNode(Node):
             return
         try:
             from curious_robot.learning.policy import load_policy
+            from curious_robot.learning.predict import inference_threads
         except ImportError as exc:
             raise ParameterError(f"parameter 'policy' = {self.policy!r} needs the learning "
                                  f"package: {exc}") from exc
@@ -52,6 +54,7 @@ class SelectorNode(Node):
             path = str(resolve_checkpoint(path))
         except FileNotFoundError as exc:
             raise ParameterError(f"parameter 'checkpoint': {exc}") from exc
+        inference_threads(self.threads)
         self.model = load_policy(self.task, path, self.policy)
         self.get_logger().info(f"{self.task} selector: policy '{self.policy}' from {path}")
 
