@@ -266,7 +266,7 @@ def manager_params():
                                     t in n for t in v),
                                 why=f"must be a non-empty list of {', '.join(names)}")),
         *[(f"weight_{t.name}", float, setting(
-            float(t.default_weight), f"relative share of robot time for {t.name}", low=0.0))
+            float(t.default_weight), f"relative share of interactions for {t.name}", low=0.0))
           for t in arm],
         ("task_policy", str, setting("fixed", "how the task is chosen: fixed (the "
                                      "weight_<task> shares) or progress (learning progress "

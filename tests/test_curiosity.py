@@ -123,14 +123,23 @@ def test_progress_is_per_robot_second_and_tries_unknown_tasks():
     lp.spent("a", 1.0)
     lp.spent("b", 10.0)
     lp.report({"a": 0.5, "b": 0.5})
+    time = lp.time_shares()
+    assert time[0] == pytest.approx(0.05 + 0.9 * 10 / 11)
+    # b's interactions take ten times as long: it is drawn ten times less per share of
+    # time, so a draw ratio of time[0] / 1 s against time[1] / 10 s
+    np.testing.assert_allclose(lp.durations(), [1.0, 10.0])
     p = lp.shares()
-    assert p[0] == pytest.approx(0.05 + 0.9 * 10 / 11)
+    assert p[0] / p[1] == pytest.approx((time[0] / 1.0) / (time[1] / 10.0))
+    rng = np.random.default_rng(1)
+    drawn = rng.choice(2, size=20000, p=p)
+    spent = np.array([1.0, 10.0])[drawn]
+    assert spent[drawn == 0].sum() / spent.sum() == pytest.approx(time[0], abs=0.02)
     # a task without two reports yet counts as the fastest, so it is tried
     lp2 = LearningProgress(["a", "b"], [1.0, 1.0], floor=0.0, smoothing=1.0)
     lp2.report({"a": 1.0})
     lp2.spent("a", 5.0)
     lp2.report({"a": 0.9})
-    assert lp2.shares()[1] == pytest.approx(0.5)
+    assert lp2.shares()[1] == pytest.approx(0.5)  # b untried: a's 5 s a guess of its cost
     # nobody improves: the fixed weights
     lp3 = LearningProgress(["a", "b"], [3.0, 1.0], floor=0.1, smoothing=1.0)
     for _ in range(2):
@@ -138,6 +147,14 @@ def test_progress_is_per_robot_second_and_tries_unknown_tasks():
         lp3.spent("b", 1.0)
         lp3.report({"a": 1.0, "b": 1.0})
     np.testing.assert_allclose(lp3.shares(), [0.1 + 0.8 * 0.75, 0.1 + 0.8 * 0.25])
+    # ... which are shares of interactions: where a is twice as slow, it keeps them
+    lp4 = LearningProgress(["a", "b"], [3.0, 1.0], floor=0.0, smoothing=1.0)
+    for _ in range(2):
+        lp4.spent("a", 2.0)
+        lp4.spent("b", 1.0)
+        lp4.report({"a": 1.0, "b": 1.0})
+    np.testing.assert_allclose(lp4.shares(), [0.75, 0.25])
+    np.testing.assert_allclose(lp4.time_shares(), [6 / 7, 1 / 7])
 
 
 @pytest.mark.unit

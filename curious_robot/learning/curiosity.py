@@ -18,9 +18,12 @@ task level, ``progress``
     the (robot seconds spent on the task, loss) pairs the learner reports with its
     checkpoints, smoothed (EMA); a task's rate is the smoothed loss's decrease over the
     last ``window`` reports divided by the robot seconds spent on the task between them.
-    Shares: ``floor`` per task, the rest in proportion to the rates; a task with fewer
-    than two reports (nothing to compare yet) counts as the fastest, so it is tried;
-    when no task improves, the rest follows the fixed weights.
+    Shares of robot time: ``floor`` per task, the rest in proportion to the rates; a task
+    with fewer than two reports (nothing to compare yet) counts as the fastest, so it is
+    tried; when no task improves, the rest follows the fixed weights. The next task is
+    drawn with its time share divided by its mean interaction's seconds, so the shares
+    hold in robot time, not in interactions (until 2026-12-06 they were drawn as they
+    are, which gave slow tasks more time than their progress earned).
 """
 
 from __future__ import annotations
@@ -148,6 +151,7 @@ class LearningProgress:
     window: int = 4               # reports the rate is measured over
     smoothing: float = 0.5        # EMA factor of the reported losses (1: no smoothing)
     seconds: dict[str, float] = field(default_factory=dict)
+    count: dict[str, int] = field(default_factory=dict)
     history: dict[str, deque] = field(default_factory=dict)
     _ema: dict[str, float] = field(default_factory=dict)
 
@@ -165,12 +169,14 @@ class LearningProgress:
             raise ValueError(f"weights must be >= 0 with a positive sum, got {self.weights}")
         for t in self.tasks:
             self.seconds.setdefault(t, 0.0)
+            self.count.setdefault(t, 0)
             self.history.setdefault(t, deque(maxlen=self.window + 1))
 
     def spent(self, task: str, seconds: float) -> None:
         """Robot time spent on ``task`` (one interaction's duration)."""
         if task in self.seconds and np.isfinite(seconds) and seconds > 0:
             self.seconds[task] += float(seconds)
+            self.count[task] += 1
 
     def report(self, losses: dict[str, float]) -> None:
         """The learner's losses with a new checkpoint (tasks it did not train are absent)."""
@@ -194,15 +200,32 @@ class LearningProgress:
             out[task] = max(0.0, l0 - l1) / max(s1 - s0, 1e-3)
         return out
 
-    def shares(self) -> np.ndarray:
-        """Probability of each task of :attr:`tasks` for the next interaction."""
+    def durations(self) -> np.ndarray:
+        """Mean robot seconds of one interaction of each task of :attr:`tasks`; a task not
+        tried yet counts as the mean of the others (all alike before anything is done)."""
+        known = [self.seconds[t] / self.count[t] for t in self.tasks if self.count[t]]
+        default = float(np.mean(known)) if known else 1.0
+        return np.array([self.seconds[t] / self.count[t] if self.count[t] else default
+                         for t in self.tasks], float)
+
+    def time_shares(self) -> np.ndarray:
+        """The share of robot time each task of :attr:`tasks` should get: ``floor`` each,
+        the rest in proportion to the rates (an unknown rate counts as the fastest; when
+        no task improves, as the fixed weights spend time)."""
         n = len(self.tasks)
         rates = self.rates()
         known = [r for r in rates.values() if r is not None]
         top = max(known) if known and max(known) > 0 else 1.0
         r = np.array([top if rates[t] is None else rates[t] for t in self.tasks], float)
-        base = np.asarray(self.weights, float) / np.sum(self.weights)
-        prop = r / r.sum() if r.sum() > 0 else base
+        base = np.asarray(self.weights, float) * self.durations()  # weights are draws
+        prop = r / r.sum() if r.sum() > 0 else base / base.sum()
         rest = 1.0 - self.floor * n
         p = self.floor + rest * prop
         return p / p.sum()
+
+    def shares(self) -> np.ndarray:
+        """Probability of each task of :attr:`tasks` for the next interaction: its share
+        of robot time divided by what one of its interactions costs, so that a task
+        three times as slow is drawn a third as often for the same share of time."""
+        q = self.time_shares() / self.durations()
+        return q / q.sum()

@@ -73,7 +73,7 @@ class Task:
     action_type: str = ""
     #: the selector node whose ``select`` service proposes this task's actions
     selector: str = ""
-    #: default share of robot time in the manager (parameter ``weight_<name>``)
+    #: default relative share of interactions in the manager (parameter ``weight_<name>``)
     default_weight: float = 1.0
     #: trained by default (``train --tasks`` default, the online learner's default)
     default_train: bool = True
