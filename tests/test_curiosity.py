@@ -55,6 +55,10 @@ def test_score_cache_keeps_undisturbed_objects_and_voids_what_moved_and_its_neig
     # a was pushed 3 cm: a and its neighbour b are scored again, c keeps its score
     pushed = [(0.03, 0.0, 0.3, 0.05, 0.04, 0.03), table[1], table[2]]
     assert cache.scores(pushed, step=50) == [None, None, 0.1]
+    # told to leave neighbours alone, only a itself is scored again
+    own = ScoreCache(tol=0.002, extent=0.1, margin=0.0, neighbours=False)
+    own.keep(table, [0.9, 0.5, 0.1], step=50)
+    assert own.scores(pushed, step=50) == [None, 0.5, 0.1]
     # c was picked up and is gone: nothing near it, so a and b keep theirs
     assert cache.scores(table[:2], step=50) == [0.9, 0.5]
     # a new model scores everything again

@@ -86,14 +86,18 @@ class ScoreCache:
     axis-aligned square of side ``extent`` m of table centred on its object, seen from
     straight above: a box whose footprint, widened by ``margin`` m (detection error, edge
     pixels), lies outside that square cannot show in it, as a camera above the square's
-    centre shows anything above the table only farther out than its footprint. A new
+    centre shows anything above the table only farther out than its footprint. With
+    ``neighbours`` False only the objects that moved themselves are scored again (fewer
+    patches; a neighbour's score may then describe a patch it has since changed). A new
     model (another ``step``) voids them all."""
 
-    def __init__(self, tol: float = 0.002, extent: float = 0.16, margin: float = 0.02):
+    def __init__(self, tol: float = 0.002, extent: float = 0.16, margin: float = 0.02,
+                 neighbours: bool = True):
         if tol < 0 or extent < 0 or margin < 0:
             raise ValueError(f"tol, extent and margin must be >= 0, got {tol}, {extent}, "
                              f"{margin}")
         self.tol, self.extent, self.margin = float(tol), float(extent), float(margin)
+        self.neighbours = bool(neighbours)
         self.step: int | None = None
         self.rows = np.zeros((0, 6))
         self.values = np.zeros(0)
@@ -121,7 +125,7 @@ class ScoreCache:
         found = match.any(axis=1)
         changed = np.concatenate([rows[~found], self.rows[~match.any(axis=0)]])
         near = np.zeros(len(self.rows), bool)
-        if len(changed):
+        if len(changed) and self.neighbours:
             reach = 0.5 * self.extent + self.margin + self.footprint(changed)  # (C, 2)
             gap = np.abs(self.rows[:, None, :2] - changed[None, :, :2])  # (cached, C, 2)
             near = (gap <= reach[None]).all(axis=2).any(axis=1)

@@ -136,7 +136,7 @@ class ManagerNode(Node):
         self.predictor = None  # object curiosity's model (the learner's newest checkpoint)
         # object curiosity's scores of undisturbed objects; its extent, a patch's side, is
         # set from the GetPatch answers before anything is cached
-        self.score_cache = ScoreCache()
+        self.score_cache = ScoreCache(neighbours=p.rescore_neighbours)
         if self.object_policy == "curious" and p.checkpoint:
             self._load_predictor(p.checkpoint)
         self.fleet = FleetAuth(self, p.fleet_key)
