@@ -281,8 +281,8 @@ def manager_params():
         ("rescore_neighbours", bool, setting(False, "curious: also score again the "
                                              "objects whose patch a moved object may show "
                                              "in (false: only those that moved "
-                                             "themselves: 3.1 instead of 4.5 patches per "
-                                             "choice, a neighbour's score may be stale)")),
+                                             "themselves: fewer renders, a neighbour's "
+                                             "score may be stale)")),
         ("object_floor", float, setting(0.3, "curious: share of the choice spread evenly "
                                         "over the objects", low=0.0, high=1.0)),
         ("checkpoint", str, setting("", "curious objects: the model to score them with "

@@ -76,7 +76,8 @@ def object_shares(scores, floor: float) -> np.ndarray:
 class ScoreCache:
     """Object curiosity's scores of the objects on the table, kept while nothing changes
     what their patches show, so an interaction re-scores (and fetches the patch of) only
-    what it disturbed: usually the object it touched and the neighbours it shows up beside.
+    what it disturbed: usually the object it touched (and, with ``neighbours``, the ones
+    it now shows up beside).
 
     Each call to :meth:`scores` passes the objects now detected, as (x, y, yaw, sx, sy, sz)
     rows (centroid, box yaw and size; m, rad). A detection matches a cached one when every
