@@ -239,3 +239,27 @@ def test_select_serves_every_arm_task_at_96_px():
                 t, patch(), PATCH_SIZE, rng, WS)
             assert len(sel.action) == len(registry.get(task).action_fields), (task, policy)
             assert all(math.isfinite(v) for v in sel.action)
+
+
+def test_the_predictor_runs_channels_last_and_predicts_what_the_plain_model_does():
+    """The selectors' model runs with channels-last convolutions (faster on a CPU); its
+    grasp scores and features are the plain model's up to float rounding."""
+    from curious_robot import paths
+
+    state = load_checkpoint(paths.shipped_model("arm"))
+    plain = CuriousNet(ModelConfig.from_dict(state["config"]["model"]))
+    plain.load_state_dict(state["model"])
+    plain.eval()
+    pr = Predictor.from_checkpoint(paths.shipped_model("arm"))
+    conv1 = pr.model.root.stages["conv1"][0].weight
+    assert conv1.is_contiguous(memory_format=torch.channels_last)
+    patches = [patch(seed) for seed in range(3)]
+    x = data.to_tensors({"x": data.stack(patches, pr.input_size, "resize")}, "cpu")["x"]
+    x = x.contiguous()  # the plain layout throughout
+    with torch.no_grad():
+        grasp = torch.sigmoid(plain.grasp(x)).numpy()
+        conv5 = plain.root(x, upto="conv5").numpy()
+    np.testing.assert_allclose(pr.grasp_scores_batch(patches), grasp, rtol=0, atol=1e-5)
+    features = pr.features(patches, "conv5")
+    assert features.flags.c_contiguous  # numpy's own layout, whatever torch's was
+    np.testing.assert_allclose(features, conv5, rtol=1e-4, atol=1e-4)

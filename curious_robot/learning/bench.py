@@ -75,8 +75,11 @@ def measure(size: int, device, width: float, batch_size: int, cycles: int) -> di
     _sync(device)
     elapsed = time.perf_counter() - t0
 
-    model = trainer.model.eval()
+    from curious_robot.learning.predict import inference_model
+
+    model = inference_model(trainer.model, device)  # as the selectors run it
     patch = data.to_tensors({"x": data.stack([by_task["grasp"][0].before], size)}, device)["x"]
+    patch = patch.contiguous(memory_format=torch.channels_last)
     times = []
     with torch.no_grad():
         for i in range(12):

@@ -64,6 +64,16 @@ def inference_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def inference_model(model: CuriousNet, device) -> CuriousNet:
+    """``model`` (in place) on ``device`` in eval mode, its convolution weights in
+    channels-last layout (:meth:`Predictor._images` gives the images the same layout). The
+    default layout spends about a third of a small batch's time converting tensors to and
+    from oneDNN's: on one CPU thread the grasp forward of one 96 px patch takes 2.4 ms
+    instead of 3.8 (``curious-robot bench learner``), five patches 7.0 instead of 8.2 ms.
+    The outputs are the same up to float rounding (tests/test_policy.py)."""
+    return model.to(torch.device(device)).eval().to(memory_format=torch.channels_last)
+
+
 def binary_entropy(p) -> np.ndarray:
     """Entropy in bits of Bernoulli(p), elementwise."""
     p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
@@ -74,7 +84,7 @@ class Predictor:
     def __init__(self, model: CuriousNet, stats: dict[str, data.NormStats], step: int = 0,
                  device="cpu", path: str | os.PathLike | None = None):
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model = inference_model(model, self.device)
         self.stats = stats
         self.step = int(step)
         self.path = Path(path) if path is not None else None
@@ -141,7 +151,8 @@ class Predictor:
                 self._key = key
                 if step == self.step:
                     return False
-                self.model, self.stats, self.step = model.to(self.device).eval(), stats, step
+                self.model = inference_model(model, self.device)
+                self.stats, self.step = stats, step
         log.info("reloaded %s: step %d", self.path, step)
         return True
 
@@ -162,7 +173,7 @@ class Predictor:
                 raise ValueError(f"expected uint8 (H, W, 3) RGB images, got {img.dtype} "
                                  f"{img.shape}")
         return data.to_tensors({"x": data.stack(list(images), self.input_size, view)},
-                               self.device)["x"]
+                               self.device)["x"].contiguous(memory_format=torch.channels_last)
 
     def _stats(self, key: str) -> data.NormStats:
         if key not in self.stats:
@@ -304,4 +315,4 @@ class Predictor:
     def features(self, images, layer: str = "conv5") -> np.ndarray:
         """(N, ...) root features at ``layer`` (conv1..conv5, pool5, fc6)."""
         with self._lock:
-            return self.model.root(self._images(images), upto=layer).cpu().numpy()
+            return self.model.root(self._images(images), upto=layer).contiguous().cpu().numpy()
