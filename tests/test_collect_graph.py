@@ -535,6 +535,29 @@ def test_goodbye_lines_are_summed_by_reason(tmp_path):
         (tmp_path / f"{name}.log").write_text(text)
         g.logs[name] = tmp_path / f"{name}.log"
     assert g.goodbyes() == ({"not accepted": 2, "timed out": 2}, 3)
+    assert g.time_spent() == {}  # these managers did not say where their time went
+
+
+def test_where_the_robots_time_went_is_averaged_over_robots_by_interactions(tmp_path):
+    """collect's ``ms_per_interaction`` reads the managers' goodbye lines, each robot
+    weighted by the interactions it sent."""
+    from curious_robot.commands.collect import Graph
+
+    g = Graph([], "", "", tmp_path)
+    lines = {
+        "robot0": "[INFO] [1.0] [robot0.interaction_manager]: interaction_manager: stopped "
+                  "cleanly (300 interactions sent, all acknowledged; no record: none; object "
+                  "curiosity scored 930 patches over 300 choices; mean ms per interaction: "
+                  "object choice 30, action choice 14, acting 300)\n",
+        "robot1": "... stopped cleanly (100 interactions sent, all acknowledged; no record: "
+                  "1 timed out; mean ms per interaction: object choice 2, action choice 6, "
+                  "acting 340; 2 refused (bad signature))\n",
+    }
+    for name, text in lines.items():
+        (tmp_path / f"{name}.log").write_text(text)
+        g.logs[name] = tmp_path / f"{name}.log"
+    assert g.time_spent() == {"object_choice": 23.0, "action_choice": 12.0, "acting": 310.0}
+    assert g.goodbyes()[0] == {"timed out": 1}
 
 
 @pytest.mark.unit

@@ -173,6 +173,8 @@ def _load_libc() -> None:
 
 #: a manager's goodbye line: "N interactions sent, ... no record: 3 timed out, 1 aborted"
 _SENT = re.compile(r"(\d+) interactions sent, .*?no record: ([^;)\n]*)")
+#: a manager's goodbye line: where its robot's time went, mean ms per interaction
+_SPENT = re.compile(r"(\d+) interactions sent, [^\n]*?mean ms per interaction: ([^;)\n]*)")
 #: the learner's goodbye line
 _DUPS = re.compile(r"learner: stopped cleanly \(stored \d+ this run, (\d+) duplicates")
 
@@ -264,6 +266,30 @@ class Graph:
             if m:
                 dups = int(m.group(1))
         return reasons, dups
+
+    def time_spent(self) -> dict[str, float]:
+        """Where the robots' time went, from the managers' goodbye lines: mean ms per
+        interaction choosing the object, choosing the action and acting, over the robots
+        (each weighted by the interactions it sent); empty without such lines."""
+        totals: dict[str, float] = {}
+        weights: dict[str, int] = {}
+        for path in self.logs.values():
+            try:
+                text = Path(path).read_text(errors="replace")
+            except OSError:
+                continue
+            for m in _SPENT.finditer(text):
+                sent = int(m.group(1))
+                for part in m.group(2).split(","):
+                    what, _, ms = part.strip().rpartition(" ")
+                    try:
+                        value = float(ms)
+                    except ValueError:
+                        continue
+                    key = what.replace(" ", "_")
+                    totals[key] = totals.get(key, 0.0) + sent * value
+                    weights[key] = weights.get(key, 0) + sent
+        return {k: round(totals[k] / weights[k], 1) for k in totals if weights[k]}
 
     def stop(self, timeout: float = STOP_TIMEOUT, only=None) -> dict[str, int | None]:
         """One SIGINT to every running process (``only``: to those whose key is in it),
@@ -519,6 +545,7 @@ def run(args: argparse.Namespace) -> int:
                           "success_rate": stats.get("success_rate", {}),
                           "new_interactions": sum(stats.get("tasks", {}).values()) - start_count,
                           **record, "duplicates": dups,
+                          "ms_per_interaction": graph.time_spent(),
                           "seconds": round(elapsed, 1), "logs": str(log_dir)},
                          sort_keys=False), end="")
     return code

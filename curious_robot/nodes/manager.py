@@ -190,6 +190,11 @@ class ManagerNode(Node):
         self.failures: Counter[str] = Counter()
         #: object curiosity's work: choices made with a model, patches fetched and scored
         self.scored = Counter()
+        #: where the robot's time went (the goodbye line reports the means): seconds and
+        #: counts of choosing the object (with its patches, scored or not), choosing the
+        #: action (the patch, the selector's answer) and acting (goal sent -> result)
+        self.seconds: Counter[str] = Counter()
+        self.timed: Counter[str] = Counter()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="manager-loop", daemon=True)
         self.thread.start()
@@ -214,9 +219,20 @@ class ManagerNode(Node):
                   if self.admission_waits else "")
         scored = (f"; object curiosity scored {self.scored['patches']} patches over "
                   f"{self.scored['choices']} choices" if self.scored["choices"] else "")
+        spent = ", ".join(f"{what} {1000 * self.seconds[what] / self.timed[what]:.0f}"
+                          for what in ("object choice", "action choice", "acting")
+                          if self.timed[what])
+        spent = f"; mean ms per interaction: {spent}" if spent else ""
         return (f"{self.done} interactions sent, {self.outbox.delivery()}; "
-                f"no record: {failed or 'none'}{paused}{scored}"
+                f"no record: {failed or 'none'}{paused}{scored}{spent}"
                 + (f"; {refused}" if refused else ""))
+
+    def _timed(self, what: str, since: float) -> float:
+        """Add the seconds since ``since`` (monotonic) to ``what``'s time; now."""
+        now = time.monotonic()
+        self.seconds[what] += now - since
+        self.timed[what] += 1
+        return now
 
     # ----------------------------------------------------------------- callbacks
     def _on_area(self, msg) -> None:
@@ -416,7 +432,9 @@ class ManagerNode(Node):
                 started = self._now()
                 self.accepted_at = None
                 try:
+                    t = time.monotonic()
                     obj, patch, object_policy = self._choose_object(candidates)
+                    self._timed("object choice", t)
                     rec = self._interact(task, obj, patch)
                 except TimeoutError as exc:
                     self.get_logger().warning(f"{task} skipped: {exc}")
@@ -480,6 +498,7 @@ class ManagerNode(Node):
         already); the record's ``policy`` holds the selector's policy name."""
         from curious_robot_interfaces.srv import GetPatch, SelectAction
 
+        t = time.monotonic()
         if patch is None:
             patch = self._call(self.get_patch, GetPatch.Request(x=obj.centroid.x,
                                                                 y=obj.centroid.y))
@@ -494,9 +513,11 @@ class ManagerNode(Node):
             self.get_logger().warning(f"{task} selector refused: {sel.message}")
             self.failures["selector refused"] += 1
             return None
+        t = self._timed("action choice", t)
         a = list(sel.action)
         spec = registry.get(task)
         r, self.accepted_at = self._run_action(task, spec.goal(self.action_types[task].Goal, a))
+        self._timed("acting", t)
         if r is None:
             return None
         tactile = None
