@@ -13,6 +13,9 @@ TARGETS = {
     "learner": ("curious_robot.learning.bench", "training samples per second"),
     "graph": ("curious_robot.commands.bench_graph",
               "interactions per second through the ROS graph vs. in-process"),
+    "curiosity": ("curious_robot.commands.bench_curiosity",
+                  "interactions per second of curious against random collection, paired "
+                  "by seed"),
     "eval": ("curious_robot.evaluation.bench",
              "seconds to evaluate a checkpoint on a 2,000-image folder (budget 120 s)"),
     "mcap": ("curious_robot.store.bench_mcap",

@@ -38,6 +38,9 @@ def test_a_two_robot_sweep_reports_every_key_and_writes_table_and_plot(tmp_path)
         assert r["interactions"] > 0 and r["per_s"] > 0, r
         assert r["gaps"] == 0 and r["store_check"] == "ok" and r["stopped_cleanly"], r
         assert 0 < r["startup_s"] < 120 and r["rss_mb_per_robot"] > 50, r
+        spent = r["ms_per_interaction"]  # from the managers' goodbye lines
+        assert set(spent) == {"object_choice", "action_choice", "acting"}, spent
+        assert 0 <= spent["object_choice"] < spent["acting"] and spent["acting"] > 50, spent
         assert r["per_core_per_s"] == pytest.approx(
             r["per_s"] / len(os.sched_getaffinity(0)), abs=2e-3)
     saved = json.loads((out / "scale.json").read_text())

@@ -16,7 +16,9 @@ SIGINT, and reads the store and the nodes' goodbye lines. Keys of each result:
   had already stored: resends whose first ack was late), refused (actions the arm did
   not accept or aborted), no_record (interactions that ended without a record, by why),
   startup_s, rss_mb_per_robot (resident memory of the robot processes / robots, at the
-  end of the window), store_check ('ok' or the first problem), stopped_cleanly.
+  end of the window), store_check ('ok' or the first problem), stopped_cleanly,
+  ms_per_interaction (where the robots' time went, from the managers' goodbye lines:
+  choosing the object, choosing the action, acting).
 
 ``--out DIR`` also writes ``DIR/scale.json``, ``DIR/table.md`` and ``DIR/scale.png`` (per-core
 rate and start-up time against the robot count).
@@ -228,7 +230,7 @@ def graph_run(robots: int, seconds: float, seed: int, processes: str = "robot",
             "startup_s": round(startup, 1), "rss_mb_per_robot": round(rss / robots, 1),
             "store_check": "ok" if not problems else problems[0],
             "stopped_cleanly": all(c == 0 for c in codes.values()), "set": list(sets),
-            "logs": tmp}
+            "ms_per_interaction": graph.time_spent(), "logs": tmp}
 
 
 def _write(out: Path, results: list[dict], inproc: float | None, args) -> None:

@@ -1,0 +1,150 @@
+"""``curious-robot bench curiosity``: what curiosity costs the robot's time. Interactions
+per second through the whole ROS graph under two collection policies, one robot, in the
+same session, paired by seed.
+
+    curious-robot bench curiosity --seconds 300 --seeds 10,11,12,13
+
+Per seed it makes ``bench graph``'s measurement (a fresh graph on a fresh store, one
+robot, counted for ``--seconds`` once it stores) with each policy's ``--set`` overrides
+(``curious-robot curiosity``'s, :func:`curious_robot.evaluation.curiosity.policy_sets`),
+online training on and paced as that experiment paces it (``--steps-per-interaction``);
+which policy goes first alternates from seed to seed, so a machine that slows down over
+the session does not favour one. The managers' goodbye lines say where each run's time
+went (ms per interaction choosing the object, choosing the action, acting). Keys:
+
+  seconds, steps_per_interaction, set, policies, pairs (per seed: each policy's
+  ``bench graph`` result and ``ratio``, the second policy's per_s over the first's),
+  ratio ({mean, lo, hi, n}: 95 % t interval over the seeds), ms_per_interaction (per
+  policy, means over the seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policies", default="random,curious",
+                        help="two collection policies of `curious-robot curiosity`, the "
+                             "baseline first (default %(default)s)")
+    parser.add_argument("--seeds", default="0,1,2",
+                        help="comma-separated seeds, one pair of runs each "
+                             "(default %(default)s)")
+    parser.add_argument("--seconds", type=float, default=300.0,
+                        help="measuring window per run, after start-up (default %(default)s)")
+    parser.add_argument("--steps-per-interaction", type=float, default=0.5,
+                        help="online training steps per stored interaction, as the "
+                             "curiosity experiment's option (default %(default)s; 0: the "
+                             "learner's own pace)")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="override a parameter for both policies as collect's --set "
+                             "does (repeatable), e.g. learner.duty=1.0")
+    parser.add_argument("--startup-timeout", type=float, default=180.0,
+                        help="seconds the robot gets to store its first interaction "
+                             "(default %(default)s)")
+
+
+def interval(values: list[float]) -> dict:
+    """{mean, lo, hi, n}: the 95 % Student t interval of the mean (lo = hi = mean for one
+    value)."""
+    from curious_robot.evaluation.curiosity import _T95
+
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return {"mean": round(mean, 3), "lo": round(mean, 3), "hi": round(mean, 3), "n": n}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = _T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+    return {"mean": round(mean, 3), "lo": round(mean - half, 3), "hi": round(mean + half, 3),
+            "n": n}
+
+
+def parse(args) -> tuple[list[str], list[int]]:
+    """(policies, seeds) from the command line; ValueError naming what is wrong."""
+    from curious_robot.evaluation.curiosity import POLICIES
+    from curious_robot.evaluation.seeds import parse_seeds
+
+    policies = [p.strip() for p in str(args.policies).split(",") if p.strip()]
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise ValueError(f"--policies: unknown policy {unknown[0]!r}; known: "
+                         f"{', '.join(POLICIES)}")
+    if len(policies) != 2 or policies[0] == policies[1]:
+        raise ValueError(f"--policies {args.policies!r}: give two different policies, the "
+                         "baseline first, e.g. random,curious")
+    seeds = parse_seeds(args.seeds)
+    if not args.seconds > 0:
+        raise ValueError(f"--seconds must be > 0, got {args.seconds}")
+    if not (math.isfinite(args.steps_per_interaction) and args.steps_per_interaction >= 0):
+        raise ValueError(f"--steps-per-interaction must be >= 0, got "
+                         f"{args.steps_per_interaction}")
+    return policies, seeds
+
+
+def policy_sets(policy: str, args) -> list[str]:
+    """Every ``--set`` of one run: the experiment's pacing, the user's, the policy's."""
+    from curious_robot.evaluation.curiosity import policy_sets as levels
+
+    k = args.steps_per_interaction
+    paced = [f"learner.steps_per_interaction={k!r}"] if k > 0 else []
+    return [*paced, *args.set, *levels(policy)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from curious_robot.commands.bench_graph import graph_run
+
+    try:
+        policies, seeds = parse(args)
+        from curious_robot.commands.collect import _overrides
+        from curious_robot.graph import collect_graph
+
+        for policy in policies:
+            _overrides(collect_graph(robots=1), policy_sets(policy, args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    base, other = policies
+    pairs = []
+    for i, seed in enumerate(seeds):
+        pair: dict = {"seed": seed}
+        for policy in (policies if i % 2 == 0 else policies[::-1]):
+            say(f"seed {seed}, {policy}: {args.seconds:.0f} s ...")
+            try:
+                r = graph_run(1, args.seconds, seed, startup_timeout=args.startup_timeout,
+                              log=say, sets=tuple(policy_sets(policy, args)))
+            except RuntimeError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            pair[policy] = r
+            say(f"  {policy}: {r['per_s']:.2f}/s; ms per interaction {r['ms_per_interaction']}")
+        pair["ratio"] = round(pair[other]["per_s"] / pair[base]["per_s"], 3)
+        pairs.append(pair)
+    ms = {}
+    for policy in policies:
+        keys = sorted({k for p in pairs for k in p[policy]["ms_per_interaction"]})
+        ms[policy] = {k: round(sum(p[policy]["ms_per_interaction"].get(k, 0.0)
+                                   for p in pairs) / len(pairs), 1) for k in keys}
+    result = {"seconds": args.seconds, "steps_per_interaction": args.steps_per_interaction,
+              "set": list(args.set), "policies": policies, "pairs": pairs,
+              "ratio": interval([p["ratio"] for p in pairs]), "ms_per_interaction": ms}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'seed':>5}{base + '/s':>12}{other + '/s':>12}{'ratio':>8}")
+    for p in pairs:
+        print(f"{p['seed']:5d}{p[base]['per_s']:12.2f}{p[other]['per_s']:12.2f}"
+              f"{p['ratio']:8.3f}")
+    r = result["ratio"]
+    print(f"{other} / {base}: {r['mean']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}] (95 % t "
+          f"interval over {r['n']} seed(s))")
+    for policy in policies:
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in ms[policy].items())
+        print(f"{policy}: mean ms per interaction: {parts or 'not reported'}")
+    return 0

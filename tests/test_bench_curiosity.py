@@ -1,0 +1,77 @@
+"""`curious-robot bench curiosity`: a real pair of runs (random, then curious, one robot
+each through the whole ROS graph with online training), its JSON keys and ratio; bad input
+exits 2 before anything starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from curious_robot.commands.bench_curiosity import interval
+
+CLI = "import sys; from curious_robot.cli import main; sys.exit(main())"
+
+
+def _bench(tmp_path, *args, timeout=400):
+    env = {**os.environ, "ROS_DOMAIN_ID": str(1 + (os.getpid() + 31) % 100),
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+           "ROS_LOG_DIR": str(tmp_path / "roslog")}
+    return subprocess.run([sys.executable, "-c", CLI, "bench", "curiosity", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_one_seed_runs_both_policies_and_reports_their_ratio(tmp_path):
+    res = _bench(tmp_path, "--seeds", "3", "--seconds", "6", "--json")
+    assert res.returncode == 0, res.stdout + res.stderr[-4000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["policies"] == ["random", "curious"] and len(out["pairs"]) == 1
+    pair = out["pairs"][0]
+    for policy in ("random", "curious"):
+        r = pair[policy]
+        assert r["interactions"] > 0 and r["gaps"] == 0 and r["store_check"] == "ok", r
+        assert r["stopped_cleanly"] and r["refused"] == 0, r
+        assert "learner.train=true" in r["set"] and "learner.steps_per_interaction=0.5" \
+            in r["set"], r["set"]
+        assert out["ms_per_interaction"][policy]["acting"] > 50, out["ms_per_interaction"]
+    assert "grasp_selector.policy=curious" in pair["curious"]["set"]
+    assert "grasp_selector.policy=curious" not in pair["random"]["set"]
+    assert pair["ratio"] == pytest.approx(
+        pair["curious"]["per_s"] / pair["random"]["per_s"], abs=1e-3)
+    assert out["ratio"] == {"mean": pair["ratio"], "lo": pair["ratio"],
+                            "hi": pair["ratio"], "n": 1}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("args, message", [
+    (["--policies", "random,nosy"], "unknown policy 'nosy'"),
+    (["--policies", "curious"], "give two different policies"),
+    (["--policies", "random,random"], "give two different policies"),
+    (["--seeds", "1,1"], "seed 1 is given twice"),
+    (["--seconds", "0"], "--seconds must be > 0"),
+    (["--steps-per-interaction", "-1"], "--steps-per-interaction must be >= 0"),
+    (["--set", "nobody.x=1"], "no node named 'nobody'"),
+])
+def test_bad_arguments_exit_2(args, message, capsys, monkeypatch):
+    from curious_robot.cli import main
+    from curious_robot.commands import bench_graph
+
+    def no_run(*_args, **_kwargs):
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(bench_graph, "graph_run", no_run)
+    assert main(["bench", "curiosity", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_interval_is_the_95_percent_t_interval_of_the_mean():
+    assert interval([0.9]) == {"mean": 0.9, "lo": 0.9, "hi": 0.9, "n": 1}
+    r = interval([0.9, 1.0, 0.95])  # sd 0.05, t(2) = 4.303: half width 0.124
+    assert r["n"] == 3 and r["mean"] == pytest.approx(0.95)
+    assert r["lo"] == pytest.approx(0.826, abs=1e-3) and r["hi"] == pytest.approx(1.074, abs=1e-3)
