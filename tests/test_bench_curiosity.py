@@ -45,6 +45,7 @@ def test_one_seed_runs_both_policies_and_reports_their_ratio(tmp_path):
         pair["curious"]["per_s"] / pair["random"]["per_s"], abs=1e-3)
     assert out["ratio"] == {"mean": pair["ratio"], "lo": pair["ratio"],
                             "hi": pair["ratio"], "n": 1}
+    assert pair["ratio_at_baseline_mix"] is None or pair["ratio_at_baseline_mix"] > 0
 
 
 @pytest.mark.unit
@@ -75,3 +76,32 @@ def test_interval_is_the_95_percent_t_interval_of_the_mean():
     r = interval([0.9, 1.0, 0.95])  # sd 0.05, t(2) = 4.303: half width 0.124
     assert r["n"] == 3 and r["mean"] == pytest.approx(0.95)
     assert r["lo"] == pytest.approx(0.826, abs=1e-3) and r["hi"] == pytest.approx(1.074, abs=1e-3)
+
+
+@pytest.mark.unit
+def test_the_ratio_at_the_baselines_mix_weighs_each_tasks_seconds_by_the_baselines_shares(
+        tmp_path):
+    import numpy as np
+
+    from curious_robot.commands.bench_curiosity import ratio_at_mix
+    from curious_robot.learning.synthetic import synthetic_interactions
+    from curious_robot.store import ReplayStore
+
+    def store(name, seconds):  # seconds: one duration per record, by task
+        recs = [r for r in synthetic_interactions(6, np.random.default_rng(0), size=32)]
+        path = tmp_path / f"{name}.db"
+        with ReplayStore(path) as s:
+            t, seq = 100.0, 0
+            for task, durations in seconds.items():
+                rec = next(r for r in recs if r.task == task)
+                for d in durations:
+                    rec.robot, rec.seq, rec.stamp_start, rec.stamp_end = "r0", seq, t, t + d
+                    s.add(rec)
+                    t, seq = t + d + 0.01, seq + 1
+        return path
+
+    base = store("base", {"grasp": [0.2, 0.2, 0.2], "inspect": [0.6]})
+    other = store("other", {"grasp": [0.3], "inspect": [0.6, 0.6, 0.6], "push": [0.4]})
+    # at the baseline's mix (3/4 grasp, 1/4 inspect): 0.3 s against 0.375 s a record
+    assert ratio_at_mix(base, other) == pytest.approx(0.3 / 0.375)
+    assert ratio_at_mix(other, base) is None  # the baseline pushed, the other never did

@@ -13,9 +13,11 @@ the session does not favour one. The managers' goodbye lines say where each run'
 went (ms per interaction choosing the object, choosing the action, acting). Keys:
 
   seconds, steps_per_interaction, set, policies, pairs (per seed: each policy's
-  ``bench graph`` result and ``ratio``, the second policy's per_s over the first's),
-  ratio ({mean, lo, hi, n}: 95 % t interval over the seeds), ms_per_interaction (per
-  policy, means over the seeds).
+  ``bench graph`` result, ``ratio``: the second policy's per_s over the first's, and
+  ``ratio_at_baseline_mix``: the same in robot-seconds per record at the first's task
+  mix, which leaves out what choosing other tasks changes), ratio and
+  ratio_at_baseline_mix ({mean, lo, hi, n}: 95 % t interval over the seeds),
+  ms_per_interaction (per policy, means over the seeds).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +87,32 @@ def parse(args) -> tuple[list[str], list[int]]:
     return policies, seeds
 
 
+def task_seconds(store) -> tuple[dict[str, float], dict[str, float]]:
+    """({task: share of the records}, {task: mean robot-seconds per record}) of a store
+    (a record's duration: choosing its object and action, and the motion)."""
+    from curious_robot.evaluation.curiosity import _records
+
+    count: dict[str, int] = {}
+    secs: dict[str, float] = {}
+    for r in _records(store):
+        count[r.task] = count.get(r.task, 0) + 1
+        secs[r.task] = secs.get(r.task, 0.0) + max(0.0, r.stamp_end - r.stamp_start)
+    n = sum(count.values()) or 1
+    return {t: c / n for t, c in count.items()}, {t: secs[t] / c for t, c in count.items()}
+
+
+def ratio_at_mix(base_store, other_store) -> float | None:
+    """The other run's speed over the baseline run's, both in robot-seconds per record
+    at the baseline's task mix: what the other policy's choices within each task cost,
+    its choice of tasks left out (an inspect takes longer than a grasp). None when the
+    other run has no record of a task the baseline did."""
+    mix, base = task_seconds(base_store)
+    _, other = task_seconds(other_store)
+    if not mix or any(t not in other for t in mix):
+        return None
+    return sum(mix[t] * base[t] for t in mix) / sum(mix[t] * other[t] for t in mix)
+
+
 def policy_sets(policy: str, args) -> list[str]:
     """Every ``--set`` of one run: the experiment's pacing, the user's, the policy's."""
     from curious_robot.evaluation.curiosity import policy_sets as levels
@@ -125,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
             pair[policy] = r
             say(f"  {policy}: {r['per_s']:.2f}/s; ms per interaction {r['ms_per_interaction']}")
         pair["ratio"] = round(pair[other]["per_s"] / pair[base]["per_s"], 3)
+        at_mix = ratio_at_mix(Path(pair[base]["logs"]) / "replay.db",
+                              Path(pair[other]["logs"]) / "replay.db")
+        pair["ratio_at_baseline_mix"] = None if at_mix is None else round(at_mix, 3)
         pairs.append(pair)
     ms = {}
     for policy in policies:
@@ -134,16 +166,22 @@ def run(args: argparse.Namespace) -> int:
     result = {"seconds": args.seconds, "steps_per_interaction": args.steps_per_interaction,
               "set": list(args.set), "policies": policies, "pairs": pairs,
               "ratio": interval([p["ratio"] for p in pairs]), "ms_per_interaction": ms}
+    at_mix = [p["ratio_at_baseline_mix"] for p in pairs if p["ratio_at_baseline_mix"]]
+    result["ratio_at_baseline_mix"] = interval(at_mix) if at_mix else None
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{'seed':>5}{base + '/s':>12}{other + '/s':>12}{'ratio':>8}")
+    print(f"{'seed':>5}{base + '/s':>12}{other + '/s':>12}{'ratio':>8}{'at ' + base + ' mix':>16}")
     for p in pairs:
+        mixed = p["ratio_at_baseline_mix"]
         print(f"{p['seed']:5d}{p[base]['per_s']:12.2f}{p[other]['per_s']:12.2f}"
-              f"{p['ratio']:8.3f}")
-    r = result["ratio"]
-    print(f"{other} / {base}: {r['mean']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}] (95 % t "
-          f"interval over {r['n']} seed(s))")
+              f"{p['ratio']:8.3f}{'-' if mixed is None else f'{mixed:.3f}':>16}")
+    for key, what in (("ratio", "interactions/s"),
+                      ("ratio_at_baseline_mix", f"robot-seconds at {base}'s task mix")):
+        r = result[key]
+        if r:
+            print(f"{other} / {base}, {what}: {r['mean']:.3f} [{r['lo']:.3f}, "
+                  f"{r['hi']:.3f}] (95 % t interval over {r['n']} seed(s))")
     for policy in policies:
         parts = ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in ms[policy].items())
         print(f"{policy}: mean ms per interaction: {parts or 'not reported'}")
