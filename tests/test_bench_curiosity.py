@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from curious_robot import paths
 from curious_robot.commands.bench_curiosity import interval
 
 CLI = "import sys; from curious_robot.cli import main; sys.exit(main())"
@@ -40,6 +41,17 @@ def test_one_seed_runs_both_policies_and_reports_their_ratio(tmp_path):
             in r["set"], r["set"]
         assert out["ms_per_interaction"][policy]["acting"] > 50, out["ms_per_interaction"]
     assert "grasp_selector.policy=curious" in pair["curious"]["set"]
+    shipped = str(paths.shipped_model("arm").resolve())
+    assert out["checkpoint"] == shipped  # the default: curiosity acts from the start
+    assert f"interaction_manager.checkpoint={shipped}" in pair["curious"]["set"]
+    from curious_robot.store import ReplayStore
+
+    for policy, level in (("random", "object=random"), ("curious", "object=curious")):
+        with ReplayStore(os.path.join(pair[policy]["logs"], "replay.db"), readonly=True) as st:
+            chosen = [r.policy for r in st.get_many(st.ids().tolist(), images=False)]
+        # curious from the first choice (a choice whose patches all failed is random)
+        assert chosen and sum(level in p for p in chosen) >= 0.8 * len(chosen), \
+            (policy, chosen[:5])
     assert "grasp_selector.policy=curious" not in pair["random"]["set"]
     assert pair["ratio"] == pytest.approx(
         pair["curious"]["per_s"] / pair["random"]["per_s"], abs=1e-3)
@@ -57,6 +69,7 @@ def test_one_seed_runs_both_policies_and_reports_their_ratio(tmp_path):
     (["--seconds", "0"], "--seconds must be > 0"),
     (["--steps-per-interaction", "-1"], "--steps-per-interaction must be >= 0"),
     (["--set", "nobody.x=1"], "no node named 'nobody'"),
+    (["--checkpoint", "/nonexistent/model.pt"], "--checkpoint"),
 ])
 def test_bad_arguments_exit_2(args, message, capsys, monkeypatch):
     from curious_robot.cli import main

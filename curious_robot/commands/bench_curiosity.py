@@ -7,7 +7,10 @@ same session, paired by seed.
 Per seed it makes ``bench graph``'s measurement (a fresh graph on a fresh store, one
 robot, counted for ``--seconds`` once it stores) with each policy's ``--set`` overrides
 (``curious-robot curiosity``'s, :func:`curious_robot.evaluation.curiosity.policy_sets`),
-online training on and paced as that experiment paces it (``--steps-per-interaction``);
+online training on and paced as that experiment paces it (``--steps-per-interaction``),
+the model-guided nodes starting from ``--checkpoint`` (default: the shipped model, so
+that curiosity chooses from the first interaction; ``none``: from scratch, random until
+the learner's first checkpoint, which in a short run is much of it);
 which policy goes first alternates from seed to seed, so a machine that slows down over
 the session does not favour one. The managers' goodbye lines say where each run's time
 went (ms per interaction choosing the object, choosing the action, acting). Keys:
@@ -42,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="online training steps per stored interaction, as the "
                              "curiosity experiment's option (default %(default)s; 0: the "
                              "learner's own pace)")
+    parser.add_argument("--checkpoint", default="default",
+                        help="the model curious selectors and manager start from until the "
+                             "learner announces its own: a checkpoint file, a training "
+                             "folder, 'default' (the shipped model: curiosity acts from the "
+                             "first interaction) or 'none' (from scratch: random until the "
+                             "learner's first checkpoint, as `curious-robot curiosity` "
+                             "starts) (default %(default)s)")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                         help="override a parameter for both policies as collect's --set "
                              "does (repeatable), e.g. learner.duty=1.0")
@@ -65,8 +75,9 @@ def interval(values: list[float]) -> dict:
             "n": n}
 
 
-def parse(args) -> tuple[list[str], list[int]]:
-    """(policies, seeds) from the command line; ValueError naming what is wrong."""
+def parse(args) -> tuple[list[str], list[int], Path | None]:
+    """(policies, seeds, checkpoint file or None) from the command line; ValueError naming
+    what is wrong."""
     from curious_robot.evaluation.curiosity import POLICIES
     from curious_robot.evaluation.seeds import parse_seeds
 
@@ -84,7 +95,19 @@ def parse(args) -> tuple[list[str], list[int]]:
     if not (math.isfinite(args.steps_per_interaction) and args.steps_per_interaction >= 0):
         raise ValueError(f"--steps-per-interaction must be >= 0, got "
                          f"{args.steps_per_interaction}")
-    return policies, seeds
+    checkpoint = None
+    if str(args.checkpoint).strip() != "none":
+        from curious_robot.paths import resolve_checkpoint
+        from curious_robot.learning.predict import _checkpoint_file
+
+        try:
+            checkpoint = _checkpoint_file(resolve_checkpoint(args.checkpoint)).resolve()
+        except FileNotFoundError as exc:
+            raise ValueError(f"--checkpoint: {exc}") from None
+        if not checkpoint.is_file():
+            raise ValueError(f"--checkpoint {args.checkpoint!r}: no checkpoint file at "
+                             f"{checkpoint}")
+    return policies, seeds, checkpoint
 
 
 def task_seconds(store) -> tuple[dict[str, float], dict[str, float]]:
@@ -113,25 +136,26 @@ def ratio_at_mix(base_store, other_store) -> float | None:
     return sum(mix[t] * base[t] for t in mix) / sum(mix[t] * other[t] for t in mix)
 
 
-def policy_sets(policy: str, args) -> list[str]:
-    """Every ``--set`` of one run: the experiment's pacing, the user's, the policy's."""
+def policy_sets(policy: str, args, checkpoint: Path | None = None) -> list[str]:
+    """Every ``--set`` of one run: the experiment's pacing, the user's, the policy's (its
+    model-guided nodes starting from ``checkpoint``)."""
     from curious_robot.evaluation.curiosity import policy_sets as levels
 
     k = args.steps_per_interaction
     paced = [f"learner.steps_per_interaction={k!r}"] if k > 0 else []
-    return [*paced, *args.set, *levels(policy)]
+    return [*paced, *args.set, *levels(policy, checkpoint)]
 
 
 def run(args: argparse.Namespace) -> int:
     from curious_robot.commands.bench_graph import graph_run
 
     try:
-        policies, seeds = parse(args)
+        policies, seeds, checkpoint = parse(args)
         from curious_robot.commands.collect import _overrides
         from curious_robot.graph import collect_graph
 
         for policy in policies:
-            _overrides(collect_graph(robots=1), policy_sets(policy, args))
+            _overrides(collect_graph(robots=1), policy_sets(policy, args, checkpoint))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -147,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             say(f"seed {seed}, {policy}: {args.seconds:.0f} s ...")
             try:
                 r = graph_run(1, args.seconds, seed, startup_timeout=args.startup_timeout,
-                              log=say, sets=tuple(policy_sets(policy, args)))
+                              log=say, sets=tuple(policy_sets(policy, args, checkpoint)))
             except RuntimeError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
@@ -164,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         ms[policy] = {k: round(sum(p[policy]["ms_per_interaction"].get(k, 0.0)
                                    for p in pairs) / len(pairs), 1) for k in keys}
     result = {"seconds": args.seconds, "steps_per_interaction": args.steps_per_interaction,
+              "checkpoint": None if checkpoint is None else str(checkpoint),
               "set": list(args.set), "policies": policies, "pairs": pairs,
               "ratio": interval([p["ratio"] for p in pairs]), "ms_per_interaction": ms}
     at_mix = [p["ratio_at_baseline_mix"] for p in pairs if p["ratio_at_baseline_mix"]]
