@@ -7,7 +7,9 @@ same session, paired by seed.
 Per seed it makes ``bench graph``'s measurement (a fresh graph on a fresh store, one
 robot, counted for ``--seconds`` once it stores) with each policy's ``--set`` overrides
 (``curious-robot curiosity``'s, :func:`curious_robot.evaluation.curiosity.policy_sets`),
-online training on and paced as that experiment paces it (``--steps-per-interaction``),
+online training on and capped at ``--steps-per-interaction`` steps per stored interaction
+as in that experiment, but at ``collect``'s learner duty (0.5; the experiment runs the
+learner at 1.0: ``--set learner.duty=1.0`` measures that),
 the model-guided nodes starting from ``--checkpoint`` (default: the shipped model, so
 that curiosity chooses from the first interaction; ``none``: from scratch, random until
 the learner's first checkpoint, which in a short run is much of it);
@@ -42,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=300.0,
                         help="measuring window per run, after start-up (default %(default)s)")
     parser.add_argument("--steps-per-interaction", type=float, default=0.5,
-                        help="online training steps per stored interaction, as the "
-                             "curiosity experiment's option (default %(default)s; 0: the "
-                             "learner's own pace)")
+                        help="online training capped at this many steps per stored "
+                             "interaction, as the curiosity experiment's option, at "
+                             "collect's learner duty (default %(default)s; 0: the learner's "
+                             "own pace)")
     parser.add_argument("--checkpoint", default="default",
                         help="the model curious selectors and manager start from until the "
                              "learner announces its own: a checkpoint file, a training "
