@@ -65,17 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def interval(values: list[float]) -> dict:
     """{mean, lo, hi, n}: the 95 % Student t interval of the mean (lo = hi = mean for one
-    value)."""
-    from curious_robot.evaluation.curiosity import _T95
+    value), to 3 decimals."""
+    from curious_robot.evaluation.curiosity import _interval
 
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return {"mean": round(mean, 3), "lo": round(mean, 3), "hi": round(mean, 3), "n": n}
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = _T95.get(n - 1, 1.96) * sd / math.sqrt(n)
-    return {"mean": round(mean, 3), "lo": round(mean - half, 3), "hi": round(mean + half, 3),
-            "n": n}
+    return {k: v if k == "n" else round(v, 3) for k, v in _interval(values).items()}
 
 
 def parse(args) -> tuple[list[str], list[int], Path | None]:
@@ -113,7 +106,7 @@ def parse(args) -> tuple[list[str], list[int], Path | None]:
     return policies, seeds, checkpoint
 
 
-def task_seconds(store) -> tuple[dict[str, float], dict[str, float]]:
+def _per_task(store) -> tuple[dict[str, float], dict[str, float]]:
     """({task: share of the records}, {task: mean robot-seconds per record}) of a store
     (a record's duration: choosing its object and action, and the motion)."""
     from curious_robot.evaluation.curiosity import _records
@@ -132,8 +125,8 @@ def ratio_at_mix(base_store, other_store) -> float | None:
     at the baseline's task mix: what the other policy's choices within each task cost,
     its choice of tasks left out (an inspect takes longer than a grasp). None when the
     other run has no record of a task the baseline did."""
-    mix, base = task_seconds(base_store)
-    _, other = task_seconds(other_store)
+    mix, base = _per_task(base_store)
+    _, other = _per_task(other_store)
     if not mix or any(t not in other for t in mix):
         return None
     return sum(mix[t] * base[t] for t in mix) / sum(mix[t] * other[t] for t in mix)

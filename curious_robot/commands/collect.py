@@ -244,6 +244,14 @@ class Graph:
         except OSError:
             return ""
 
+    def _log_texts(self):
+        """The text of every node's log that can be read."""
+        for path in self.logs.values():
+            try:
+                yield Path(path).read_text(errors="replace")
+            except OSError:
+                continue
+
     def goodbyes(self) -> tuple[dict[str, int], int | None]:
         """What the nodes' goodbye lines say, read from the logs after :meth:`stop`: the
         interactions that ended without a record, by reason, summed over the managers
@@ -251,11 +259,7 @@ class Graph:
         duplicate count (``None``: no learner line)."""
         reasons: dict[str, int] = {}
         dups = None
-        for path in self.logs.values():
-            try:
-                text = Path(path).read_text(errors="replace")
-            except OSError:
-                continue
+        for text in self._log_texts():
             for m in _SENT.finditer(text):
                 if m.group(2).strip() != "none":
                     for part in m.group(2).split(","):
@@ -273,11 +277,7 @@ class Graph:
         (each weighted by the interactions it sent); empty without such lines."""
         totals: dict[str, float] = {}
         weights: dict[str, int] = {}
-        for path in self.logs.values():
-            try:
-                text = Path(path).read_text(errors="replace")
-            except OSError:
-                continue
+        for text in self._log_texts():
             for m in _SPENT.finditer(text):
                 sent = int(m.group(1))
                 for part in m.group(2).split(","):
