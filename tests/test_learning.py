@@ -681,12 +681,15 @@ def test_a_checkpoint_of_the_earlier_poke_target_loads_without_its_poke_head(tmp
 
 def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
     """A new model takes a poke patch's centre at the camera's resolution (the texture
-    that shows the material); other tasks' patches, and the poke patches of a checkpoint
-    written before ``patch_view`` existed, are resized whole. Training batches are turned
-    and mirrored (TrainConfig.poke_turn); evaluation batches never are."""
+    that shows the material), as grey local contrast; other tasks' patches, and the poke
+    patches of a checkpoint written before ``patch_view`` existed, are resized whole.
+    Training batches are turned and mirrored (TrainConfig.poke_turn); evaluation batches
+    never are."""
     from curious_robot.learning.checkpoint import _upgrade
 
-    assert ModelConfig().view("poke") == "crop" and ModelConfig().view("grasp") == "resize"
+    assert ModelConfig().view("poke") == "contrast"
+    assert ModelConfig().view("grasp") == "resize"
+    assert ModelConfig(patch_view="crop").view("poke") == "crop"
     assert ModelConfig(patch_view="resize").view("poke") == "resize"
     with pytest.raises(ValueError, match="patch_view"):
         ModelConfig(patch_view="zoom")
@@ -697,6 +700,7 @@ def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
     assert np.array_equal(data.view(img, 64, "crop"), img[32:96, 32:96])
+    assert np.array_equal(data.view(img, 64, "contrast"), data.local_contrast(img[32:96, 32:96]))
     assert np.array_equal(data.view(img, 64), data.resize(img, 64))
     with pytest.raises(ValueError, match="view"):
         data.view(img, 64, "zoom")
@@ -716,3 +720,25 @@ def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
         assert any(np.array_equal(got, np.rot90(m, k)) for m in (want, want[:, ::-1])
                    for k in range(4))
     assert np.array_equal(turned["target"], evaluation["target"])
+
+
+def test_local_contrast_keeps_the_texture_and_drops_the_colour_and_the_light():
+    """The contrast view of a textured surface is the same whatever its colour or
+    brightness (PyBullet multiplies a texture by the body's colour), a flat surface is
+    uniform 128, and a darker pit reads below 128 with the same depth on a dark and a light
+    object."""
+    rng = np.random.default_rng(3)
+    texture = np.clip(200 + 20 * rng.standard_normal((96, 96)), 0, 255)
+    texture[40:44, 40:44] = 120  # a pit
+    views = []
+    for rgb in ((0.9, 0.2, 0.1), (0.2, 0.5, 0.9), (0.35, 0.35, 0.3)):
+        img = np.clip(texture[:, :, None] * np.asarray(rgb), 0, 255).astype(np.uint8)
+        out = data.local_contrast(img)
+        assert out.shape == (96, 96, 3) and out.dtype == np.uint8
+        assert np.array_equal(out[:, :, 0], out[:, :, 2])  # grey
+        views.append(out[:, :, 0].astype(int))
+    for other in views[1:]:
+        assert np.abs(other - views[0]).mean() < 1.5
+    assert views[0][41, 41] < 60  # the pit: 40 % darker than around it, gain 3
+    flat = np.full((96, 96, 3), (30, 160, 90), np.uint8)
+    assert np.abs(data.local_contrast(flat).astype(int) - 128).max() <= 1

@@ -123,14 +123,16 @@ def test_shifted_patch_recentres_the_grasp_point():
 
 
 def test_shifted_patch_for_a_cropping_model_keeps_the_cameras_resolution():
-    """With view "crop" the patch is shifted at its own 128 px (the predictor crops the
-    centre afterwards): the mark at (dx, dy) lands in the centre at full resolution."""
+    """With view "crop" (or "contrast") the patch is shifted at its own 128 px (the
+    predictor crops the centre afterwards): the mark at (dx, dy) lands in the centre at
+    full resolution."""
     img = np.zeros((128, 128, 3), np.uint8)
     dx, dy = -0.015, 0.02
     ppm = 128 / PATCH_SIZE
     col, row = 63.5 + dx * ppm, 63.5 - dy * ppm
     img[int(round(row)) - 1:int(round(row)) + 1, int(round(col)) - 1:int(round(col)) + 1] = 255
     out = shifted_patches(img, PATCH_SIZE, [(dx, dy)], 64, "crop")[0]
+    assert np.array_equal(out, shifted_patches(img, PATCH_SIZE, [(dx, dy)], 64, "contrast")[0])
     assert out.shape == (128, 128, 3)
     r, c = np.argwhere(out[:, :, 0] > 100).mean(axis=0)
     assert abs(r - 63.5) < 1.0 and abs(c - 63.5) < 1.0

@@ -65,8 +65,8 @@ def register(sub) -> None:
                         "widths)")
     p.add_argument("--patch-view", choices=PATCH_VIEWS, default=None,
                    help="a new run's poke input: the patch's centre at the camera's "
-                        "resolution (crop) or the whole patch scaled down (resize); "
-                        f"default {m.patch_view}")
+                        "resolution as grey local contrast (contrast) or in colour (crop), "
+                        f"or the whole patch scaled down (resize); default {m.patch_view}")
     p.add_argument("--poke-turn", action=argparse.BooleanOptionalAction, default=None,
                    help="turn and mirror poke training patches at random (default "
                         f"{'on' if t.poke_turn else 'off'})")

@@ -12,9 +12,10 @@ from curious_robot import tasks as registry
 #: AlexNet's conv layers: (out channels, kernel, stride, padding).
 _CONVS = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1))
 MIN_INPUT_SIZE = 63
-#: how a patch becomes the network's input: "crop" keeps its centre at the camera's own
-#: resolution, "resize" scales the whole patch (ModelConfig.patch_view)
-PATCH_VIEWS = ("crop", "resize")
+#: how a patch becomes the network's input: "contrast" keeps its centre at the camera's own
+#: resolution as grey local contrast (the texture, not the colour), "crop" that centre in
+#: colour, "resize" scales the whole patch (ModelConfig.patch_view)
+PATCH_VIEWS = ("contrast", "crop", "resize")
 
 
 @dataclass
@@ -27,11 +28,14 @@ class ModelConfig:
     fc7_dim: int = 1024  # identity embedding, before ``width``
     head_dim: int = 512  # hidden units of the heads, before ``width``
     dropout: float = 0.5  # fc6 and the heads' hidden layer (poke uses it for MC dropout)
-    #: how the patch of a task with ``crop_view`` (poke) becomes the input: "crop", its
-    #: centre at the camera's resolution, where a material's texture shows; "resize", the
-    #: whole patch scaled down (checkpoints written before this field existed keep it; see
-    #: checkpoint.py). Other tasks' patches are always resized.
-    patch_view: str = "crop"
+    #: how the patch of a task with ``crop_view`` (poke) becomes the input: "contrast", its
+    #: centre at the camera's resolution as grey local contrast (each pixel over the
+    #: blurred brightness around it: the surface texture, where a material shows, freed of
+    #: the object's colour and lighting; :func:`~curious_robot.learning.data.local_contrast`);
+    #: "crop", that centre in colour; "resize", the whole patch scaled down (checkpoints
+    #: keep the view they were trained with; see checkpoint.py). Other tasks' patches are
+    #: always resized.
+    patch_view: str = "contrast"
 
     def __post_init__(self):
         if int(self.input_size) != self.input_size or self.input_size < MIN_INPUT_SIZE:

@@ -54,13 +54,33 @@ def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     return img[y:y + size, x:x + size]
 
 
+#: :func:`local_contrast`: the blur (px) that gives the local brightness, and how much a
+#: relative deviation from it is amplified before it is stored in 8 bits
+CONTRAST_SIGMA, CONTRAST_GAIN = 4.0, 3.0
+
+
+def local_contrast(img: np.ndarray, sigma: float = CONTRAST_SIGMA,
+                   gain: float = CONTRAST_GAIN) -> np.ndarray:
+    """Grey local contrast of an (H, W, 3) uint8 image, as (H, W, 3) uint8 (the same grey
+    in every channel): each pixel's brightness over the Gaussian-blurred brightness around
+    it, 128 where they are equal, ``128 * gain`` per unit of relative deviation. A
+    texture's pits, grain and bands keep their shape and relative depth whatever the
+    object's colour or the light, which no longer show."""
+    grey = img.astype(np.float32).mean(axis=2)
+    rel = grey / np.maximum(cv2.GaussianBlur(grey, (0, 0), sigma), 1.0) - 1.0
+    out = np.clip(128.0 + 128.0 * gain * rel, 0.0, 255.0).astype(np.uint8)
+    return np.repeat(out[:, :, None], 3, axis=2)
+
+
 def view(img: np.ndarray, size: int, how: str = "resize") -> np.ndarray:
     """``img`` as a (size, size, 3) network input, by
     :data:`~curious_robot.learning.config.PATCH_VIEWS` ``how``."""
     if how == "crop":
         return center_crop(img, size)
+    if how == "contrast":
+        return local_contrast(center_crop(img, size))
     if how != "resize":
-        raise ValueError(f"view must be 'crop' or 'resize', got {how!r}")
+        raise ValueError(f"view must be 'contrast', 'crop' or 'resize', got {how!r}")
     return resize(img, size)
 
 

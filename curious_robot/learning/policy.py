@@ -89,8 +89,8 @@ def shifted_patches(patch: np.ndarray, patch_size: float, offsets, size: int,
                     view: str = "resize") -> list:
     """The patch re-centred on each table offset (dx, dy) in metres: at ``size`` px for
     a network that takes the patch resized, at the patch's own resolution for one that
-    crops its centre (``view`` "crop"; the predictor crops)."""
-    img = patch if view == "crop" else data.resize(patch, size)
+    crops its centre (``view`` "crop" or "contrast"; the predictor crops)."""
+    img = data.resize(patch, size) if view == "resize" else patch
     ppm = img.shape[0] / patch_size  # pixels per metre of the image shifted
     return [translate(img, -dx * ppm, dy * ppm) for dx, dy in offsets]
 

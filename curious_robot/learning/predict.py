@@ -160,7 +160,8 @@ class Predictor:
 
     @property
     def poke_view(self) -> str:
-        """How this model's poke head takes a patch: "crop" or "resize" (``patch_view``)."""
+        """How this model's poke head takes a patch (``patch_view``: "contrast", "crop" or
+        "resize")."""
         return self.model.cfg.view("poke")
 
     def _images(self, images, view: str = "resize") -> torch.Tensor:
