@@ -722,6 +722,42 @@ def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
     assert np.array_equal(turned["target"], evaluation["target"])
 
 
+def test_poke_inputs_keep_batchnorm_statistics_of_their_own():
+    """With ``crop_stats`` (the default), poke forwards in training update the root's
+    second BatchNorm statistics and leave the shared ones alone, the other tasks' the
+    reverse; in eval mode the poke head reads features normalised by the poke statistics.
+    A checkpoint written before the field keeps one shared set (no second buffers)."""
+    from curious_robot.learning.checkpoint import _upgrade
+    from curious_robot.learning.networks import SplitStatsBatchNorm2d
+
+    torch.manual_seed(0)
+    model = CuriousNet(ModelConfig(input_size=64, width=0.25))
+    bns = [m for m in model.root.modules() if isinstance(m, SplitStatsBatchNorm2d)]
+    assert len(bns) == 5
+    bn = bns[0]
+    shared, alt = bn.running_mean.clone(), bn.alt_running_mean.clone()
+    model.train()
+    model.poke(torch.rand(4, 3, 64, 64) * 0.1 + 2.0)  # far from the colour images
+    assert torch.equal(bn.running_mean, shared) and not torch.equal(bn.alt_running_mean, alt)
+    alt = bn.alt_running_mean.clone()
+    model.grasp(torch.rand(4, 3, 64, 64))
+    assert not torch.equal(bn.running_mean, shared) and torch.equal(bn.alt_running_mean, alt)
+    model.eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        split = model.poke_features(x)
+        for m in bns:  # what the poke head would read with the shared statistics
+            m.alt_running_mean.copy_(m.running_mean)
+            m.alt_running_var.copy_(m.running_var)
+        assert not torch.allclose(split, model.poke_features(x))
+        assert torch.allclose(model.poke_features(x), model.root(x, upto="fc6"))
+    old = {"config": {"model": {"input_size": 64, "width": 0.25, "patch_view": "crop"}},
+           "model": {}}
+    cfg = ModelConfig.from_dict(_upgrade(old, "x.pt")["config"]["model"])
+    assert not cfg.crop_stats
+    assert not any(isinstance(m, SplitStatsBatchNorm2d) for m in CuriousNet(cfg).modules())
+
+
 def test_local_contrast_keeps_the_texture_and_drops_the_colour_and_the_light():
     """The contrast view of a textured surface is the same whatever its colour or
     brightness (PyBullet multiplies a texture by the body's colour), a flat surface is

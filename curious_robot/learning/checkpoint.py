@@ -118,12 +118,16 @@ def _upgrade(state: dict, path: Path) -> dict:
     - patch view: before December 2026 a poke patch was resized whole to the input size;
       now its centre is cropped (``ModelConfig.patch_view``). A checkpoint without the
       field keeps "resize", the input its head was trained on (nothing is logged: the
-      model is unchanged)."""
+      model is unchanged).
+    - crop statistics: before December 2026 every input shared the root's BatchNorm
+      running statistics; a checkpoint without ``crop_stats`` keeps that (its state has
+      no second set)."""
     import logging
 
     config = state.get("config")
     if isinstance(config, dict) and isinstance(config.get("model"), dict):
         config["model"].setdefault("patch_view", "resize")
+        config["model"].setdefault("crop_stats", False)
     model = state.get("model")
     if not isinstance(model, dict):
         return state

@@ -36,6 +36,12 @@ class ModelConfig:
     #: keep the view they were trained with; see checkpoint.py). Other tasks' patches are
     #: always resized.
     patch_view: str = "contrast"
+    #: with ``norm`` "batch": a task with ``crop_view`` (poke) keeps BatchNorm running
+    #: statistics of its own, beside the shared ones the other tasks' resized colour
+    #: patches set. Training normalises each task's batch by that batch's statistics
+    #: either way; at inference a contrast poke input normalised by the others' statistics
+    #: is off by far (checkpoints written before this field existed keep shared ones).
+    crop_stats: bool = True
 
     def __post_init__(self):
         if int(self.input_size) != self.input_size or self.input_size < MIN_INPUT_SIZE:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from curious_robot import tasks as registry
@@ -52,11 +53,40 @@ def spatial_sizes(input_size: int) -> dict[str, int]:
     return sizes
 
 
+class SplitStatsBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm whose affine weights are shared but which keeps a second set of running
+    statistics (``alt_running_mean`` / ``alt_running_var``), used and updated when it is
+    called with ``alt`` (``ModelConfig.crop_stats``: poke's contrast inputs, whose
+    statistics are far from the other tasks' colour images)."""
+
+    def __init__(self, num_features: int):
+        super().__init__(num_features)
+        self.register_buffer("alt_running_mean", torch.zeros(num_features))
+        self.register_buffer("alt_running_var", torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor, alt: bool = False) -> torch.Tensor:
+        if not alt:
+            return super().forward(x)
+        return F.batch_norm(x, self.alt_running_mean, self.alt_running_var, self.weight,
+                            self.bias, self.training, self.momentum, self.eps)
+
+
+def _run(module: nn.Module, x: torch.Tensor, alt: bool) -> torch.Tensor:
+    """``module(x)``, with ``alt`` passed to every :class:`SplitStatsBatchNorm2d` inside."""
+    if isinstance(module, SplitStatsBatchNorm2d):
+        return module(x, alt)
+    if isinstance(module, nn.Sequential):
+        for m in module:
+            x = _run(m, x, alt)
+        return x
+    return module(x)
+
+
 def _conv_block(cin: int, cout: int, kernel: int, stride: int, pad: int,
-                norm: str, first: bool) -> nn.Sequential:
+                norm: str, first: bool, split_stats: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, pad, bias=norm != "batch")]
     if norm == "batch":
-        layers.append(nn.BatchNorm2d(cout))
+        layers.append(SplitStatsBatchNorm2d(cout) if split_stats else nn.BatchNorm2d(cout))
     layers.append(nn.ReLU(inplace=True))
     if norm == "lrn" and first:
         layers.append(nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
@@ -73,7 +103,8 @@ class RootNet(nn.Module):
         stages: dict[str, nn.Module] = {}
         cin = 3
         for i, ((_, k, s, p), cout) in enumerate(zip(_CONVS, ch)):
-            block = _conv_block(cin, cout, k, s, p, cfg.norm, first=i < 2)
+            block = _conv_block(cin, cout, k, s, p, cfg.norm, first=i < 2,
+                                split_stats=cfg.crop_stats)
             if i in (1, 2):
                 block = nn.Sequential(nn.MaxPool2d(*_POOL, ceil_mode=True), block)
             stages[f"conv{i + 1}"] = block
@@ -85,12 +116,14 @@ class RootNet(nn.Module):
                                       nn.ReLU(inplace=True), nn.Dropout(cfg.dropout))
         self.stages = nn.ModuleDict(stages)
 
-    def forward(self, x: torch.Tensor, upto: str = "fc6") -> torch.Tensor:
-        """The output of layer ``upto`` (later layers are not computed)."""
+    def forward(self, x: torch.Tensor, upto: str = "fc6", alt: bool = False) -> torch.Tensor:
+        """The output of layer ``upto`` (later layers are not computed); ``alt``: the
+        BatchNorm layers use (and in training update) their second running statistics
+        (``ModelConfig.crop_stats``; no effect on a root without them)."""
         if upto not in self.stages:
             raise ValueError(f"unknown root layer {upto!r}; known: {', '.join(LAYERS)}")
         for name, stage in self.stages.items():
-            x = stage(x)
+            x = _run(stage, x, alt) if alt else stage(x)
             if name == upto:
                 return x
         raise AssertionError("unreachable")
@@ -152,9 +185,14 @@ class CuriousNet(nn.Module):
         f = self.root(before, upto=self.head_inputs["push"])
         return self.heads["push"].forward_model(f, points)
 
+    def poke_features(self, patch: torch.Tensor) -> torch.Tensor:
+        """What the poke head reads: the root on poke inputs, with the poke view's own
+        BatchNorm statistics where the model keeps them (``ModelConfig.crop_stats``)."""
+        return self.root(patch, upto=self.head_inputs["poke"], alt=True)
+
     def poke(self, patch: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) -> (N, 1) normalised log slope."""
-        return self.heads["poke"](self.root(patch, upto=self.head_inputs["poke"]))
+        return self.heads["poke"](self.poke_features(patch))
 
     def embed(self, image: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) -> (N, D) identity embedding (fc7, not normalised)."""

@@ -223,8 +223,7 @@ class Predictor:
         0.1 is about 10 %)."""
         stats = self._stats("poke")
         with self._lock:
-            f = self.model.root(self._images(patch, self.poke_view),
-                                upto=self.model.head_inputs["poke"])
+            f = self.model.poke_features(self._images(patch, self.poke_view))
             z = self.model.heads["poke"].sample(f, samples)[:, 0].cpu().numpy()
         return float(z.std(axis=0)[0] * np.asarray(stats.std)[0])
 
@@ -237,8 +236,7 @@ class Predictor:
         (a private generator; the global torch RNG is untouched)."""
         self._stats("poke")
         with self._lock:
-            f = self.model.root(self._images(patches, self.poke_view),
-                                upto=self.model.head_inputs["poke"])
+            f = self.model.poke_features(self._images(patches, self.poke_view))
             head = self.model.heads["poke"]
             h = head.hidden(f).unsqueeze(0).expand(samples, -1, -1)
             p = float(head.dropout.p)
