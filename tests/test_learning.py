@@ -687,9 +687,9 @@ def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
     never are."""
     from curious_robot.learning.checkpoint import _upgrade
 
-    assert ModelConfig().view("poke") == "contrast"
+    assert ModelConfig().view("poke") == "crop"
     assert ModelConfig().view("grasp") == "resize"
-    assert ModelConfig(patch_view="crop").view("poke") == "crop"
+    assert ModelConfig(patch_view="contrast").view("poke") == "contrast"
     assert ModelConfig(patch_view="resize").view("poke") == "resize"
     with pytest.raises(ValueError, match="patch_view"):
         ModelConfig(patch_view="zoom")
@@ -723,7 +723,7 @@ def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
 
 
 def test_poke_inputs_keep_batchnorm_statistics_of_their_own():
-    """With ``crop_stats`` (the default), poke forwards in training update the root's
+    """With ``crop_stats``, poke forwards in training update the root's
     second BatchNorm statistics and leave the shared ones alone, the other tasks' the
     reverse; in eval mode the poke head reads features normalised by the poke statistics.
     A checkpoint written before the field keeps one shared set (no second buffers)."""
@@ -731,7 +731,8 @@ def test_poke_inputs_keep_batchnorm_statistics_of_their_own():
     from curious_robot.learning.networks import SplitStatsBatchNorm2d
 
     torch.manual_seed(0)
-    model = CuriousNet(ModelConfig(input_size=64, width=0.25))
+    assert not ModelConfig().crop_stats
+    model = CuriousNet(ModelConfig(input_size=64, width=0.25, crop_stats=True))
     bns = [m for m in model.root.modules() if isinstance(m, SplitStatsBatchNorm2d)]
     assert len(bns) == 5
     bn = bns[0]

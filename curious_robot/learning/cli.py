@@ -65,8 +65,11 @@ def register(sub) -> None:
                         "widths)")
     p.add_argument("--patch-view", choices=PATCH_VIEWS, default=None,
                    help="a new run's poke input: the patch's centre at the camera's "
-                        "resolution as grey local contrast (contrast) or in colour (crop), "
+                        "resolution in colour (crop) or as grey local contrast (contrast), "
                         f"or the whole patch scaled down (resize); default {m.patch_view}")
+    p.add_argument("--crop-stats", action=argparse.BooleanOptionalAction, default=None,
+                   help="a new run's poke inputs keep BatchNorm running statistics of "
+                        f"their own (default {'on' if m.crop_stats else 'off'})")
     p.add_argument("--poke-turn", action=argparse.BooleanOptionalAction, default=None,
                    help="turn and mirror poke training patches at random (default "
                         f"{'on' if t.poke_turn else 'off'})")
@@ -224,7 +227,7 @@ def run_train(args) -> int:
     def resume(path):
         trainer = Trainer.from_checkpoint(path, store, device, **overrides)
         for name, value in (("input_size", args.input_size), ("width", args.width),
-                            ("patch_view", args.patch_view)):
+                            ("patch_view", args.patch_view), ("crop_stats", args.crop_stats)):
             if value is not None and value != getattr(trainer.model_cfg, name):
                 log.warning("--%s %s ignored: resuming a run with %s = %s",
                             name.replace("_", "-"), value, name,
@@ -234,7 +237,9 @@ def run_train(args) -> int:
     def start():
         model_cfg = ModelConfig(input_size=args.input_size or ModelConfig.input_size,
                                 width=args.width or ModelConfig.width,
-                                patch_view=args.patch_view or ModelConfig.patch_view)
+                                patch_view=args.patch_view or ModelConfig.patch_view,
+                                crop_stats=(ModelConfig.crop_stats if args.crop_stats is None
+                                            else args.crop_stats))
         train_cfg = TrainConfig(seed=args.seed,
                                 **{k: v for k, v in overrides.items() if v is not None})
         return Trainer(store, model_cfg, train_cfg, device)

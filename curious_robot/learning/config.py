@@ -28,20 +28,21 @@ class ModelConfig:
     fc7_dim: int = 1024  # identity embedding, before ``width``
     head_dim: int = 512  # hidden units of the heads, before ``width``
     dropout: float = 0.5  # fc6 and the heads' hidden layer (poke uses it for MC dropout)
-    #: how the patch of a task with ``crop_view`` (poke) becomes the input: "contrast", its
-    #: centre at the camera's resolution as grey local contrast (each pixel over the
-    #: blurred brightness around it: the surface texture, where a material shows, freed of
-    #: the object's colour and lighting; :func:`~curious_robot.learning.data.local_contrast`);
-    #: "crop", that centre in colour; "resize", the whole patch scaled down (checkpoints
-    #: keep the view they were trained with; see checkpoint.py). Other tasks' patches are
-    #: always resized.
-    patch_view: str = "contrast"
+    #: how the patch of a task with ``crop_view`` (poke) becomes the input: "crop", its
+    #: centre at the camera's resolution, where a material's texture shows; "contrast",
+    #: that centre as grey local contrast (each pixel over the blurred brightness around
+    #: it: the texture freed of the object's colour and light;
+    #: :func:`~curious_robot.learning.data.local_contrast`; better for a poke head alone,
+    #: not yet inside the four-task network: docs/architecture.md, "Signal audit");
+    #: "resize", the whole patch scaled down (checkpoints keep the view they were trained
+    #: with; see checkpoint.py). Other tasks' patches are always resized.
+    patch_view: str = "crop"
     #: with ``norm`` "batch": a task with ``crop_view`` (poke) keeps BatchNorm running
-    #: statistics of its own, beside the shared ones the other tasks' resized colour
-    #: patches set. Training normalises each task's batch by that batch's statistics
-    #: either way; at inference a contrast poke input normalised by the others' statistics
-    #: is off by far (checkpoints written before this field existed keep shared ones).
-    crop_stats: bool = True
+    #: statistics of its own, beside the shared ones the other tasks' resized patches set.
+    #: Training normalises each task's batch by that batch's statistics either way; this
+    #: changes only what the poke head reads at inference (off by default: not shown to
+    #: help yet; checkpoints written before this field existed keep shared ones).
+    crop_stats: bool = False
 
     def __post_init__(self):
         if int(self.input_size) != self.input_size or self.input_size < MIN_INPUT_SIZE:
