@@ -681,8 +681,9 @@ def test_a_checkpoint_of_the_earlier_poke_target_loads_without_its_poke_head(tmp
 
 def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
     """A new model takes a poke patch's centre at the camera's resolution (the texture
-    that shows the material), as grey local contrast; other tasks' patches, and the poke
-    patches of a checkpoint written before ``patch_view`` existed, are resized whole.
+    that shows the material; ``contrast``: as grey local contrast); other tasks' patches,
+    and the poke patches of a checkpoint written before ``patch_view`` existed, are
+    resized whole.
     Training batches are turned and mirrored (TrainConfig.poke_turn); evaluation batches
     never are."""
     from curious_robot.learning.checkpoint import _upgrade

@@ -56,8 +56,8 @@ def spatial_sizes(input_size: int) -> dict[str, int]:
 class SplitStatsBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose affine weights are shared but which keeps a second set of running
     statistics (``alt_running_mean`` / ``alt_running_var``), used and updated when it is
-    called with ``alt`` (``ModelConfig.crop_stats``: poke's contrast inputs, whose
-    statistics are far from the other tasks' colour images)."""
+    called with ``alt`` (``ModelConfig.crop_stats``: the poke inputs, whose statistics
+    can be far from the other tasks' resized colour patches)."""
 
     def __init__(self, num_features: int):
         super().__init__(num_features)
@@ -188,7 +188,7 @@ class CuriousNet(nn.Module):
     def poke_features(self, patch: torch.Tensor) -> torch.Tensor:
         """What the poke head reads: the root on poke inputs, with the poke view's own
         BatchNorm statistics where the model keeps them (``ModelConfig.crop_stats``)."""
-        return self.root(patch, upto=self.head_inputs["poke"], alt=True)
+        return self.root(patch, upto=self.head_inputs["poke"], alt=self.cfg.crop_stats)
 
     def poke(self, patch: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) -> (N, 1) normalised log slope."""
