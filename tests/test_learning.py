@@ -277,9 +277,9 @@ def test_color_jitter():
     push = registry.get("push").augment({"before": img, "after": img.copy(),
                                        "target": np.zeros((3, 4))}, rng, 0.3)
     np.testing.assert_array_equal(push["before"], push["after"])
-    poke = registry.get("poke").augment({"patch": np.repeat(img[:1], 3, 0)}, rng, 0.3)
-    assert not np.array_equal(poke["patch"][0], poke["patch"][1])
-    assert registry.get("poke").augment({"patch": img}, rng, 0.0)["patch"] is img
+    grasp = registry.get("grasp").augment({"patch": np.repeat(img[:1], 3, 0)}, rng, 0.3)
+    assert not np.array_equal(grasp["patch"][0], grasp["patch"][1])
+    assert registry.get("grasp").augment({"patch": img}, rng, 0.0)["patch"] is img
 
 
 def test_color_scramble():
@@ -688,7 +688,8 @@ def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
     never are."""
     from curious_robot.learning.checkpoint import _upgrade
 
-    assert ModelConfig().view("poke") == "crop"
+    assert ModelConfig().view("poke") == "contrast"
+    assert ModelConfig(patch_view="crop").view("poke") == "crop"
     assert ModelConfig().view("grasp") == "resize"
     assert ModelConfig(patch_view="contrast").view("poke") == "contrast"
     assert ModelConfig(patch_view="resize").view("poke") == "resize"
@@ -713,7 +714,7 @@ def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
     evaluation = poke.make_batch(pokes, 64, None, stats, None, "crop")
     assert np.array_equal(evaluation["patch"],
                           np.stack([r.before[32:96, 32:96] for r in pokes]))
-    cfg = TrainConfig()
+    cfg = TrainConfig(color_jitter=0.0)
     assert cfg.poke_turn
     turned = poke.make_batch(pokes, 64, np.random.default_rng(2), stats, cfg, "crop")
     assert not np.array_equal(turned["patch"], evaluation["patch"])
@@ -721,6 +722,36 @@ def test_poke_patches_enter_as_a_centre_crop_turned_at_random_in_training():
         assert any(np.array_equal(got, np.rot90(m, k)) for m in (want, want[:, ::-1])
                    for k in range(4))
     assert np.array_equal(turned["target"], evaluation["target"])
+
+
+def test_poke_patches_are_jittered_as_the_camera_saw_them_before_the_contrast_view():
+    """In training the photometric jitter (``color_jitter``) is applied by the poke batch
+    itself, after the turn, to the cropped patch; a "contrast" view is taken after it, so
+    its images stay grey and centred on 128 whatever the jitter drew, and the trainer's
+    augmentation adds nothing on top. The "crop" view gets exactly the jitter that
+    ``augment_batch`` gave it before (the same draws in the same order)."""
+    records = synthetic_interactions(40, np.random.default_rng(1), size=128,
+                                     held_out_share=0)
+    pokes = [r for r in records if r.task == "poke"][:8]
+    poke = registry.get("poke")
+    stats = data.NormStats.fit(poke.targets(pokes))
+    cfg = TrainConfig(color_jitter=0.3)
+    crop = poke.make_batch(pokes, 64, np.random.default_rng(5), stats, cfg, "crop")
+    rng = np.random.default_rng(5)
+    plain = poke.make_batch(pokes, 64, rng, stats, TrainConfig(color_jitter=0.0), "crop")
+    want = data.augment_batch(plain, rng, 0.3)
+    assert np.array_equal(crop["patch"], want["patch"])
+    assert poke.augment(crop, np.random.default_rng(6), 0.3) is crop  # nothing twice
+
+    light = poke.make_batch(pokes, 64, np.random.default_rng(5), stats, cfg, "contrast")
+    dark = poke.make_batch(pokes, 64, np.random.default_rng(7), stats, cfg, "contrast")
+    clean = poke.make_batch(pokes, 64, None, stats, None, "contrast")
+    for b in (light, dark, clean):
+        p = b["patch"].astype(int)
+        assert np.array_equal(p[..., 0], p[..., 1]) and np.array_equal(p[..., 0], p[..., 2])
+        assert abs(np.median(p) - 128) <= 3  # jitter would move a contrast image by ~40
+    # the jittered contrast patches are the jittered crops' contrast
+    assert np.array_equal(light["patch"], data.contrast_all(crop["patch"]))
 
 
 def test_poke_inputs_keep_batchnorm_statistics_of_their_own():
@@ -732,7 +763,7 @@ def test_poke_inputs_keep_batchnorm_statistics_of_their_own():
     from curious_robot.learning.networks import SplitStatsBatchNorm2d
 
     torch.manual_seed(0)
-    assert not ModelConfig().crop_stats
+    assert ModelConfig().crop_stats
     model = CuriousNet(ModelConfig(input_size=64, width=0.25, crop_stats=True))
     bns = [m for m in model.root.modules() if isinstance(m, SplitStatsBatchNorm2d)]
     assert len(bns) == 5
@@ -758,6 +789,49 @@ def test_poke_inputs_keep_batchnorm_statistics_of_their_own():
     cfg = ModelConfig.from_dict(_upgrade(old, "x.pt")["config"]["model"])
     assert not cfg.crop_stats
     assert not any(isinstance(m, SplitStatsBatchNorm2d) for m in CuriousNet(cfg).modules())
+
+
+def test_calibrate_averages_the_poke_statistics_over_clean_training_patches(store):
+    """``Trainer.calibrate`` (called by ``save`` and ``evaluate``) sets the second
+    BatchNorm statistics of a ``crop_stats`` model to the plain average, over the clean
+    training pokes, of each batch's statistics under the current weights: the first layer's
+    running mean is then the mean of conv1's output over those patches. Nothing else
+    changes (weights, shared statistics, optimizer, sampling state), it gives the same
+    result twice, and a model without second statistics is left alone."""
+    from curious_robot.learning.networks import SplitStatsBatchNorm2d
+
+    trainer = Trainer(store, ModelConfig(**TINY, crop_stats=True),
+                      TrainConfig(batch_size=8, lr=1e-3, min_records=4, seed=0), "cpu")
+    trainer.train_steps(3)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    rng_state = trainer.rng.bit_generator.state
+    n = trainer.calibrate()
+    poke = registry.get("poke")
+    ids = store.ids("poke", held_out=False, success=registry.success_filter("poke"))
+    assert n == len(ids) > 8  # several batches
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("alt_running" in k for k in changed)
+    assert trainer.rng.bit_generator.state == rng_state and trainer.model.training
+
+    records = store.get_many([int(i) for i in ids])
+    conv1 = trainer.model.root.stages["conv1"]
+    bn = next(m for m in conv1.modules() if isinstance(m, SplitStatsBatchNorm2d))
+    means = []
+    with torch.no_grad():
+        for i in range(0, len(records), 8):
+            b = poke.make_batch(records[i:i + 8], SIZE, None, trainer.stats["poke"], None,
+                                trainer.model_cfg.view("poke"))
+            means.append(conv1[0](data.to_tensors(b, "cpu")["patch"]).mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(bn.alt_running_mean, torch.stack(means).mean(0))
+    first = {k: v.clone() for k, v in after.items()}
+    assert trainer.calibrate() == n
+    for k, v in trainer.model.state_dict().items():
+        torch.testing.assert_close(v, first[k], rtol=1e-6, atol=1e-7)
+    plain = Trainer(store, ModelConfig(**TINY, crop_stats=False),
+                    TrainConfig(batch_size=8, lr=1e-3, min_records=4, seed=0), "cpu")
+    plain.train_steps(1)
+    assert plain.calibrate() == 0
 
 
 def test_local_contrast_keeps_the_texture_and_drops_the_colour_and_the_light():

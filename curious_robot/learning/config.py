@@ -32,17 +32,18 @@ class ModelConfig:
     #: centre at the camera's resolution, where a material's texture shows; "contrast",
     #: that centre as grey local contrast (each pixel over the blurred brightness around
     #: it: the texture freed of the object's colour and light;
-    #: :func:`~curious_robot.learning.data.local_contrast`; better for a poke head alone,
-    #: not yet inside the four-task network: docs/architecture.md, "Signal audit");
-    #: "resize", the whole patch scaled down (checkpoints keep the view they were trained
-    #: with; see checkpoint.py). Other tasks' patches are always resized.
-    patch_view: str = "crop"
+    #: :func:`~curious_robot.learning.data.local_contrast`; the default:
+    #: docs/architecture.md, "Signal audit"); "resize", the whole patch scaled down
+    #: (checkpoints keep the view they were trained with; see checkpoint.py). Other
+    #: tasks' patches are always resized.
+    patch_view: str = "contrast"
     #: with ``norm`` "batch": a task with ``crop_view`` (poke) keeps BatchNorm running
-    #: statistics of its own, beside the shared ones the other tasks' resized patches set.
-    #: Training normalises each task's batch by that batch's statistics either way; this
-    #: changes only what the poke head reads at inference (off by default: not shown to
-    #: help yet; checkpoints written before this field existed keep shared ones).
-    crop_stats: bool = False
+    #: statistics of its own, beside the shared ones the other tasks' resized patches set,
+    #: re-estimated on clean training patches at every checkpoint and evaluation
+    #: (``Trainer.calibrate``). Training normalises each task's batch by that batch's
+    #: statistics either way; this changes only what the poke head reads at inference
+    #: (checkpoints written before this field existed keep shared ones).
+    crop_stats: bool = True
 
     def __post_init__(self):
         if int(self.input_size) != self.input_size or self.input_size < MIN_INPUT_SIZE:

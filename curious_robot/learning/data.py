@@ -72,6 +72,11 @@ def local_contrast(img: np.ndarray, sigma: float = CONTRAST_SIGMA,
     return np.repeat(out[:, :, None], 3, axis=2)
 
 
+def contrast_all(images: np.ndarray) -> np.ndarray:
+    """:func:`local_contrast` of each image of an (N, H, W, 3) uint8 stack."""
+    return np.stack([local_contrast(img) for img in images]) if len(images) else images
+
+
 def view(img: np.ndarray, size: int, how: str = "resize") -> np.ndarray:
     """``img`` as a (size, size, 3) network input, by
     :data:`~curious_robot.learning.config.PATCH_VIEWS` ``how``."""

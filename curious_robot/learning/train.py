@@ -35,6 +35,9 @@ from curious_robot.learning.networks import CuriousNet, ModelConfig
 
 log = logging.getLogger(__name__)
 
+#: training records per task that :meth:`Trainer.calibrate` reads
+CALIBRATE_RECORDS = 256
+
 
 
 
@@ -179,10 +182,61 @@ class Trainer:
                     counts[task] += 1
             return {t: sums[t] / counts[t] for t in sums}
 
+    def calibrate(self) -> int:
+        """Re-estimate the second BatchNorm statistics (``ModelConfig.crop_stats``: those
+        of the tasks with :attr:`~curious_robot.tasks.base.Task.crop_view`) as the plain
+        average over up to :data:`CALIBRATE_RECORDS` clean training patches (not turned,
+        not jittered) under the current weights ("precise BatchNorm"). The running
+        averages kept while training follow augmented inputs and weights that have moved
+        since; inference reads these statistics, so they are taken from what it sees. Only
+        buffers change: the weights, the optimizer and the sampling state do not, and a
+        training step normalises by its batch's own statistics, so training continues as it
+        would have. :meth:`save` and :meth:`evaluate` call it. Returns the number of patches
+        read (0 when the model keeps no second statistics or has no such data yet)."""
+        if not self.model_cfg.crop_stats or self.store is None:
+            return 0
+        from curious_robot.learning.networks import SplitStatsBatchNorm2d
+
+        bns = [m for m in self.model.modules() if isinstance(m, SplitStatsBatchNorm2d)]
+        size, bs = self.model_cfg.input_size, self.cfg.batch_size
+        with self._lock:
+            patches = []
+            for name in self.cfg.tasks:
+                spec = registry.get(name)
+                if not spec.crop_view or self.stats.get(name) is None:
+                    continue
+                ids = self.store.ids(name, held_out=False,
+                                     success=registry.success_filter(name))
+                if len(ids) > CALIBRATE_RECORDS:  # the same draw for the same step
+                    ids = np.random.default_rng(self.step).choice(
+                        ids, CALIBRATE_RECORDS, replace=False)
+                records = self.store.get_many([int(i) for i in ids])
+                for i in range(0, len(records), bs):
+                    patches.append((spec, spec.make_batch(
+                        records[i:i + bs], size, None, self.stats[name], None,
+                        self.model_cfg.view(name))))
+            patches = [(spec, b) for spec, b in patches if len(b["target"]) > 1]
+            if not patches:
+                return 0
+            was_training, momentum = self.model.training, [m.momentum for m in bns]
+            self.model.train()
+            try:
+                with torch.no_grad():
+                    for k, (spec, b) in enumerate(patches):
+                        for m in bns:  # the k-th batch weighs 1/(k+1): a plain average
+                            m.momentum = 1.0 / (k + 1)
+                        spec.predict(self.model, data.to_tensors(b, self.device))
+            finally:
+                for m, value in zip(bns, momentum):
+                    m.momentum = value
+                self.model.train(was_training)
+            return int(sum(len(b["target"]) for _, b in patches))
+
     def evaluate(self) -> dict:
         """Held-out metrics (:data:`metrics.METRIC_KEYS`)."""
         from curious_robot.learning import metrics
 
+        self.calibrate()
         with self._lock:
             self.metrics = metrics.evaluate(
                 self.model, self.store, self.stats, self.device, self.model_cfg.input_size,
@@ -215,6 +269,7 @@ class Trainer:
 
     def save(self, path) -> None:
         t0 = time.monotonic()
+        self.calibrate()
         save_checkpoint(path, self.state_dict())
         log.debug("checkpoint %s at step %d (%.2f s)", path, self.step, time.monotonic() - t0)
 

@@ -90,15 +90,30 @@ class Poke(Task):
         return MLPHead(dims["fc6"], dims["hidden"], 1, dims["dropout"])
 
     def batch(self, records, size, rng, stats, cfg, *, view="resize"):
-        """The patches before the poke (``view``: cropped or resized, see
+        """The patches before the poke (``view``: cropped, resized or local contrast, see
         ``ModelConfig.patch_view``; in training also turned and mirrored at random, where
-        ``cfg.poke_turn``) and the normalised log felt stiffness."""
+        ``cfg.poke_turn``, and photometrically jittered by ``cfg.color_jitter`` before the
+        view's contrast is taken) and the normalised log felt stiffness."""
         from curious_robot.learning import data
 
-        patches = data.stack([r.before for r in records], size, view)
-        if rng is not None and cfg is not None and cfg.poke_turn:
-            patches = data.turn_all(patches, rng)
+        contrast = view == "contrast"
+        patches = data.stack([r.before for r in records], size, "crop" if contrast else view)
+        if rng is not None and cfg is not None:
+            if cfg.poke_turn:
+                patches = data.turn_all(patches, rng)
+            if cfg.color_jitter > 0:
+                patches = data.jitter_colors(
+                    patches, data.jitter_params(len(patches), rng, cfg.color_jitter))
+        if contrast:
+            patches = data.contrast_all(patches)
         return {"patch": patches, "target": stats.normalize(self.targets(records))}
+
+    def augment(self, batch, rng, strength, scramble=0.0):
+        """Nothing more: :meth:`batch` applied the photometric jitter already, to the patch
+        as the camera saw it, before a "contrast" view takes away what a change of light
+        does (jitter applied to the contrast image itself would move it by more than the
+        texture's depth, and the BatchNorm statistics with it)."""
+        return batch
 
     def predict(self, model, t):
         return model.poke(t["patch"])
