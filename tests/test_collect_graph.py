@@ -71,6 +71,11 @@ def wait_count(store: str, n: int, timeout: float) -> int:
     raise AssertionError(f"store has {count(store)} < {n} interactions after {timeout}s")
 
 
+def _stored(s: ReplayStore) -> set[tuple[str, int]]:
+    """Every (robot, seq) an open store holds."""
+    return {(r.robot, r.seq) for r in s.get_many(s.ids(), images=False)}
+
+
 def seen(listener: Proc) -> set[tuple[str, int]]:
     """Every (robot, seq) a robot published on /interactions while the listener ran."""
     return {(p[1], int(p[2])) for p in (line.split() for line in list(listener.lines))
@@ -145,8 +150,7 @@ def test_kill9_learner_then_restart_loses_nothing_and_sequence_goes_on(tmp_path)
             deadline = time.monotonic() + 90  # unacknowledged ones are resent
             while time.monotonic() < deadline:
                 with ReplayStore(store, readonly=True) as s:
-                    have = {(r.robot, r.seq) for r in s.get_many(s.ids(), images=False)}
-                    if down <= have and not s.robots()["robot0"]["gaps"]:
+                    if down <= _stored(s) and not s.robots()["robot0"]["gaps"]:
                         break
                 time.sleep(0.5)
         finally:
@@ -158,7 +162,7 @@ def test_kill9_learner_then_restart_loses_nothing_and_sequence_goes_on(tmp_path)
         listener.stop()
     with ReplayStore(store, readonly=True) as s:
         assert s.check() == []
-        stored = {(r.robot, r.seq) for r in s.get_many(s.ids(), images=False)}
+        stored = _stored(s)
         info = s.robots()["robot0"]
     assert before_kill <= stored, f"acknowledged but lost: {before_kill - stored}"
     assert down - stored == set(), "published while the learner was down, never stored"
@@ -181,7 +185,7 @@ def _unstored(spool, store) -> set[int]:
     if not pending:
         return set()
     with ReplayStore(store, readonly=True) as s:
-        return set(pending) - {r.seq for r in s.get_many(s.ids(), images=False)}
+        return set(pending) - {seq for _, seq in _stored(s)}
 
 
 @pytest.mark.slow

@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 CALIBRATE_RECORDS = 256
 
 
-
-
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-6,
@@ -200,7 +198,7 @@ class Trainer:
         bns = [m for m in self.model.modules() if isinstance(m, SplitStatsBatchNorm2d)]
         size, bs = self.model_cfg.input_size, self.cfg.batch_size
         with self._lock:
-            patches = []
+            batches = []
             for name in self.cfg.tasks:
                 spec = registry.get(name)
                 if not spec.crop_view or self.stats.get(name) is None:
@@ -212,17 +210,17 @@ class Trainer:
                         ids, CALIBRATE_RECORDS, replace=False)
                 records = self.store.get_many([int(i) for i in ids])
                 for i in range(0, len(records), bs):
-                    patches.append((spec, spec.make_batch(
+                    batches.append((spec, spec.make_batch(
                         records[i:i + bs], size, None, self.stats[name], None,
                         self.model_cfg.view(name))))
-            patches = [(spec, b) for spec, b in patches if len(b["target"]) > 1]
-            if not patches:
+            batches = [(spec, b) for spec, b in batches if len(b["target"]) > 1]
+            if not batches:
                 return 0
             was_training, momentum = self.model.training, [m.momentum for m in bns]
             self.model.train()
             try:
                 with torch.no_grad():
-                    for k, (spec, b) in enumerate(patches):
+                    for k, (spec, b) in enumerate(batches):
                         for m in bns:  # the k-th batch weighs 1/(k+1): a plain average
                             m.momentum = 1.0 / (k + 1)
                         spec.predict(self.model, data.to_tensors(b, self.device))
@@ -230,7 +228,7 @@ class Trainer:
                 for m, value in zip(bns, momentum):
                     m.momentum = value
                 self.model.train(was_training)
-            return int(sum(len(b["target"]) for _, b in patches))
+            return int(sum(len(b["target"]) for _, b in batches))
 
     def evaluate(self) -> dict:
         """Held-out metrics (:data:`metrics.METRIC_KEYS`)."""
