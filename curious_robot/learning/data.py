@@ -141,9 +141,15 @@ def jitter_colors(images: np.ndarray, params: np.ndarray) -> np.ndarray:
     x = images.astype(np.float32)
     p = params.astype(np.float32)
     grey = x.mean(axis=(1, 2, 3), keepdims=True)
-    x = (x - grey) * p[:, 1, None, None, None] + grey
-    x = x * p[:, 0, None, None, None] * p[:, None, None, 2:5]
-    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+    # in place, in the order of ((x - grey) * contrast + grey) * brightness * gain + 0.5
+    x -= grey
+    x *= p[:, 1, None, None, None]
+    x += grey
+    x *= p[:, 0, None, None, None]
+    x *= p[:, None, None, 2:5]
+    x += 0.5
+    np.clip(x, 0, 255, out=x)
+    return x.astype(np.uint8)
 
 
 #: the six orders of the colour channels (:func:`scramble_colors`)
@@ -165,7 +171,11 @@ def scramble_colors(images: np.ndarray, params: np.ndarray) -> np.ndarray:
     :func:`scramble_params` per image): reorder the channels or turn the image grey. A
     feature that must survive this cannot be the colour alone, so the tasks that do not
     depend on colour teach shape instead of matching hues."""
-    out = np.take_along_axis(images, CHANNEL_ORDERS[params[:, 0]][:, None, None, :], axis=3)
+    out = images.copy()
+    for k in np.unique(params[:, 0]):  # one slice per channel order, not per pixel
+        if k:
+            hit = params[:, 0] == k
+            out[hit] = images[hit][..., CHANNEL_ORDERS[k]]
     grey = params[:, 1].astype(bool)
     if grey.any():
         g = images[grey].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
