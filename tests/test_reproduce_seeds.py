@@ -50,7 +50,9 @@ def test_bad_arguments_exit_2_and_create_nothing(tmp_path, capsys):
                         (("--seeds", "0,1", "--store", str(tmp_path / "s.db")), "--store"),
                         (("--seeds", "0,1", "--variants", "all,nope"), "unknown variants"),
                         (("--seeds", "0,1", "--scale", "0"), "--scale"),
-                        (("--mode", "drone", "--seeds", "0,1"), "--mode arm")):
+                        (("--mode", "drone", "--seeds", "0,1"), "--mode arm"),
+                        (("--mode", "drone", "--jobs", "2"), "--jobs only apply"),
+                        (("--seeds", "0,1", "--jobs", "-1"), "--jobs must be >= 0")):
         code, _, err = _cli(capsys, *base, *extra)
         assert code == 2, (extra, err)
         assert said in err, (extra, err)
@@ -255,3 +257,164 @@ def test_category_stage_scores_every_layer_per_instance_and_is_reused(tmp_path):
     reproduce.REUSED.clear()
     reproduce.stage_categories("random", "random", folder, out_json, 64, 0.125, seed=2)
     assert reproduce.REUSED == [] and out_json.stat().st_mtime_ns != mtime
+
+
+# -- trainings at once ---------------------------------------------------------------------
+
+FAKE_TRAIN = r'''
+import json, sys, time
+args = sys.argv[1:]
+out = args[args.index("--out") + 1]
+tasks = args[args.index("--tasks") + 1] if "--tasks" in args else args[0]
+import os
+os.makedirs(out, exist_ok=True)
+t0 = time.time()
+print("fake training", tasks, file=sys.stderr, flush=True)
+time.sleep(0.6)
+with open(os.path.join(out, "span.json"), "w") as f:
+    json.dump({"start": t0, "end": time.time(), "threads": args[args.index("--threads") + 1]}, f)
+if tasks == "fail":
+    sys.exit(3)
+print(json.dumps({"step": int(args[args.index("--steps") + 1])}))
+'''
+
+
+@pytest.mark.unit
+def test_plan_jobs_splits_the_cores():
+    assert reproduce.plan_jobs(0, 0, 7, 2) == (2, 1)  # one one-thread training per core
+    assert reproduce.plan_jobs(0, 0, 7, 16) == (7, 2)
+    assert reproduce.plan_jobs(0, 0, 1, 2) == (1, 0)  # alone: torch's own thread count
+    assert reproduce.plan_jobs(1, 0, 7, 2) == (1, 0)
+    assert reproduce.plan_jobs(3, 4, 7, 2) == (3, 4)  # --threads is kept
+    assert reproduce.plan_jobs(0, 0, 0, 2) == (1, 0)
+
+
+@pytest.mark.unit
+def test_trainings_run_at_once_each_recorded_and_a_failure_stops_nothing(tmp_path,
+                                                                          monkeypatch):
+    import sys
+
+    script = tmp_path / "fake_train.py"
+    script.write_text(FAKE_TRAIN)
+    monkeypatch.setattr(reproduce, "_cli", lambda: [sys.executable, str(script)])
+    monkeypatch.setattr(reproduce, "cpu_cores", lambda: 2)
+    variants = {n: (t, tmp_path / n) for n, t in
+                (("all", "grasp,push"), ("identity", "inspect"), ("autoencoder", "autoencoder"))}
+    got = reproduce.stage_train_all(variants, tmp_path / "s.db", 20, 0, 0, seed=1)
+    assert list(got) == ["all", "identity", "autoencoder"]
+    for name, (_, folder) in variants.items():
+        done = json.loads((folder / "done.json").read_text())
+        assert done["metrics"] == {"step": 20} and done["threads"] == 1 and \
+            done["tasks"] == variants[name][0]
+    spans = {n: json.loads((f / "span.json").read_text()) for n, (_, f) in variants.items()}
+    assert {s["threads"] for s in spans.values()} == {"1"}
+    # two at a time: the first two overlap, the third starts after one of them ended
+    a, b, c = spans["all"], spans["identity"], spans["autoencoder"]
+    assert a["start"] < b["end"] and b["start"] < a["end"]
+    assert c["start"] >= min(a["end"], b["end"]) - 0.05
+    # done earlier: nothing runs again
+    reproduce.REUSED.clear()
+    assert reproduce.stage_train_all(variants, tmp_path / "s.db", 20, 0, 0)["all"]["steps"] == 20
+    assert reproduce.REUSED == ["training of all", "training of identity",
+                                "training of autoencoder"]
+    # one variant fails: the others still finish and are kept; the stage then raises
+    bad = {"broken": ("fail", tmp_path / "broken"), "ok": ("grasp", tmp_path / "ok")}
+    with pytest.raises(RuntimeError, match="training variant broken failed \\(exit 3\\)"):
+        reproduce.stage_train_all(bad, tmp_path / "s.db", 20, 2, 0)
+    assert (tmp_path / "ok" / "done.json").is_file()
+    assert not (tmp_path / "broken" / "done.json").exists()
+
+
+# -- seed records: a seed finished once is read back, by any later invocation ------------
+
+
+def _fake_seed(seed: int, names) -> tuple[dict, dict, dict]:
+    run = _fabricated()[seed % 3]
+    for c in run["categories"].values():
+        c["by_layer"][LAYER].update(n_images=12, n_instances=6, n_categories=1)
+    tasks = {t: {"train": 10, "held_out": 1} for t in reproduce.ALL_TASKS}
+    summary = {"scale": 0.05, "seed": seed, "steps": 20, "layer": LAYER,
+               "store": {"tasks": tasks}, "evalset": {"n_objects": 6}, "minutes": 2.0,
+               "invocations": [{"finished": 0.0, "minutes": 1.5}, {"finished": 1.0,
+                                                                   "minutes": 2.0}]}
+    return summary, {n: run["results"].get(n, run["results"]["all"]) for n in names}, \
+        {n: run["categories"].get(n, run["categories"]["all"]) for n in names}
+
+
+@pytest.mark.unit
+def test_finished_seeds_are_read_back_from_their_records(tmp_path, monkeypatch, capsys):
+    ran = []
+
+    def fake_run_seed(args, seed, work, names, steps, layer, nn_dir, category_set):
+        ran.append(seed)
+        return _fake_seed(seed, names)
+
+    monkeypatch.setattr(reproduce, "run_seed", fake_run_seed)
+    names = "random,all,autoencoder,no-grasp,no-push,no-poke"
+    base = ("reproduce", "--seeds", "0,1", "--scale", "0.05", "--work", str(tmp_path / "w"),
+            "--out", str(tmp_path / "o"), "--variants", names)
+    code, out, _ = _cli(capsys, *base)
+    assert code == 0 and ran == [0, 1]
+    record = json.loads((tmp_path / "o" / "seeds" / "seed-1.json").read_text())
+    assert record["key"]["code"] == reproduce.code_fingerprint() and \
+        record["key"]["seed"] == 1 and record["variants"] == names.split(",")
+    assert set(record["results"]["all"]["retrieval"][LAYER]["per_instance"]) == \
+        {"recall_at_1", "nn_accuracy_all"}
+    first = (tmp_path / "o" / "table.md").read_text()
+    assert "read back" not in first and "| 0 | 10 | 10 | 10 | 10 | 3.5 |" in first
+
+    # a later invocation adds a seed: the two finished ones are read back, not run
+    ran.clear()
+    code, out, _ = _cli(capsys, *base[:2], "0,1,2", *base[3:])
+    assert code == 0 and ran == [2]
+    text = (tmp_path / "o" / "table.md").read_text()
+    assert "over 3 seeds" in text and "read back from their records" in text
+    assert "seed 0 (" in text and "seed 1 (" in text and "seed 2 (" not in text
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert saved["seeds"] == [0, 1, 2]
+    # the same numbers as running them: the report over seeds 0,1 is unchanged
+    code, _, _ = _cli(capsys, *base)
+    assert code == 0 and ran == [2]
+    again = (tmp_path / "o" / "table.md").read_text()
+    def body(text):
+        return [line for line in text.splitlines()
+                if line and not line.startswith(("Generated", "Seeds finished"))]
+
+    assert "Seeds finished" in again and body(again) == body(first)
+
+    # another code fingerprint, step count or set of variants: the seed runs again
+    monkeypatch.setattr(reproduce, "code_fingerprint", lambda: "0" * 64)
+    code, _, _ = _cli(capsys, *base)
+    assert code == 0 and ran == [2, 0, 1]
+    ran.clear()
+    code, _, _ = _cli(capsys, *base, "--steps", "21")
+    assert ran == [0, 1]
+    ran.clear()
+    code, _, _ = _cli(capsys, *base[:-1], names + ",no-identity", "--steps", "21")
+    assert ran == [0, 1]
+    ran.clear()
+    code, _, _ = _cli(capsys, *base[:-1], "random,all", "--steps", "21")  # a subset: read
+    assert code == 0 and ran == []
+    # a record that is not JSON is run again, not trusted
+    (tmp_path / "o" / "seeds" / "seed-0.json").write_text("{half")
+    code, _, _ = _cli(capsys, *base, "--steps", "21")
+    assert code == 0 and ran == [0]
+
+
+@pytest.mark.unit
+def test_code_fingerprint_follows_the_data_folders(tmp_path, monkeypatch):
+    import curious_robot.paths
+
+    for folder in ("sim", "config"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.yaml").write_text("x: 1\n")
+    monkeypatch.setattr(curious_robot.paths, "share_dir", lambda: tmp_path)
+    one = reproduce.code_fingerprint()
+    assert len(one) == 64 and reproduce.code_fingerprint() == one
+    (tmp_path / "config" / "a.yaml").write_text("x: 2\n")
+    assert reproduce.code_fingerprint() != one
+    (tmp_path / "config" / "a.yaml").write_text("x: 1\n")
+    assert reproduce.code_fingerprint() == one
+    (tmp_path / "sim" / "b.urdf").write_text("<robot/>")
+    assert reproduce.code_fingerprint() != one
+    assert reproduce.REPORT_ONLY == ("evaluation/seeds.py",)

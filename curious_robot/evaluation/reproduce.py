@@ -84,7 +84,12 @@ def add_arguments(p) -> None:
     p.add_argument("--robots", type=int, default=2,
                    help="simulated robots while collecting (default %(default)s)")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads for training and evaluation (default: torch's)")
+                   help="torch CPU threads for evaluation and for each training (default: "
+                        "torch's own choice for evaluation; the cores split between the "
+                        "trainings running at once)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="variants trained at once, each its own process (default 0: one "
+                        "per CPU core, at most the variants left; 1: one after another)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the collection and of every variant's training; the "
                         "held-out renders stay the same, so runs with other seeds are "
@@ -182,17 +187,9 @@ def stage_evalset(folder: Path) -> dict:
     return generate(folder, progress=progress)
 
 
-def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
-                threads: int, seed: int = 0) -> dict:
-    done = folder / "done.json"
-    if done.is_file():
-        info = json.loads(done.read_text())
-        if info.get("steps") == steps:
-            log.info("train %s: done earlier", name)
-            REUSED.append(f"training of {name}")
-            return info
-    if (folder / "checkpoint.pt").is_file():
-        REUSED.append(f"training of {name} up to its last checkpoint")
+def _train_command(tasks: str, store: Path, folder: Path, steps: int, threads: int,
+                   seed: int) -> list[str]:
+    """The subprocess that trains one variant into ``folder`` (resuming its checkpoint)."""
     if tasks.startswith("pretext:"):
         cmd = _cli() + ["pretext", "--kind", tasks.split(":", 1)[1], "--store", str(store),
                         "--steps", str(steps), "--out", str(folder), "--json", "--threads",
@@ -203,9 +200,26 @@ def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
     else:
         cmd = _cli() + ["train", "--store", str(store), "--steps", str(steps), "--out",
                         str(folder), "--tasks", tasks, "--json", "--threads", str(threads)]
-    cmd += ["--seed", str(seed)]
-    t0 = time.monotonic()
-    proc = _run(cmd, f"train {name}")
+    return cmd + ["--seed", str(seed)]
+
+
+def _trained_earlier(name: str, folder: Path, steps: int) -> dict | None:
+    """The record of a variant already trained to ``steps`` in ``folder``, else ``None``."""
+    done = folder / "done.json"
+    if done.is_file():
+        info = json.loads(done.read_text())
+        if info.get("steps") == steps:
+            log.info("train %s: done earlier", name)
+            REUSED.append(f"training of {name}")
+            return info
+    if (folder / "checkpoint.pt").is_file():
+        REUSED.append(f"training of {name} up to its last checkpoint")
+    return None
+
+
+def _trained(name: str, tasks: str, folder: Path, steps: int, threads: int,
+             proc: subprocess.CompletedProcess, seconds: float) -> dict:
+    """Record a finished training subprocess in ``folder/done.json``; raises on failure."""
     if proc.returncode != 0:
         raise RuntimeError(f"training variant {name} failed (exit {proc.returncode})")
     try:
@@ -213,9 +227,125 @@ def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
     except (ValueError, IndexError):
         metrics = {}
     info = {"name": name, "tasks": tasks, "steps": steps, "metrics": metrics,
-            "seconds": round(time.monotonic() - t0, 1)}
-    write_json(done, info)
+            "seconds": round(seconds, 1), "threads": threads}
+    write_json(folder / "done.json", info)
     return info
+
+
+def stage_train(name: str, tasks: str, store: Path, folder: Path, steps: int,
+                threads: int, seed: int = 0) -> dict:
+    """Train one variant (or reuse it: :func:`_trained_earlier`)."""
+    if (info := _trained_earlier(name, folder, steps)) is not None:
+        return info
+    t0 = time.monotonic()
+    proc = _run(_train_command(tasks, store, folder, steps, threads, seed), f"train {name}")
+    return _trained(name, tasks, folder, steps, threads, proc, time.monotonic() - t0)
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def plan_jobs(jobs: int, threads: int, variants: int, cores: int) -> tuple[int, int]:
+    """(trainings run at once, torch threads each) for ``variants`` to train on ``cores``.
+    ``jobs`` 0 picks one training per core (at most ``variants``); ``threads`` 0 splits
+    the cores between them. A training alone keeps torch's own thread count. (On two
+    cores two one-thread trainings do more steps in all than one two-thread training:
+    docs/architecture.md, "Evaluation and other self-supervised signals".)"""
+    n = max(1, min(variants, cores) if jobs <= 0 else min(jobs, max(1, variants)))
+    if threads > 0:
+        return n, threads
+    return n, (0 if n == 1 else max(1, cores // n))
+
+
+def _run_parallel(cmds: dict[str, list[str]], jobs: int) -> dict[str, tuple]:
+    """Run ``{name: command}`` with at most ``jobs`` at once; every stderr line passes
+    through prefixed with its name, stdout is captured. Returns ``{name:
+    (CompletedProcess, seconds)}``. On an exception (Ctrl-C) the running ones are
+    stopped: each resumes from its last checkpoint next time."""
+    import tempfile
+    import threading
+
+    def relay(name: str, stream) -> None:
+        for line in stream:
+            sys.stderr.write(f"[{name}] {line}")
+        stream.close()
+
+    pending, running, done = list(cmds.items()), {}, {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                name, cmd = pending.pop(0)
+                log.info("train %s: %s", name, " ".join(cmd[2:]))
+                out = tempfile.TemporaryFile("w+")
+                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
+                t = threading.Thread(target=relay, args=(name, proc.stderr), daemon=True)
+                t.start()
+                running[name] = (proc, out, t, time.monotonic())
+            time.sleep(0.2)
+            for name, (proc, out, t, t0) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                t.join(timeout=5)
+                out.seek(0)
+                seconds = time.monotonic() - t0
+                done[name] = (subprocess.CompletedProcess(proc.args, proc.returncode,
+                                                          stdout=out.read()), seconds)
+                out.close()
+                del running[name]
+                log.info("train %s: exit %d after %.0f s", name, proc.returncode, seconds)
+    finally:
+        for proc, out, _, _ in running.values():
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            out.close()
+    return done
+
+
+def stage_train_all(variants: dict[str, tuple[str, Path]], store: Path, steps: int,
+                    jobs: int, threads: int, seed: int = 0) -> dict:
+    """Train ``{name: (tasks, folder)}``: one after another with ``jobs`` 1, else up to
+    ``jobs`` subprocesses at once. A failed variant does not stop the others; the stage
+    raises once they have finished (each finished one is kept, so a rerun trains only
+    what is missing)."""
+    trained, todo = {}, {}
+    for name, (tasks, folder) in variants.items():
+        if (info := _trained_earlier(name, folder, steps)) is not None:
+            trained[name] = info
+        else:
+            todo[name] = (tasks, folder)
+    n, per_job = plan_jobs(jobs, threads, len(todo), cpu_cores())
+    if not todo:
+        return trained
+    if n == 1:
+        for name, (tasks, folder) in todo.items():
+            t0 = time.monotonic()
+            proc = _run(_train_command(tasks, store, folder, steps, per_job, seed),
+                        f"train {name}")
+            trained[name] = _trained(name, tasks, folder, steps, per_job, proc,
+                                     time.monotonic() - t0)
+        return {name: trained[name] for name in variants}
+    log.info("training %d variants, %d at a time, %d torch thread(s) each", len(todo), n,
+             per_job)
+    cmds = {name: _train_command(tasks, store, folder, steps, per_job, seed)
+            for name, (tasks, folder) in todo.items()}
+    failed = []
+    for name, (proc, seconds) in _run_parallel(cmds, n).items():
+        tasks, folder = todo[name]
+        try:
+            trained[name] = _trained(name, tasks, folder, steps, per_job, proc, seconds)
+        except RuntimeError as exc:
+            failed.append(str(exc))
+    if failed:
+        raise RuntimeError("; ".join(failed))
+    return {name: trained[name] for name in variants}
 
 
 def _checkpoint_key(checkpoint: str, seed: int = 0) -> str:
@@ -328,6 +458,110 @@ def stage_category_set(folder: Path) -> dict:
 
     with stdout_to_stderr():  # PyBullet prints to fd 1 while rendering
         return categories.ensure(folder, progress=progress)
+
+
+# -- a seed's results, kept beside the report ------------------------------------------------
+
+#: What a seed record holds; another version is not reused.
+SEED_RECORD_VERSION = 1
+#: Modules left out of :func:`code_fingerprint`: they only render what the stages measured.
+REPORT_ONLY = ("evaluation/seeds.py",)
+
+
+def code_fingerprint() -> str:
+    """sha256 of everything that makes a seed's numbers: every module of the package
+    (except :data:`REPORT_ONLY`) and the data folders the simulation and the nodes read
+    (``sim/``, ``config/``). Two checkouts with the same fingerprint collect, train and
+    evaluate alike."""
+    import hashlib
+
+    import curious_robot
+    from curious_robot.paths import share_dir
+
+    h = hashlib.sha256()
+    package = Path(curious_robot.__file__).resolve().parent
+    files = [(f"curious_robot/{f.relative_to(package).as_posix()}", f)
+             for f in package.rglob("*.py")
+             if f.relative_to(package).as_posix() not in REPORT_ONLY]
+    for folder in ("sim", "config"):
+        root = share_dir() / folder
+        files += [(f"{folder}/{f.relative_to(root).as_posix()}", f)
+                  for f in root.rglob("*") if f.is_file() and "__pycache__" not in f.parts]
+    for name, f in sorted(files):
+        h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def environment() -> dict:
+    """The versions of what computes the numbers besides this package."""
+    import platform
+
+    import cv2
+    import numpy
+    import pybullet
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "opencv": cv2.__version__,
+            "pybullet": getattr(pybullet, "getAPIVersion", lambda: None)()}
+
+
+def _commit() -> str | None:
+    """The source checkout's commit (``+dirty`` with uncommitted changes), if it is one."""
+    from curious_robot.paths import share_dir
+
+    try:
+        run = dict(cwd=share_dir(), capture_output=True, text=True, timeout=10)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], **run)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               **run).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def seed_record_path(out: Path, seed: int) -> Path:
+    return out / "seeds" / f"seed-{seed}.json"
+
+
+def seed_key(seed: int, scale: float, steps: int, robots: int, layer: str) -> dict:
+    """What a seed's numbers depend on besides the variants: a record is reused only when
+    all of it matches."""
+    return {"version": SEED_RECORD_VERSION, "seed": seed, "scale": scale, "steps": steps,
+            "robots": robots, "layer": layer, "code": code_fingerprint(),
+            "environment": environment()}
+
+
+def write_seed_record(path: Path, key: dict, names: list[str], summary: dict,
+                      results: dict, cats: dict) -> None:
+    """One seed's finished comparison (its summary, every variant's evaluation and
+    category test, per-object and per-instance scores included), so that a report over
+    seeds can be completed by another invocation, in another work folder or checkout."""
+    write_json(path, {"key": key, "variants": list(names), "commit": _commit(),
+                      "made": time.time(), "summary": summary, "results": results,
+                      "categories": cats})
+
+
+def read_seed_record(path: Path, key: dict, names: list[str]) -> dict | None:
+    """The record at ``path`` when it was made with ``key`` and holds every variant of
+    ``names``; else ``None``, with the reason logged."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except ValueError:
+        log.warning("%s is not JSON: running its seed", path)
+        return None
+    have = record.get("key") or {}
+    changed = [k for k in key if have.get(k) != key[k]]
+    missing = [n for n in names if n not in (record.get("variants") or [])]
+    if changed or missing:
+        log.info("%s was made with another %s: running its seed", path,
+                 ", ".join(changed + (["set of variants"] if missing else [])))
+        return None
+    return record
 
 
 # -- report -------------------------------------------------------------------------------
@@ -641,6 +875,8 @@ def _arguments(args) -> tuple[list[int], list[str]] | str:
     """(seeds, variants) of the arm comparison, or what is wrong with the arguments."""
     if not args.scale > 0:
         return "--scale must be > 0"
+    if args.jobs < 0:
+        return "--jobs must be >= 0 (0: one training per CPU core)"
     if args.seeds is not None and args.seed is not None:
         return "give --seed S (one seed) or --seeds S,S,... (several), not both"
     if args.seeds is not None:
@@ -698,17 +934,11 @@ def run_seed(args, seed: int, work: Path, names: list[str], steps: int, layer: s
 
     log.info("[3/%d] train %d variants", n_stages, sum(VARIANTS[n][1] is not None
                                                         for n in names))
-    checkpoints, trained = {}, {}
-    for i, name in enumerate(names):
-        tasks = VARIANTS[name][1]
-        if tasks is None:
-            checkpoints[name] = "random"
-            continue
-        log.info("train variant %d/%d: %s (%s)", i + 1, len(names), name, tasks)
-        folder = work / "variants" / name
-        trained[name] = stage_train(name, tasks, store, folder, steps, args.threads, seed)
-        checkpoints[name] = str(folder / "checkpoint.pt")
-    summary["training"] = trained
+    checkpoints = {n: "random" if VARIANTS[n][1] is None
+                   else str(work / "variants" / n / "checkpoint.pt") for n in names}
+    summary["training"] = stage_train_all(
+        {n: (VARIANTS[n][1], work / "variants" / n) for n in names
+         if VARIANTS[n][1] is not None}, store, steps, args.jobs, args.threads, seed)
 
     log.info("[4/%d] evaluate %d variants", n_stages, len(names))
     results = {}
@@ -769,9 +999,9 @@ def run(args) -> int:
     from curious_robot.drone import results as drone
 
     if args.mode == "drone":
-        if args.seeds is not None or args.categories is not None:
-            print("curious-robot reproduce: --seeds and --categories only apply to --mode "
-                  "arm", file=sys.stderr)
+        if args.seeds is not None or args.categories is not None or args.jobs:
+            print("curious-robot reproduce: --seeds, --categories and --jobs only apply "
+                  "to --mode arm", file=sys.stderr)
             return 2
         args.seed = args.seed or 0
         return drone.run(args)
@@ -812,11 +1042,26 @@ def run(args) -> int:
         for k, s in enumerate(seeds):
             if len(seeds) > 1:
                 log.info("=== seed %d (%d/%d) in %s", s, k + 1, len(seeds), works[s])
+            record_path = seed_record_path(out, s)
+            key = seed_key(s, args.scale, steps, args.robots, layer)
+            record = None if args.store else read_seed_record(record_path, key, names)
+            if record is not None:
+                log.info("seed %d: finished earlier (%s, commit %s): %s", s,
+                         time.strftime("%Y-%m-%d %H:%M", time.localtime(record["made"])),
+                         record.get("commit"), record_path)
+                summaries[s] = {**record["summary"], "record": str(record_path),
+                                "record_made": record["made"],
+                                "record_commit": record.get("commit")}
+                runs[s] = {"results": {n: record["results"][n] for n in names},
+                           "categories": {n: record["categories"][n] for n in names}}
+                continue
             # the first seed's neighbour pictures go to OUT, the others' stay in WORK
             nn_dir = out / "neighbours" if k == 0 else works[s] / "neighbours"
             summaries[s], results, cats = run_seed(args, s, works[s], names, steps, layer,
                                                    nn_dir, category_set)
             runs[s] = {"results": results, "categories": cats}
+            if not args.store:
+                write_seed_record(record_path, key, names, summaries[s], results, cats)
     except RuntimeError as exc:
         print(f"curious-robot reproduce: {exc}", file=sys.stderr)
         return 1

@@ -207,6 +207,30 @@ def _label(name: str) -> str:
     return rp.VARIANTS[name][0] if name in rp.VARIANTS else name
 
 
+def _work_minutes(seed_summary: dict) -> float:
+    """Minutes of work on one seed, over every invocation that worked on its folder."""
+    runs = seed_summary.get("invocations") or []
+    return sum(r["minutes"] for r in runs) if runs else seed_summary["minutes"]
+
+
+def _records(summary: dict, seeds) -> list[str]:
+    """The sentence naming the seeds this invocation read back from their records."""
+    read = [(s, ps) for s in seeds if (ps := summary["per_seed"][str(s)]).get("record")]
+    if not read:
+        return []
+    return ["", "Seeds finished by an earlier invocation, read back from their records "
+            "(made by code with the same fingerprint: `reproduce.code_fingerprint`): "
+            + "; ".join(f"seed {s} ({_when(ps['record_made'])}, commit "
+                        f"{(ps.get('record_commit') or 'unknown')[:12]})"
+                        for s, ps in read) + "."]
+
+
+def _when(t: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
 def render_table(summary: dict, res: dict) -> str:
     import time
 
@@ -229,6 +253,7 @@ def render_table(summary: dict, res: dict) -> str:
         "same for every seed. Columns marked **(paper)** are the paper's own numbers "
         f"({rp.PAPER_SOURCE}), on its data sets: not comparable cell by cell with this "
         "project's columns, only the direction of each difference is.",
+        *_records(summary, seeds),
         "",
         f"Metrics, frozen root features at layer `{layer}`:",
         "",
@@ -315,14 +340,14 @@ def render_table(summary: dict, res: dict) -> str:
                   "differences.)"]
     lines += ["", "## Interactions trained on, per seed", "",
               "| seed | " + " | ".join(rp.TASK_NAMES[t] for t in rp.ALL_TASKS)
-              + " | minutes this invocation |",
+              + " | minutes of work |",
               "|---:|" + "---:|" * (len(rp.ALL_TASKS) + 1)]
     for s in seeds:
         ps = summary["per_seed"][str(s)]
         tasks = ps["store"]["tasks"]
         lines.append(f"| {s} | " + " | ".join(str(tasks.get(t, {}).get("train", "-"))
                                                for t in rp.ALL_TASKS)
-                     + f" | {ps['minutes']:.1f} |")
+                     + f" | {_work_minutes(ps):.1f} |")
     lines += ["", f"Training: {summary['steps']} steps per variant and seed. Chart: "
               "`chart.png`; all numbers, per seed too: `results.json`.", ""]
     return "\n".join(lines)
