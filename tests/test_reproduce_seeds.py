@@ -287,6 +287,9 @@ def test_plan_jobs_splits_the_cores():
     assert reproduce.plan_jobs(1, 0, 7, 2) == (1, 0)
     assert reproduce.plan_jobs(3, 4, 7, 2) == (3, 4)  # --threads is kept
     assert reproduce.plan_jobs(0, 0, 0, 2) == (1, 0)
+    costs = {n: reproduce.training_cost(t) for n, (_, t) in reproduce.VARIANTS.items() if t}
+    assert costs["all"] == 7 and costs["no-identity"] == 4 and costs["identity"] == 3
+    assert costs["autoencoder"] == costs["context"] == 2
 
 
 @pytest.mark.unit
@@ -299,24 +302,25 @@ def test_trainings_run_at_once_each_recorded_and_a_failure_stops_nothing(tmp_pat
     monkeypatch.setattr(reproduce, "_cli", lambda: [sys.executable, str(script)])
     monkeypatch.setattr(reproduce, "cpu_cores", lambda: 2)
     variants = {n: (t, tmp_path / n) for n, t in
-                (("all", "grasp,push"), ("identity", "inspect"), ("autoencoder", "autoencoder"))}
+                (("autoencoder", "autoencoder"), ("all", "grasp,push"), ("identity", "inspect"))}
     got = reproduce.stage_train_all(variants, tmp_path / "s.db", 20, 0, 0, seed=1)
-    assert list(got) == ["all", "identity", "autoencoder"]
+    assert list(got) == ["autoencoder", "all", "identity"]  # in the order given
     for name, (_, folder) in variants.items():
         done = json.loads((folder / "done.json").read_text())
         assert done["metrics"] == {"step": 20} and done["threads"] == 1 and \
             done["tasks"] == variants[name][0]
     spans = {n: json.loads((f / "span.json").read_text()) for n, (_, f) in variants.items()}
     assert {s["threads"] for s in spans.values()} == {"1"}
-    # two at a time: the first two overlap, the third starts after one of them ended
+    # two at a time, the costliest first: all (grasp + push: 3) and identity (3) overlap,
+    # the auto-encoder (2) starts after one of them ended
     a, b, c = spans["all"], spans["identity"], spans["autoencoder"]
     assert a["start"] < b["end"] and b["start"] < a["end"]
     assert c["start"] >= min(a["end"], b["end"]) - 0.05
     # done earlier: nothing runs again
     reproduce.REUSED.clear()
     assert reproduce.stage_train_all(variants, tmp_path / "s.db", 20, 0, 0)["all"]["steps"] == 20
-    assert reproduce.REUSED == ["training of all", "training of identity",
-                                "training of autoencoder"]
+    assert reproduce.REUSED == ["training of autoencoder", "training of all",
+                                "training of identity"]
     # one variant fails: the others still finish and are kept; the stage then raises
     bad = {"broken": ("fail", tmp_path / "broken"), "ok": ("grasp", tmp_path / "ok")}
     with pytest.raises(RuntimeError, match="training variant broken failed \\(exit 3\\)"):
