@@ -309,17 +309,14 @@ def _run_parallel(cmds: dict[str, list[str]], jobs: int) -> dict[str, tuple]:
     return done
 
 
-#: Images one training step feeds the root per task (an identity record: a pair and its
-#: negatives; a push: before and after), for ordering the trainings by their cost.
-STEP_IMAGES = {"grasp": 1.0, "push": 2.0, "poke": 1.0, "inspect": 3.0}
-
-
 def training_cost(tasks: str) -> float:
     """A variant's relative cost per step: the auto-encoder and pretext variants 2 (64
-    images), a robot-task variant its tasks' :data:`STEP_IMAGES`."""
+    images), a robot-task variant the sum of its tasks' ``Task.step_images`` (1 for a
+    name the registry does not know: its training fails and says so)."""
     if tasks == "autoencoder" or tasks.startswith("pretext:"):
         return 2.0
-    return sum(STEP_IMAGES.get(t, 1.0) for t in tasks.split(","))
+    known = registry.names()
+    return sum(registry.get(t).step_images if t in known else 1.0 for t in tasks.split(","))
 
 
 def stage_train_all(variants: dict[str, tuple[str, Path]], store: Path, steps: int,

@@ -91,6 +91,9 @@ class Task:
     #: on colour); ``shared_augment``: all images of one record share one augmentation draw
     scramble: bool = False
     shared_augment: bool = False
+    #: images one of its training records feeds the root per step (its relative cost:
+    #: ``reproduce`` starts the costliest trainings first)
+    step_images: float = 1.0
     #: the motion script that runs the task on an arm (:mod:`curious_robot.motion`; the
     #: same object on the simulated and the real arm), ``None`` for tasks without one
     script: Any = None

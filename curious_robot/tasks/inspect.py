@@ -22,6 +22,7 @@ class Inspect(Task):
     #: poke head below predict-the-mean
     loss_weight = 0.5
     scramble = True
+    step_images = 3.0  # a pair, and its share of the negative pairs
     script = INSPECT
     metric_keys = ("identity_pair_accuracy",)
 

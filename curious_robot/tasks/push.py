@@ -75,6 +75,7 @@ class Push(Task):
     head, head_input = "push", "conv3"
     scramble = True
     shared_augment = True  # the push moves the object, not the lamp
+    step_images = 2.0  # before and after
     script = PUSH
     metric_keys = ("push_error", "push_mean_baseline_error", "push_forward_error",
                    "push_forward_mean_baseline_error")
