@@ -422,3 +422,11 @@ def test_code_fingerprint_follows_the_data_folders(tmp_path, monkeypatch):
     (tmp_path / "sim" / "b.urdf").write_text("<robot/>")
     assert reproduce.code_fingerprint() != one
     assert reproduce.REPORT_ONLY == ("evaluation/seeds.py",)
+    # a module's docstrings and comments are not what runs; its code is
+    code = b'"""Doc."""\nimport os\n\n\ndef f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    same = b'"""Other doc."""\nimport os\n\ndef f(x):\n    # a comment\n    return x + 1\n'
+    other = b'"""Doc."""\nimport os\n\n\ndef f(x):\n    """Doc."""\n    return x + 2\n'
+    assert reproduce._code_only(code) == reproduce._code_only(same)
+    assert reproduce._code_only(code) != reproduce._code_only(other)
+    assert reproduce._code_only(b'def g():\n    """Only a docstring."""\n') == \
+        reproduce._code_only(b"def g():\n    pass\n")
