@@ -25,11 +25,14 @@ reports means, standard errors and paired differences over the seeds
 crash data, the crash net, flights in held-out rooms against straight and random-turn
 flight -> results/drone/).
 
-The default scale (1.0) is budgeted for about 60 minutes on two CPU cores: 10 minutes of
-collection by two robots (the learner stores without training), 9 trained variants of
-``STEPS`` steps each (the three pretext variants of issue 9 included), about a minute of
-evaluation per variant. ``--scale`` multiplies the collection time and the training
-steps.
+The default scale (1.0) was budgeted for about 60 minutes on two CPU cores; a seed of
+``--seeds`` takes about 71 (measured December 2026): 10 minutes of collection by two
+robots (the learner stores without training), 7 trained variants of ``STEPS`` steps each,
+two at a time on one thread each (57 minutes), 20 s of held-out evaluation and a few
+seconds of category test per variant. One ``--seed`` also trains the three pretext
+variants of issue 9. ``--scale`` multiplies the collection time and the training steps.
+Every finished seed is kept in ``OUT/seeds/seed-S.json`` and read back by a later
+invocation while :func:`code_fingerprint` and the rest of its key match.
 """
 
 from __future__ import annotations
