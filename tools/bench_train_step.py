@@ -35,7 +35,8 @@ def one(store_path: str, steps: int, warmup: int, threads: int) -> dict:
     t_start = 0.0
     for i in range(warmup + steps):
         if i == warmup:
-            sample.clear(), forward.clear(), backward.clear()
+            for timings in (sample, forward, backward):
+                timings.clear()
             t_start = time.perf_counter()
         batches = {}
         for task in trainer.cfg.tasks:
