@@ -137,6 +137,48 @@ def test_inspect_views(lone):
     assert all(v.shape == (128, 128, 3) and v.dtype == np.uint8 for v in r.views)
 
 
+def test_an_inspect_holds_the_objects_away_from_its_own_still_and_lets_them_go():
+    """While an inspect shows its object, the other objects are static (mass 0), except
+    one within HOLD_CLEARANCE of it, which stays free; afterwards every mass is back and
+    the held objects did not move."""
+    from curious_robot.world.sim_robot import HOLD_CLEARANCE
+
+    with World(WorldConfig(num_objects=4), seed=3) as w:
+        p = w.p
+        target, neighbour, *far = w.objects()
+        # slide the neighbour to 3 mm from the target, as clutter leaves objects
+        for _ in range(3):
+            c = min(p.getClosestPoints(target.body, neighbour.body, 1.0), key=lambda c: c[8])
+            gap = np.subtract(c[5], c[6])[:2]
+            shift = gap * (1 - 0.003 / max(np.linalg.norm(gap), 1e-6))
+            pos, orn = p.getBasePositionAndOrientation(neighbour.body)
+            p.resetBasePositionAndOrientation(
+                neighbour.body, [pos[0] + shift[0], pos[1] + shift[1], pos[2]], orn)
+            w.settle(240)
+        assert p.getClosestPoints(target.body, neighbour.body, HOLD_CLEARANCE)
+        far = [o for o in far if not p.getClosestPoints(target.body, o.body, HOLD_CLEARANCE)]
+        assert far
+        mass = {o.body: p.getDynamicsInfo(o.body, -1)[0] for o in w.objects()}
+        where = {o.body: p.getBasePositionAndOrientation(o.body)[0] for o in far}
+        with w.robot.hold_others(target.object_id):
+            inside = {o.body: p.getDynamicsInfo(o.body, -1)[0] for o in w.objects()}
+            w.step(60)
+        assert all(inside[o.body] == 0.0 for o in far)
+        assert inside[target.body] == mass[target.body] > 0
+        assert inside[neighbour.body] == mass[neighbour.body] > 0
+        assert {o.body: p.getDynamicsInfo(o.body, -1)[0] for o in w.objects()} == mass
+        assert {o.body: p.getBasePositionAndOrientation(o.body)[0] for o in far} == where
+        w.step(120)  # free again: a held object falls when its support goes
+        b = far[0].body
+        pos, orn = p.getBasePositionAndOrientation(b)
+        p.resetBasePositionAndOrientation(b, [pos[0], pos[1], pos[2] + 0.05], orn)
+        w.step(120)
+        assert p.getBasePositionAndOrientation(b)[0][2] == pytest.approx(pos[2], abs=0.01)
+    with World(WorldConfig(num_objects=3, hold_during_views=False), seed=3) as w:
+        with w.robot.hold_others(w.objects()[0].object_id):
+            assert all(w.p.getDynamicsInfo(o.body, -1)[0] > 0 for o in w.objects())
+
+
 def test_same_seed_same_outcomes():
     outs = []
     for _ in range(2):

@@ -17,6 +17,7 @@ the arm holding where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -688,6 +689,9 @@ class HardwareBackend(ArmBackend):
         self._line_to((x, y, m.approach_height + off), orn, m.lift_speed,
                       should_stop=should_stop)
         return Touch()
+
+    def hold_others(self, object_id):
+        return contextlib.nullcontext()  # real objects stay put without help
 
     def dwell(self, seconds):
         return None  # trajectories end at rest: execute waits for the goal

@@ -62,25 +62,10 @@ class Inspect(Script):
             return robot.report(res)
         res.success = True
         report(progress, 0.3)
-        n_held = 0
         try:
-            for k in range(p.inspect_views):
-                orn = view_orientation(arm, g.angle, k)
-                q = robot.ik(INSPECT_POINT, orn, q_seed=robot.joints(), tol=3e-3)
-                robot.move_joints(q, should_stop, speed_scale=p.inspect_speed_scale,
-                                  progress=progress,
-                                  span=(0.3 + 0.6 * k / p.inspect_views,
-                                        0.3 + 0.6 * (k + 1) / p.inspect_views))
-                robot.dwell(1 / 30)
-                if not robot.holding(object_id):
-                    break
-                view = robot.view_held(object_id)
-                if view is None:
-                    break
-                n_held += 1
-                res.views.append(view)
-                report(progress, 0.3 + 0.6 * (k + 1) / p.inspect_views)
-            res.held_through_all = n_held == p.inspect_views
+            with robot.hold_others(object_id):
+                self._views(robot, object_id, g.angle, res, progress, should_stop)
+            res.held_through_all = len(res.views) == p.inspect_views
             # put it down: lower over the table centre, open
             orn = arm.grasp_orientation(arm.wrist_angle(g.angle))
             q = robot.ik((0.0, 0.0, PUT_DOWN_HEIGHT + arm.tip_below_ee + 0.03), orn,
@@ -92,11 +77,32 @@ class Inspect(Script):
         robot.open_gripper(should_stop)
         robot.dwell(1 / 15)
         res.truth["recovered"] += robot.finish(should_stop)
-        res.truth["views_held"] = float(n_held)
+        res.truth["views_held"] = float(len(res.views))
         res.steps = robot.steps() - start
         robot.end("inspect")
         report(progress, 1.0)
         return robot.report(res)
+
+    @staticmethod
+    def _views(robot, object_id, angle, res, progress, should_stop) -> None:
+        """Turn the held object through the view poses, one view each (into
+        ``res.views``), until it is no longer held."""
+        p, arm = robot.params, robot.arm
+        for k in range(p.inspect_views):
+            orn = view_orientation(arm, angle, k)
+            q = robot.ik(INSPECT_POINT, orn, q_seed=robot.joints(), tol=3e-3)
+            robot.move_joints(q, should_stop, speed_scale=p.inspect_speed_scale,
+                              progress=progress,
+                              span=(0.3 + 0.6 * k / p.inspect_views,
+                                    0.3 + 0.6 * (k + 1) / p.inspect_views))
+            robot.dwell(1 / 30)
+            if not robot.holding(object_id):
+                return
+            view = robot.view_held(object_id)
+            if view is None:
+                return
+            res.views.append(view)
+            report(progress, 0.3 + 0.6 * (k + 1) / p.inspect_views)
 
 
 INSPECT = Inspect()

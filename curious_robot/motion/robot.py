@@ -14,6 +14,7 @@ names. Conventions of the errors: ``ValueError`` refuses a request before anythi
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -210,6 +211,11 @@ class Robot(Protocol):
 
     def dwell(self, seconds: float) -> None:
         """Let contacts settle for ``seconds`` while holding still."""
+
+    def hold_others(self, object_id: str) -> AbstractContextManager:
+        """A context in which every object but ``object_id`` stays where it rests: the
+        simulation leaves them out of the physics while the arm works away from them
+        (hardware: nothing to do, the world holds them)."""
 
     def settle(self) -> None:
         """Let the scene come to rest."""

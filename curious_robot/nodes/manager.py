@@ -63,6 +63,11 @@ def wait_result(future, timeout: float, stop: threading.Event, progress=None):
     return future.result()
 
 
+#: seconds a refused goal waits for this node's own shutdown before it counts as a
+#: refusal: at Ctrl-C the arm stops accepting goals a moment before the manager stops
+#: sending them (their stopping() hooks run side by side, or in separate processes)
+REFUSAL_GRACE = 1.0
+
 #: requests :func:`call_many` keeps in flight: a service holds at most its QoS depth
 #: (``qos_profile_services_default``: 10) of waiting requests and drops the oldest beyond
 #: that, whose answers would then never come
@@ -548,6 +553,8 @@ class ManagerNode(Node):
                              10.0, self.stop)
         accepted = self._now()
         if handle is None or not handle.accepted:
+            if self.stop.wait(REFUSAL_GRACE):
+                raise Stopping  # the arm refuses goals once it shuts down, as we do
             self.get_logger().warning(f"{task} goal not accepted")
             self.failures["not accepted"] += 1
             return None, accepted

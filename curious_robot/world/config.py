@@ -93,10 +93,13 @@ class WorldConfig:
     poke_speed: float = PrimitiveDefaults.poke_speed  # m/s, largest press speed
     poke_solver_iterations: int = 200  # during the press: stiff contacts need them
     #: during the press, hold the other objects still (static) so that its many solver
-    #: iterations go to the probe and its object alone (rigid_objects only). Off: 2.5x
-    #: faster pokes, but the felt stiffness ranked the true one worse (Spearman 0.837
-    #: against 0.898, 60 pokes of `bench sim`; docs/scale.md)
-    poke_hold_others: bool = False
+    #: iterations go to the probe and its object alone (rigid_objects only): pokes 2.4x
+    #: to 2.7x faster, and the felt stiffness ranks the true one no worse (80 pokes of
+    #: two worlds, docs/scale.md)
+    poke_hold_others: bool = True
+    #: while an inspect shows its object to the camera, hold the objects on the table
+    #: still (static): they cost the solver most of each step (docs/scale.md)
+    hold_during_views: bool = True
     #: m/s, the press's free travel until it is about to touch (simulation only: the
     #: steps before contact read nothing; in contact it presses at poke_speed)
     poke_free_speed: float = 0.05

@@ -12,6 +12,7 @@ open, and the result says ``aborted``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ CONTACT_GAP = 0.0005
 #: half the width of the fingers' pads, m: the band of the object a grasp closes on
 FINGER_BAND = 0.01
 PROBE_LENGTH = 0.075  # m from the probe's mount to the bottom of its ball (probe.urdf)
+
+
+#: m: objects this close to a held one are not held still around it (hold_others)
+HOLD_CLEARANCE = 0.01
 
 
 @dataclass
@@ -386,6 +391,27 @@ class SimRobot:
             return Touch(info.object_id, info.stiffness, dict(
                 stiffness=info.stiffness, damping=info.damping, mass=info.mass))
         return Touch(truth={"touched_table": 1.0} if body is not None else {})
+
+    @contextlib.contextmanager
+    def hold_others(self, object_id):
+        """With ``hold_during_views``, the other objects are static (World.pin) inside
+        the context: objects resting on the table cost the solver most of a step. Those
+        within :data:`HOLD_CLEARANCE` of the held object or touching the arm stay free
+        (a held object snagged on a static one would be pulled from the fingers)."""
+        w = self.world
+        pins = []
+        if w.config.hold_during_views:
+            held = w.object(object_id).body
+            for o in w.objects():
+                if o.object_id == object_id or w.p.getClosestPoints(
+                        held, o.body, HOLD_CLEARANCE) or w.arm_contacts(o.body):
+                    continue
+                pins.append(w.pin(o.body))
+        try:
+            yield
+        finally:
+            for pin in pins:
+                w.unpin(pin)
 
     def dwell(self, seconds):
         self.world.step(int(round(seconds / self.world.config.time_step)))
