@@ -152,7 +152,7 @@ def test_finished_stages_are_skipped(tmp_path, monkeypatch):
     assert reproduce.stage_train("all", "grasp", tmp_path / "s.db", folder, 20, 0)["steps"] == 20
     (tmp_path / "collect").mkdir()
     (tmp_path / "collect" / "chunk_0.done").write_text("done")
-    reproduce.stage_collect(tmp_path / "s.db", tmp_path, 60.0, 1)
+    reproduce.stage_collect(tmp_path / "s.db", tmp_path, 100, 60.0, 1)
     out_json, png = tmp_path / "eval" / "all.json", tmp_path / "nn.png"
     out_json.parent.mkdir()
     ckpt = tmp_path / "checkpoint.pt"
@@ -191,8 +191,15 @@ def test_seed_reaches_collection_and_every_training(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, stdout='{"step": 20}\n')
 
     monkeypatch.setattr(reproduce, "_run", record)
-    reproduce.stage_collect(tmp_path / "s.db", tmp_path, 600.0, 2, seed=3)
+    reproduce.stage_collect(tmp_path / "s.db", tmp_path, 3000, 600.0, 2, seed=3)
     assert [c[c.index("--seed") + 1] for c in ran] == ["3000", "3001"]  # one per chunk
+    assert all(c[c.index("--until") + 1] == "3000" for c in ran)  # the store's total
+    # a store that reaches its count stops the chunks (here: after the first of six)
+    counts = iter([0, 3000, 3000])
+    monkeypatch.setattr(reproduce, "stored", lambda store: next(counts))
+    ran.clear()
+    reproduce.stage_collect(tmp_path / "t.db", tmp_path / "t", 3000, 1800.0, 2, seed=4)
+    assert [c[c.index("--seed") + 1] for c in ran] == ["4000"]
     for name, tasks in (("all", "grasp,push"), ("autoencoder", "autoencoder"),
                         ("context", "pretext:context")):
         ran.clear()

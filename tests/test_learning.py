@@ -75,6 +75,8 @@ def test_spatial_sizes_match_alexnet_at_227():
     ({"color_scramble": 1.5}, "color_scramble"),
     ({"color_jitter": -0.1}, "color_jitter"),
     ({"tasks": "grasp,fly"}, "tasks"),
+    ({"root_grads": {"poke": 1.5}}, "root_grads"),
+    ({"root_grads": {"fly": 0.5}}, "root_grads"),
 ])
 def test_train_config_names_the_bad_value(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -84,10 +86,44 @@ def test_train_config_names_the_bad_value(bad, match):
 def test_a_config_saved_before_a_field_existed_keeps_its_recipe():
     saved = TrainConfig().to_dict()
     assert TrainConfig.from_dict(saved) == TrainConfig()
-    for key in ("color_scramble", "identity_loss", "loss_weights"):
+    for key in ("color_scramble", "identity_loss", "loss_weights", "root_grads"):
         saved.pop(key)
     old = TrainConfig.from_dict(saved)
-    assert (old.color_scramble, old.identity_loss, old.loss_weights) == (0.0, "cosine", {})
+    assert (old.color_scramble, old.identity_loss, old.loss_weights, old.root_grads) == \
+        (0.0, "cosine", {}, {})
+
+
+def test_a_root_grad_share_scales_only_what_that_task_gives_the_root(records):
+    """One step on a poke and a grasp batch: with poke's share s, the root's gradient is
+    grasp's plus s times poke's (each measured alone), and the poke head's is whole."""
+    by_task = {t: [r for r in records if r.task == t][:8] for t in ("grasp", "poke")}
+    stats = data.NormStats.fit(registry.get("poke").targets(by_task["poke"]))
+    batches = {"grasp": data.grasp_batch(by_task["grasp"], SIZE, rotate=False),
+               "poke": registry.get("poke").batch(by_task["poke"], SIZE, None, stats, None)}
+    tensors = {t: data.to_tensors(b, "cpu") for t, b in batches.items()}
+
+    def grads(tasks, shares):
+        torch.manual_seed(0)
+        trainer = Trainer(None, ModelConfig(**TINY, dropout=0.0), TrainConfig(
+            lr=1e-3, tasks=("grasp", "poke"), root_grads=shares, loss_weights={}), "cpu")
+        trainer.model.eval()  # BatchNorm in eval: a batch's gradient independent of others
+        trainer.model.train = lambda mode=True: trainer.model  # cycle() must not undo it
+        trainer.optimizer.step = lambda: None  # keep the weights: compare gradients
+        trainer.cycle({t: tensors[t] for t in tasks})
+        root = [torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                for p in trainer.model.root.parameters()]  # grasp never reaches fc6
+        head = [p.grad.clone() for p in trainer.model.heads["poke"].parameters()
+                if p.grad is not None]
+        return root, head
+
+    grasp_root, _ = grads(("grasp",), {})
+    poke_root, poke_head = grads(("poke",), {})
+    both_root, both_head = grads(("grasp", "poke"), {"poke": 0.25})
+    for g, p, b in zip(grasp_root, poke_root, both_root):
+        assert torch.allclose(b, g + 0.25 * p, atol=1e-6)
+    assert any(p.abs().sum() > 0 for p in poke_root)
+    for a, b in zip(poke_head, both_head):
+        assert torch.equal(a, b)
 
 
 def test_head_shapes_and_root_features():

@@ -211,6 +211,52 @@ def test_below_random_at_a_layer_is_said():
     assert S.exceeds_two_se(0.1, None) is False and S.exceeds_two_se(-0.3, 0.1) is True
 
 
+@pytest.mark.unit
+def test_the_category_layer_is_chosen_on_validation_never_on_test():
+    """`all` is best at conv3 on validation and at pool5 on test: the report reads the
+    category 1-NN at conv3 for every variant; each variant's own best validation layer
+    gets its own table, and the auto-encoder's is its own."""
+    runs = _fabricated()
+    val = {"all": {"conv3": 0.6, "pool5": 0.4}, "autoencoder": {"fc6": 0.5, "conv3": 0.3},
+           "random": {"conv2": 0.3}}
+    for run in runs.values():
+        for name, c in run["categories"].items():
+            c["val_by_layer"] = {L: {"nn_accuracy": val.get(name, {}).get(L, 0.1)}
+                                 for L in LAYERS}
+        for name in ("all", "autoencoder", "random"):  # test: pool5 best, for all three
+            q = run["categories"][name]["by_layer"]["pool5"]
+            q["per_instance"] = {k: v + 0.2 for k, v in q["per_instance"].items()}
+            q["nn_accuracy"] += 0.2
+    names = ["random", "all", "autoencoder", "no-grasp"]
+    res = S.build(runs, names, "pool5")
+    assert (res["category_layer"], res["category_layer_chosen_by"]) == ("conv3", "validation")
+    per = [runs[s]["categories"]["all"]["by_layer"]["conv3"]["nn_accuracy"] for s in runs]
+    assert res["scores"]["all"]["category"]["mean"] == pytest.approx(np.mean(per))
+    assert res["differences"]["contribution"]["grasp"]["category"]["mean"] == \
+        pytest.approx(0.20)
+    assert res["category_layers_val"]["all"]["conv3"]["mean"] == pytest.approx(0.6)
+    own = res["category_own_layer"]
+    assert (own["all"]["layer"], own["autoencoder"]["layer"], own["random"]["layer"]) == \
+        ("conv3", "fc6", "conv2")
+    # all at conv3 minus the auto-encoder at fc6: unit scores of two layers, paired
+    d = res["category_own_layer_all_minus"]["autoencoder"]
+    assert d["mean"] == pytest.approx(0.05, abs=0.02)
+    text = S.render_table(_summary((0, 1, 2)), res)
+    assert "Metrics, frozen root features at layer `pool5`, the category 1-NN at `conv3`" \
+        in text
+    assert "chosen by `reproduce` from validation instances, never from the test split" \
+        in text
+    assert "| all, validation split | " in text
+    assert "| auto-encoder trained on all robot data | fc6 | " in text
+    assert "`all` at `conv3` minus auto-encoder trained on all robot data at `fc6`: " in text
+    # no validation scores (an older record): the report layer, said so
+    bare = S.build(_fabricated(), names, "pool5")
+    assert (bare["category_layer"], bare["category_layer_chosen_by"]) == \
+        ("pool5", "report layer")
+    assert "the report layer (no validation scores to choose from)" in \
+        S.render_table(_summary((0, 1, 2)), bare)
+
+
 # -- the category test stage (real renders, a real random-init root) -----------------------
 
 
@@ -225,7 +271,9 @@ def test_category_stage_scores_every_layer_per_instance_and_is_reused(tmp_path):
     first = reproduce.stage_categories("random", "random", folder, out_json, 64, 0.125,
                                        seed=1)
     assert first["split"] == "test" and first["checkpoint_key"] == "random:1"
-    assert set(first["by_layer"]) == set(LAYERS)
+    assert set(first["by_layer"]) == set(LAYERS) == set(first["val_by_layer"])
+    assert all(0.0 <= q["nn_accuracy"] <= 1.0 and q["n_images"] == 8
+               for q in first["val_by_layer"].values())  # the val split: 4 of 8 instances
     test_instances = {f"{o['category']}/inst_{o['index']:02d}"
                       for o in json.loads((folder / "meta.json").read_text())["objects"]
                       if o["split"] == "test"}

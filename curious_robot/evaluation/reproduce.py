@@ -4,8 +4,9 @@ Stages, each writing its output under the work folder and skipped when that is p
 an interrupted run continues where it stopped (a half-trained variant resumes from its
 checkpoint, collection from its last finished chunk):
 
-1. collect   ``curious-robot collect`` as a subprocess, in chunks of at most
-             ``CHUNK_S`` seconds (WORK/collect/chunk_<i>.done), into WORK/replay.db; skipped
+1. collect   ``curious-robot collect --until`` as a subprocess, in chunks of at most
+             ``CHUNK_S`` seconds (WORK/collect/chunk_<i>.done), into WORK/replay.db until it
+             holds ``COLLECT_N`` interactions (or ``COLLECT_CAP_S`` have gone); skipped
              when ``--store`` names an existing store.
 2. evalset   held-out renders (WORK/evalset, ``curious-robot evalset``).
 3. train     one ``curious-robot train`` / ``autoencoder`` subprocess per variant
@@ -27,10 +28,13 @@ flight -> results/drone/).
 
 The default scale (1.0) was budgeted for about 60 minutes on two CPU cores; a seed of
 ``--seeds`` takes about 71 (measured December 2026): 10 minutes of collection by two
-robots (the learner stores without training), 7 trained variants of ``STEPS`` steps each,
+robots (the learner stores without training; since 2026-12-07 a count of interactions,
+so that a busy machine collects as much, only slower), 7 trained variants of ``STEPS``
+steps each,
 two at a time on one thread each (57 minutes), 20 s of held-out evaluation and a few
 seconds of category test per variant. One ``--seed`` also trains the three pretext
-variants of issue 9. ``--scale`` multiplies the collection time and the training steps.
+variants of issue 9. ``--scale`` multiplies the interactions collected (and the time
+allowed for them) and the training steps.
 Every finished seed is kept in ``OUT/seeds/seed-S.json`` and read back by a later
 invocation while :func:`code_fingerprint` and the rest of its key match.
 """
@@ -53,7 +57,11 @@ from curious_robot.fileio import write_json
 
 log = logging.getLogger(__name__)
 
-COLLECT_S = 600.0  # seconds of collection at scale 1 (two robots)
+#: interactions collected at scale 1 (two robots: about 10 minutes on two cores)
+COLLECT_N = 3000
+#: seconds collection may take at scale 1; a store still short of COLLECT_N then is used
+#: as it is (a warning says so, and the report shows every seed's counts)
+COLLECT_CAP_S = 1800.0
 CHUNK_S = 300.0
 STEPS = 1200  # training steps (cycles) per variant at scale 1
 MIN_STEPS = 20
@@ -66,7 +74,7 @@ EVAL_VERSION = 2
 
 def add_arguments(p) -> None:
     p.add_argument("--scale", type=float, default=1.0,
-                   help="multiplies collection time and training steps (default "
+                   help="multiplies the interactions collected and training steps (default "
                         "%(default)s: about "
                         "60 minutes on two cores)")
     p.add_argument("--mode", choices=("arm", "drone"), default="arm",
@@ -150,7 +158,20 @@ def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
 OBJECT_SPLIT = "scenes"
 
 
-def stage_collect(store: Path, work: Path, seconds: float, robots: int, seed: int = 0) -> None:
+def stored(store: Path) -> int:
+    """Interactions in the store at ``store`` (0 when there is none yet)."""
+    from curious_robot.store import ReplayStore
+
+    if not store.is_file():
+        return 0
+    with ReplayStore(store, readonly=True) as s:
+        return s.count()
+
+
+def stage_collect(store: Path, work: Path, target: int, seconds: float, robots: int,
+                  seed: int = 0) -> None:
+    """Collect into ``store`` until it holds ``target`` interactions, in chunks of at most
+    :data:`CHUNK_S` s, for ``seconds`` at most (then the store is used as it is)."""
     chunks = max(1, int(-(-seconds // CHUNK_S)))
     length = seconds / chunks
     marks = work / "collect"
@@ -159,19 +180,26 @@ def stage_collect(store: Path, work: Path, seconds: float, robots: int, seed: in
     for i in range(chunks):
         done = marks / f"chunk_{i}.done"
         if done.exists():
-            log.info("collect chunk %d/%d: done earlier", i + 1, chunks)
+            log.info("collect chunk %d: done earlier", i + 1)
             REUSED.append(f"collect chunk {i + 1}")
             continue
-        log.info("collect chunk %d/%d: %.0f s into %s", i + 1, chunks, length, store)
+        if (have := stored(store)) >= target:
+            break
+        log.info("collect chunk %d (at most %d): up to %.0f s, %d of %d interactions "
+                 "stored, into %s", i + 1, chunks, length, have, target, store)
         # the learner only stores: every variant trains afterwards, on the whole store
-        proc = _run(_cli() + ["collect", "--duration", f"{length:.0f}", "--robots",
-                              str(robots), "--store", str(store), "--seed", str(1000 * seed + i),
+        proc = _run(_cli() + ["collect", "--duration", f"{length:.0f}", "--until",
+                              str(target), "--robots", str(robots), "--store", str(store),
+                              "--seed", str(1000 * seed + i),
                               "--set", "learner.train=false",
                               "--set", f"arm.object_split={OBJECT_SPLIT}"],
                     f"collect {i + 1}/{chunks}")
         if proc.returncode != 0:
             raise RuntimeError(f"collect chunk {i + 1} failed (exit {proc.returncode})")
         done.write_text(proc.stdout or "done\n")
+    if (have := stored(store)) < target:
+        log.warning("collect: %d of %d interactions after %.0f s of collection; the "
+                    "variants train on those", have, target, seconds)
 
 
 def stage_evalset(folder: Path) -> dict:
@@ -339,17 +367,13 @@ def stage_train_all(variants: dict[str, tuple[str, Path]], store: Path, steps: i
         return trained
     if n == 1:
         for name, (tasks, folder) in todo.items():
-            t0 = time.monotonic()
-            proc = _run(_train_command(tasks, store, folder, steps, per_job, seed),
-                        f"train {name}")
-            trained[name] = _trained(name, tasks, folder, steps, per_job, proc,
-                                     time.monotonic() - t0)
+            trained[name] = stage_train(name, tasks, store, folder, steps, per_job, seed)
         return {name: trained[name] for name in variants}
     log.info("training %d variants, %d at a time, %d torch thread(s) each", len(todo), n,
              per_job)
     # the costliest first, so that the last one to finish is short (alone at the end it
     # leaves cores idle)
-    order = sorted(todo, key=lambda n: -training_cost(todo[n][0]))
+    order = sorted(todo, key=lambda name: -training_cost(todo[name][0]))
     cmds = {name: _train_command(todo[name][0], store, todo[name][1], steps, per_job, seed)
             for name in order}
     failed = []
@@ -414,9 +438,12 @@ def stage_eval(name: str, checkpoint: str, evalset: Path, out_json: Path, nn_png
 
 
 #: What a category evaluation JSON holds; an earlier version is evaluated again.
-CATEGORY_EVAL_VERSION = 1
+#: 2: the validation split at every layer too, from which the report's layer is chosen.
+CATEGORY_EVAL_VERSION = 2
 #: The category split of the final stage: the only reader of the test split.
 CATEGORY_SPLIT = "test"
+#: The split the report's category layer is chosen on (:func:`seeds.category_layer`).
+CATEGORY_CHOICE_SPLIT = "val"
 #: The category set's parameters that make its renders (a change renders and evaluates
 #: again).
 CATEGORY_SET_KEYS = ("version", "instances", "views", "seed", "val_share", "categories")
@@ -425,8 +452,10 @@ CATEGORY_SET_KEYS = ("version", "instances", "views", "seed", "val_share", "cate
 def stage_categories(name: str, checkpoint: str, folder: Path, out_json: Path,
                      input_size: int, width: float, seed: int = 0) -> dict:
     """Category 1-NN from other instances on the category set's **test** split, at every
-    layer, with per-instance scores (:func:`categories.evaluate`), into ``out_json``;
-    reused while the weights, this stage's version and the category set are unchanged."""
+    layer, with per-instance scores (:func:`categories.evaluate`), into ``out_json``, and
+    on its validation split (``val_by_layer``, the scores the report's layer is chosen
+    from); reused while the weights, this stage's version and the category set are
+    unchanged."""
     from curious_robot.evaluation import categories
 
     key = _checkpoint_key(checkpoint, seed)
@@ -454,6 +483,8 @@ def stage_categories(name: str, checkpoint: str, folder: Path, out_json: Path,
     result = {"name": name, "checkpoint": checkpoint, "split": CATEGORY_SPLIT,
               "category_set": category_set,
               "by_layer": categories.evaluate(root, folder, CATEGORY_SPLIT, LAYERS),
+              "val_by_layer": categories.evaluate(root, folder, CATEGORY_CHOICE_SPLIT,
+                                                  LAYERS),
               "seconds": round(time.monotonic() - t0, 1), "checkpoint_key": key,
               "eval_version": CATEGORY_EVAL_VERSION}
     write_json(out_json, result)
@@ -478,8 +509,9 @@ def stage_category_set(folder: Path) -> dict:
 
 # -- a seed's results, kept beside the report ------------------------------------------------
 
-#: What a seed record holds; another version is not reused.
-SEED_RECORD_VERSION = 1
+#: What a seed record holds; another version is not reused. 2: category tests carry the
+#: validation split's scores (``val_by_layer``).
+SEED_RECORD_VERSION = 2
 #: Modules left out of :func:`code_fingerprint`: they only render what the stages measured.
 REPORT_ONLY = ("evaluation/seeds.py",)
 
@@ -498,6 +530,10 @@ def _code_only(source: bytes) -> bytes:
     return ast.dump(tree).encode()
 
 
+#: The folders :func:`code_fingerprint` covers: the package, then the data folders.
+FINGERPRINTED = ("curious_robot", "sim", "config")
+
+
 def code_fingerprint() -> str:
     """sha256 of everything that makes a seed's numbers: every module of the package
     (except :data:`REPORT_ONLY`; its code, not its docstrings or comments:
@@ -514,7 +550,7 @@ def code_fingerprint() -> str:
     files = [(f"curious_robot/{f.relative_to(package).as_posix()}", f)
              for f in package.rglob("*.py")
              if f.relative_to(package).as_posix() not in REPORT_ONLY]
-    for folder in ("sim", "config"):
+    for folder in FINGERPRINTED[1:]:
         root = share_dir() / folder
         files += [(f"{folder}/{f.relative_to(root).as_posix()}", f)
                   for f in root.rglob("*") if f.is_file() and "__pycache__" not in f.parts]
@@ -540,7 +576,8 @@ def environment() -> dict:
 
 
 def _commit() -> str | None:
-    """The source checkout's commit (``+dirty`` with uncommitted changes), if it is one."""
+    """The source checkout's commit (``+dirty`` with uncommitted changes to the code the
+    fingerprint covers, not to a run's own results), if it is one."""
     from curious_robot.paths import share_dir
 
     try:
@@ -548,8 +585,8 @@ def _commit() -> str | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], **run)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               **run).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                "--", *FINGERPRINTED], **run).stdout.strip()
         return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -954,7 +991,8 @@ def run_seed(args, seed: int, work: Path, names: list[str], steps: int, layer: s
     if args.store and store.is_file() and not (work / "collect").is_dir():
         log.info("collect: using the existing store %s", store)
     else:
-        stage_collect(store, work, COLLECT_S * args.scale, args.robots, seed)
+        stage_collect(store, work, round(COLLECT_N * args.scale), COLLECT_CAP_S * args.scale,
+                      args.robots, seed)
     summary = {"scale": args.scale, "seed": seed, "steps": steps, "layer": layer,
                "store": store_summary(store)}
     log.info("store: %s", ", ".join(f"{t} {v['train']}"
@@ -999,6 +1037,12 @@ def _lean_categories(cats: dict) -> dict:
                    for L, q in c["by_layer"].items()} for name, c in cats.items()}
 
 
+def _lean_val(cats: dict) -> dict:
+    """The validation split's 1-NN accuracy per variant and layer."""
+    return {name: {L: q["nn_accuracy"] for L, q in c.get("val_by_layer", {}).items()}
+            for name, c in cats.items()}
+
+
 def report_one(summary: dict, results: dict, cats: dict, layer: str, out: Path) -> None:
     """One seed's report: OUT/table.md, chart.png, results.json."""
     out.mkdir(parents=True, exist_ok=True)
@@ -1013,7 +1057,8 @@ def report_one(summary: dict, results: dict, cats: dict, layer: str, out: Path) 
     render_chart(results, layer, out / "chart.png", paired)
     write_json(out / "results.json", {"summary": summary, "results": lean,
                                        "paired_differences": paired,
-                                       "categories_test": _lean_categories(cats)})
+                                       "categories_test": _lean_categories(cats),
+                                       "categories_val": _lean_val(cats)})
 
 
 def report_seeds(summary: dict, runs: dict, names: list[str], layer: str, out: Path) -> None:

@@ -79,6 +79,34 @@ def exceeds_two_se(mean: float | None, se: float | None) -> bool:
 # -- reading one seed's run ----------------------------------------------------------------
 
 
+def val_score(run: dict, name: str, layer: str) -> float | None:
+    """One variant's category 1-NN accuracy on the validation split (``None``: none)."""
+    q = run.get("categories", {}).get(name, {}).get("val_by_layer", {}).get(layer, {})
+    return q.get("nn_accuracy")
+
+
+def best_val_layer(runs: dict, name: str) -> str | None:
+    """The layer of ``name``'s highest validation category 1-NN accuracy, mean over the
+    seeds (the earlier layer on a tie); ``None`` when no seed has validation scores."""
+    from curious_robot.learning.networks import LAYERS
+
+    means = {}
+    for L in LAYERS:
+        have = [v for r in runs.values() if (v := val_score(r, name, L)) is not None]
+        if have:
+            means[L] = float(np.mean(have))
+    return max(means, key=lambda L: (means[L], -LAYERS.index(L))) if means else None
+
+
+def category_layer(runs: dict, layer: str) -> tuple[str, str]:
+    """The layer the report's category 1-NN is read at and how it was chosen: where
+    ``all`` (all robot tasks) is best on the category set's validation split, mean over
+    seeds; ``layer`` (the report layer) when there is no ``all`` or no validation score.
+    The test split never takes part in the choice."""
+    chosen = best_val_layer(runs, "all")
+    return (chosen, "validation") if chosen else (layer, "report layer")
+
+
 def unit_scores(run: dict, name: str, metric: str, layer: str) -> dict | None:
     """Per-unit scores of one variant in one seed's run (``None`` when missing):
     category-set instances for ``category``, held-out objects otherwise."""
@@ -105,15 +133,17 @@ def over_seeds(values: dict) -> dict:
             "per_seed": {str(s): v for s, v in have.items()}}
 
 
-def seed_difference(runs: dict, a: str, b: str, metric: str, layer: str) -> dict | None:
-    """``a`` minus ``b`` on ``metric``: per seed paired over the units both have, then the
-    mean of the per-seed differences and its standard error over seeds; ``None`` when no
-    seed has both."""
+def seed_difference(runs: dict, a: str, b: str, metric: str, layer: str,
+                    layer_b: str | None = None) -> dict | None:
+    """``a`` minus ``b`` on ``metric`` (``b`` read at ``layer_b`` when given): per seed
+    paired over the units both have, then the mean of the per-seed differences and its
+    standard error over seeds; ``None`` when no seed has both."""
     from curious_robot.evaluation.metrics import paired_difference
 
     per_seed, unit_diffs = {}, {}
     for seed, run in runs.items():
-        x, y = unit_scores(run, a, metric, layer), unit_scores(run, b, metric, layer)
+        x = unit_scores(run, a, metric, layer)
+        y = unit_scores(run, b, metric, layer_b or layer)
         if not x or not y:
             continue
         common = sorted(set(x) & set(y))
@@ -153,28 +183,45 @@ def comparisons(names) -> dict[str, dict[str, tuple[str, str]]]:
 
 def build(runs: dict, names, layer: str) -> dict:
     """Everything the report shows: scores over seeds, the differences of every
-    comparison and metric, and the category accuracy at every layer."""
+    comparison and metric (the category 1-NN at :func:`category_layer`, the others at
+    ``layer``), the category accuracy at every layer on test and validation, and each
+    variant's category test at its own best validation layer."""
     from curious_robot.learning.networks import LAYERS
 
     names = list(names)
-    scores = {n: {m: over_seeds({s: score(r, n, m, layer) for s, r in runs.items()})
+    cat_layer, chosen_by = category_layer(runs, layer)
+    at = {m: cat_layer if m == "category" else layer for m in MAIN_METRICS}
+    scores = {n: {m: over_seeds({s: score(r, n, m, at[m]) for s, r in runs.items()})
                   for m in MAIN_METRICS} for n in names}
     diffs: dict = {}
     for group, rows in comparisons(names).items():
         diffs[group] = {}
         for row, (a, b) in rows.items():
-            cells = {m: seed_difference(runs, a, b, m, layer) for m in MAIN_METRICS}
+            cells = {m: seed_difference(runs, a, b, m, at[m]) for m in MAIN_METRICS}
             if any(cells.values()):
                 diffs[group][row] = cells
     layers = {n: {L: over_seeds({s: score(r, n, "category", L) for s, r in runs.items()})
                   for L in LAYERS} for n in names}
+    val_layers = {n: {L: over_seeds({s: val_score(r, n, L) for s, r in runs.items()})
+                      for L in LAYERS} for n in names}
     layer_diffs = {}
     if "random" in names:
         layer_diffs = {n: {L: seed_difference(runs, n, "random", "category", L)
                            for L in LAYERS} for n in names if n != "random"}
-    return {"layer": layer, "seeds": [int(s) for s in runs], "variants": names,
+    own = {n: L for n in names if (L := best_val_layer(runs, n))}
+    own_scores = {n: {"layer": L, **over_seeds({s: score(r, n, "category", L)
+                                                 for s, r in runs.items()})}
+                  for n, L in own.items()}
+    own_diffs = {}
+    if "all" in own:
+        own_diffs = {b: seed_difference(runs, "all", b, "category", own["all"], own[b])
+                     for b in ("random", "autoencoder") if b in own}
+    return {"layer": layer, "category_layer": cat_layer, "category_layer_chosen_by":
+            chosen_by, "seeds": [int(s) for s in runs], "variants": names,
             "metrics": dict(MAIN_METRICS), "scores": scores, "differences": diffs,
-            "category_layers": layers, "category_layers_minus_random": layer_diffs}
+            "category_layers": layers, "category_layers_val": val_layers,
+            "category_layers_minus_random": layer_diffs,
+            "category_own_layer": own_scores, "category_own_layer_all_minus": own_diffs}
 
 
 # -- report --------------------------------------------------------------------------------
@@ -237,6 +284,7 @@ def render_table(summary: dict, res: dict) -> str:
     from curious_robot.learning.networks import LAYERS
 
     seeds, layer = res["seeds"], res["layer"]
+    cat_layer = res.get("category_layer", layer)
     n = len(seeds)
     per_seed = n <= PRINT_PER_SEED
     cats = summary.get("categories") or {}
@@ -255,14 +303,20 @@ def render_table(summary: dict, res: dict) -> str:
         "project's columns, only the direction of each difference is.",
         *_records(summary, seeds),
         "",
-        f"Metrics, frozen root features at layer `{layer}`:",
+        f"Metrics, frozen root features at layer `{layer}`, the category 1-NN at "
+        f"`{cat_layer}`:",
         "",
         f"- **category 1-NN (test)**: everyday object categories "
         f"({cats.get('n_categories', '?')} categories, test split: "
         f"{cats.get('n_instances', '?')} instances, {cats.get('n_images', '?')} images; "
         "never trained on, and no recipe choice was made on this split): 1-nearest-"
         "neighbour (cosine) category accuracy, the neighbour always a view of another "
-        "instance;",
+        f"instance; read at `{cat_layer}`, "
+        + ("the layer where `all` (all robot tasks) scores best on the category set's "
+           "validation split, mean over seeds: chosen by `reproduce` from validation "
+           "instances, never from the test split;"
+           if res.get("category_layer_chosen_by") == "validation" else
+           "the report layer (no validation scores to choose from);"),
         f"- **R@1**: instance retrieval over the {ev.get('n_objects', '?')} held-out objects "
         "(another view of the same object nearest);",
         "- **shape NN, all objects**: shape family of the nearest image of another held-out "
@@ -323,9 +377,15 @@ def render_table(summary: dict, res: dict) -> str:
         lines.append("")
     lines += [f"## Category 1-NN (test) at every layer, mean over {n} seeds", "",
               "| variant | " + " | ".join(LAYERS) + " |", "|---|" + "---:|" * len(LAYERS)]
-    for name in sorted(res["variants"], key=lambda v: (v != "random", v != "all")):
+    order = sorted(res["variants"], key=lambda v: (v != "random", v != "all"))
+    for name in order:
         lines.append(f"| {name} | " + " | ".join(
             _pm({"mean": res["category_layers"][name][L]["mean"]}) for L in LAYERS) + " |")
+    val = res.get("category_layers_val") or {}
+    for name in order:
+        if any((val.get(name, {}).get(L) or {}).get("mean") is not None for L in LAYERS):
+            lines.append(f"| {name}, validation split | " + " | ".join(
+                _pm({"mean": val[name][L]["mean"]}) for L in LAYERS) + " |")
     below = res["category_layers_minus_random"].get("all")
     if below:
         lines.append("| all minus random (points) | " + " | ".join(
@@ -338,6 +398,24 @@ def render_table(summary: dict, res: dict) -> str:
                           else ", by less than two s.e. at each.")),
                   "(Differences ± one standard error over seeds of the per-seed paired "
                   "differences.)"]
+    own = res.get("category_own_layer") or {}
+    if own:
+        lines += ["", f"## Category 1-NN (test), each variant at its own best validation "
+                  f"layer, mean over {n} seeds", "",
+                  "The layer where each variant scores best on the validation split (mean "
+                  "over seeds): no variant is judged at a layer chosen for another.", "",
+                  "| variant | layer (chosen on validation) | category 1-NN (test) |",
+                  "|---|---|---:|"]
+        for name in order:
+            if name in own:
+                lines.append(f"| {_label(name)} | {own[name]['layer']} | "
+                             f"{_pm(own[name])} |")
+        for base, cell in (res.get("category_own_layer_all_minus") or {}).items():
+            if cell:
+                lines += ["", f"`all` at `{own['all']['layer']}` minus {_label(base)} at "
+                          f"`{own[base]['layer']}`: {_points(cell, per_seed)} points "
+                          f"({'more' if cell['exceeds_2se'] else 'not more'} than two "
+                          "s.e.)."]
     lines += ["", "## Interactions trained on, per seed", "",
               "| seed | " + " | ".join(rp.TASK_NAMES[t] for t in rp.ALL_TASKS)
               + " | minutes of work |",

@@ -49,6 +49,7 @@ def register(sub) -> None:
     m, t = ModelConfig(), TrainConfig()  # the defaults; help shows them, never restates
     extra = [n for n in trainable() if n not in t.tasks]
     weights = ", ".join(f"{k}={v:g}" for k, v in t.loss_weights.items())
+    grads = ", ".join(f"{k}={v:g}" for k, v in t.root_grads.items())
     p = sub.add_parser("train", help="train the root network and task heads from a store")
     p.add_argument("--store", required=True, help="replay store file (opened read-only)")
     p.add_argument("--steps", type=int, required=True,
@@ -93,6 +94,10 @@ def register(sub) -> None:
     p.add_argument("--loss-weights", type=parse_weights, default=None, metavar="TASK=W,...",
                    help=f"per-task loss weights (default {weights or 'none'}, the rest 1; "
                         "naming any replaces that default)")
+    p.add_argument("--root-grads", type=parse_weights, default=None, metavar="TASK=S,...",
+                   help=f"per-task share of the gradient that reaches the root, 0-1 "
+                        f"(default {grads or 'none'}, the rest 1; the heads train on all "
+                        "of it; naming any replaces that default)")
     p.add_argument("--identity-temperature", type=float, default=None,
                    help=f"InfoNCE temperature (default {t.identity_temperature:g})")
     p.add_argument("--min-records", type=int, default=None,
@@ -212,7 +217,7 @@ def run_train(args) -> int:
                  "color_jitter": args.color_jitter, "color_scramble": args.color_scramble,
                  "identity_loss": args.identity_loss,
                  "identity_temperature": args.identity_temperature,
-                 "loss_weights": args.loss_weights,
+                 "loss_weights": args.loss_weights, "root_grads": args.root_grads,
                  "optimizer": args.optimizer, "min_records": args.min_records,
                  "poke_turn": args.poke_turn}
     out = Path(args.out)

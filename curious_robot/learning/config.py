@@ -91,6 +91,10 @@ def default_loss_weights() -> dict[str, float]:
     return {t.name: t.loss_weight for t in registry.with_head() if t.loss_weight != 1.0}
 
 
+def default_root_grads() -> dict[str, float]:
+    return {t.name: t.root_grad for t in registry.with_head() if t.root_grad != 1.0}
+
+
 @dataclass
 class TrainConfig:
     tasks: tuple[str, ...] = field(default_factory=registry.trained_by_default)
@@ -122,6 +126,9 @@ class TrainConfig:
     crash_horizon_s: float = 1.0  # frames further than this from a collision are "safe"
     #: task -> loss weight (1.0 where not named; default: each task's ``loss_weight``)
     loss_weights: dict[str, float] = field(default_factory=default_loss_weights)
+    #: task -> share of its gradient that reaches the root (1.0 where not named; default:
+    #: each task's ``root_grad``); the head trains on the whole gradient
+    root_grads: dict[str, float] = field(default_factory=default_root_grads)
     #: normalisation stats are refitted when a task's training data doubles, until this many
     stats_freeze: int = 2000
     eval_max_records: int = 512  # held-out records per task that evaluate() reads
@@ -151,6 +158,11 @@ class TrainConfig:
         if bad:
             raise ValueError(f"loss_weights must map tasks of {', '.join(known)} to "
                              f"weights >= 0, got {bad}")
+        bad = {t: g for t, g in self.root_grads.items()
+               if t not in known or not 0.0 <= float(g) <= 1.0}
+        if bad:
+            raise ValueError(f"root_grads must map tasks of {', '.join(known)} to shares "
+                             f"in [0, 1], got {bad}")
         if self.identity_loss not in ("cosine", "hard", "nce"):
             raise ValueError("identity_loss must be 'cosine', 'hard' or 'nce', got "
                              f"{self.identity_loss!r}")
@@ -176,4 +188,5 @@ class TrainConfig:
 
 
 #: What a config saved before these fields existed meant by leaving them out.
-BEFORE_FIELD = {"color_scramble": 0.0, "identity_loss": "cosine", "loss_weights": {}}
+BEFORE_FIELD = {"color_scramble": 0.0, "identity_loss": "cosine", "loss_weights": {},
+                "root_grads": {}}

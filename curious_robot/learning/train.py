@@ -152,13 +152,33 @@ class Trainer:
                               self.step)
                     self.optimizer.zero_grad(set_to_none=True)
                     return {}
+                share = self.cfg.root_grads.get(task, 1.0)
+                kept = self._root_grads() if share != 1.0 else None
                 (self.cfg.loss_weights.get(task, 1.0) * loss).backward()
+                if kept is not None:
+                    self._scale_root_grads(kept, share)
                 losses[task] = float(loss.detach())
             if losses:
                 self.optimizer.step()
                 self.step += 1
                 self.last_losses = losses
             return losses
+
+    def _root_grads(self) -> list[torch.Tensor | None]:
+        """Copies of the root's gradients so far in this step."""
+        return [None if p.grad is None else p.grad.clone()
+                for p in self.model.root.parameters()]
+
+    def _scale_root_grads(self, kept: list, share: float) -> None:
+        """Scale what the last backward added to the root's gradients by ``share``."""
+        with torch.no_grad():
+            for p, g0 in zip(self.model.root.parameters(), kept):
+                if p.grad is None:
+                    continue
+                if g0 is None:
+                    p.grad.mul_(share)
+                else:
+                    p.grad.sub_(g0).mul_(share).add_(g0)
 
     def train_steps(self, n: int) -> dict[str, float]:
         """Up to ``n`` cycles on freshly sampled data; returns the mean loss per task (``{}``

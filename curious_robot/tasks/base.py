@@ -85,6 +85,9 @@ class Task:
     head_input: str = ""
     #: weight of its loss in the training cycle
     loss_weight: float = 1.0
+    #: share of its loss's gradient that reaches the shared root (its head always trains
+    #: on all of it): below 1 the task shapes the root less than it learns from it
+    root_grad: float = 1.0
     #: training data: only successful (True), only failed (False) or all (None) records
     train_success: bool | None = None
     #: colour scrambling may be applied to its training images (its outcome does not depend
