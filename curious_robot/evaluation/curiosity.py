@@ -55,6 +55,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from curious_robot.evaluation.reproduce import stored
 from curious_robot.fileio import write_json
 
 log = logging.getLogger(__name__)
@@ -250,23 +252,14 @@ def _cli() -> list[str]:
 
 
 
-def _count(store: Path) -> int:
-    from curious_robot.store import ReplayStore
-
-    if not store.is_file():
-        return 0
-    with ReplayStore(store, readonly=True) as s:
-        return s.count()
-
-
 def collect(store: Path, until: int, seed: int, sets: list[str], robots: int,
             log_dir: Path) -> float:
     """Run the node graph until ``store`` holds ``until`` interactions; wall seconds."""
-    if _count(store) >= until:
+    if stored(store) >= until:
         return 0.0
     store.parent.mkdir(parents=True, exist_ok=True)
     # generous: a stalled graph ends rather than hanging the experiment
-    duration = 600.0 + 30.0 * (until - _count(store)) / robots
+    duration = 600.0 + 30.0 * (until - stored(store)) / robots
     cmd = _cli() + ["collect", "--store", str(store), "--until", str(until), "--duration",
                     f"{duration:.0f}", "--seed", str(seed), "--robots", str(robots),
                     "--log-dir", str(log_dir)]
@@ -276,9 +269,9 @@ def collect(store: Path, until: int, seed: int, sets: list[str], robots: int,
     t0 = time.monotonic()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     seconds = time.monotonic() - t0
-    if proc.returncode != 0 or _count(store) < until:
+    if proc.returncode != 0 or stored(store) < until:
         raise RuntimeError(f"collect into {store} ended with exit {proc.returncode} at "
-                           f"{_count(store)} of {until} interactions (logs: {log_dir})")
+                           f"{stored(store)} of {until} interactions (logs: {log_dir})")
     return seconds
 
 
@@ -462,7 +455,7 @@ def evaluate_point(run_dir: Path, store: Path, n: int, cfg: dict, out: Path, see
     paced = None
     if cfg["steps_per_interaction"] > 0:
         paced = top_up(store, checkpoint.parent,
-                       math.ceil(cfg["steps_per_interaction"] * _count(store)), threads)
+                       math.ceil(cfg["steps_per_interaction"] * stored(store)), threads)
     if paced is not None and paced["trained_step"] is not None:
         metrics["learner_step"] = paced["learner_step"]
         metrics["model_step"] = paced["trained_step"]
@@ -1013,7 +1006,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         heldout = out / "heldout" / "replay.db"
         if "heldout" not in cfg["skip"]:
-            if _count(heldout) < cfg["heldout"]:
+            if stored(heldout) < cfg["heldout"]:
                 collect(heldout, cfg["heldout"], 9999, [
                     *cfg["sets"], "learner.train=false", "arm.object_split=held_out"], 1,
                     out / "heldout" / "logs")
@@ -1051,7 +1044,7 @@ def run(args: argparse.Namespace) -> int:
                     wall = collect(store, n, seed, run_sets(cfg, policy, model), cfg["robots"],
                                    run_dir / "logs" / str(n))
                     result = {"policy": policy, "seed": seed, "target": n,
-                              "interactions": _count(store),
+                              "interactions": stored(store),
                               "robot_seconds": robot_seconds(store),
                               "collect_wall_seconds": round(wall, 1)}
                     result.update(evaluate_point(run_dir, store, n, cfg, out, seed,

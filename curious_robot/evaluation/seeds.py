@@ -85,25 +85,21 @@ def val_score(run: dict, name: str, layer: str) -> float | None:
     return q.get("nn_accuracy")
 
 
-def best_val_layer(runs: dict, name: str) -> str | None:
-    """The layer of ``name``'s highest validation category 1-NN accuracy, mean over the
-    seeds (the earlier layer on a tie); ``None`` when no seed has validation scores."""
+def best_layer(cells: dict) -> str | None:
+    """The layer of the highest mean among ``{layer: over_seeds(...)}`` (the earlier layer
+    on a tie); ``None`` when no layer has a score."""
     from curious_robot.learning.networks import LAYERS
 
-    means = {}
-    for L in LAYERS:
-        have = [v for r in runs.values() if (v := val_score(r, name, L)) is not None]
-        if have:
-            means[L] = float(np.mean(have))
+    means = {L: c["mean"] for L, c in cells.items() if c["mean"] is not None}
     return max(means, key=lambda L: (means[L], -LAYERS.index(L))) if means else None
 
 
-def category_layer(runs: dict, layer: str) -> tuple[str, str]:
-    """The layer the report's category 1-NN is read at and how it was chosen: where
-    ``all`` (all robot tasks) is best on the category set's validation split, mean over
-    seeds; ``layer`` (the report layer) when there is no ``all`` or no validation score.
-    The test split never takes part in the choice."""
-    chosen = best_val_layer(runs, "all")
+def category_layer(val_layers: dict, layer: str) -> tuple[str, str]:
+    """The layer the report's category 1-NN is read at and how it was chosen, from the
+    validation scores ``{variant: {layer: over_seeds(...)}}``: where ``all`` (all robot
+    tasks) is best, mean over seeds; ``layer`` (the report layer) when there is no ``all``
+    or no validation score. The test split never takes part in the choice."""
+    chosen = best_layer(val_layers.get("all", {}))
     return (chosen, "validation") if chosen else (layer, "report layer")
 
 
@@ -189,7 +185,9 @@ def build(runs: dict, names, layer: str) -> dict:
     from curious_robot.learning.networks import LAYERS
 
     names = list(names)
-    cat_layer, chosen_by = category_layer(runs, layer)
+    val_layers = {n: {L: over_seeds({s: val_score(r, n, L) for s, r in runs.items()})
+                      for L in LAYERS} for n in names}
+    cat_layer, chosen_by = category_layer(val_layers, layer)
     at = {m: cat_layer if m == "category" else layer for m in MAIN_METRICS}
     scores = {n: {m: over_seeds({s: score(r, n, m, at[m]) for s, r in runs.items()})
                   for m in MAIN_METRICS} for n in names}
@@ -202,13 +200,11 @@ def build(runs: dict, names, layer: str) -> dict:
                 diffs[group][row] = cells
     layers = {n: {L: over_seeds({s: score(r, n, "category", L) for s, r in runs.items()})
                   for L in LAYERS} for n in names}
-    val_layers = {n: {L: over_seeds({s: val_score(r, n, L) for s, r in runs.items()})
-                      for L in LAYERS} for n in names}
     layer_diffs = {}
     if "random" in names:
         layer_diffs = {n: {L: seed_difference(runs, n, "random", "category", L)
                            for L in LAYERS} for n in names if n != "random"}
-    own = {n: L for n in names if (L := best_val_layer(runs, n))}
+    own = {n: L for n in names if (L := best_layer(val_layers[n]))}
     own_scores = {n: {"layer": L, **over_seeds({s: score(r, n, "category", L)
                                                  for s, r in runs.items()})}
                   for n, L in own.items()}
