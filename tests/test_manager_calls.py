@@ -89,3 +89,79 @@ def test_call_many_answers_more_requests_than_the_service_queue_holds(patch_serv
     assert [a.patch_size for a in answers] == [float(i) for i in range(n)]
     assert sorted(served) == [float(i) for i in range(n)]
     assert time.monotonic() - t0 < 0.05 * n + 2.0
+
+
+@pytest.fixture
+def refusing_arm():
+    """A real grasp action server that refuses every goal (what an arm does once it is
+    shutting down or e-stopped), and a client node beside it, spun by one executor."""
+    import rclpy
+    from rclpy.action import ActionClient, ActionServer, GoalResponse
+    from rclpy.executors import MultiThreadedExecutor
+
+    from curious_robot_interfaces.action import Grasp
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    server_node = rclpy.create_node("test_refusing_arm", context=context)
+    client_node = rclpy.create_node("test_refused_manager", context=context)
+    ActionServer(server_node, Grasp, "test_grasp", execute_callback=lambda h: None,
+                 goal_callback=lambda _g: GoalResponse.REJECT)
+    client = ActionClient(client_node, Grasp, "test_grasp")
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(server_node)
+    executor.add_node(client_node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    assert client.wait_for_server(timeout_sec=10.0)
+    yield client_node, client, Grasp
+    executor.shutdown()
+    client.destroy()
+    server_node.destroy_node()
+    client_node.destroy_node()
+    rclpy.shutdown(context=context)
+    thread.join(timeout=5)
+
+
+def _manager_host(client_node, client):
+    """What ManagerNode._run_action reads of its node: the action clients, the stop
+    event, the failure counts, the logger and the clock."""
+    import collections
+    import types
+
+    return types.SimpleNamespace(actions={"grasp": client}, stop=threading.Event(),
+                                 failures=collections.Counter(), last_progress=0.0,
+                                 action_timeout=5.0, get_logger=client_node.get_logger,
+                                 _now=time.time)
+
+
+def test_a_refused_goal_counts_as_refused_only_after_the_grace(refusing_arm):
+    """A goal the arm refuses while the manager runs on is a refusal, counted once the
+    grace has passed without the manager's own shutdown."""
+    from curious_robot.nodes.manager import REFUSAL_GRACE, ManagerNode
+
+    client_node, client, Grasp = refusing_arm
+    host = _manager_host(client_node, client)
+    t0 = time.monotonic()
+    result, _accepted = ManagerNode._run_action(host, "grasp",
+                                                       Grasp.Goal(x=0.0, y=0.0, angle=0.0))
+    assert result is None
+    assert time.monotonic() - t0 >= REFUSAL_GRACE
+    assert host.failures == {"not accepted": 1}
+
+
+def test_a_goal_refused_as_the_manager_stops_is_not_a_refusal(refusing_arm):
+    """At Ctrl-C the arm stops accepting goals a moment before the manager stops sending
+    them: a refusal followed by the manager's own stop within the grace is the shutdown,
+    not a refused action (the 8-robot bench once counted one)."""
+    from curious_robot.nodes.common import Stopping
+    from curious_robot.nodes.manager import REFUSAL_GRACE, ManagerNode
+
+    client_node, client, Grasp = refusing_arm
+    host = _manager_host(client_node, client)
+    threading.Timer(0.3 * REFUSAL_GRACE, host.stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(Stopping):
+        ManagerNode._run_action(host, "grasp", Grasp.Goal(x=0.0, y=0.0, angle=0.0))
+    assert time.monotonic() - t0 < REFUSAL_GRACE
+    assert not host.failures
