@@ -144,7 +144,7 @@ def test_a_refused_goal_counts_as_refused_only_after_the_grace(refusing_arm):
     host = _manager_host(client_node, client)
     t0 = time.monotonic()
     result, _accepted = ManagerNode._run_action(host, "grasp",
-                                                       Grasp.Goal(x=0.0, y=0.0, angle=0.0))
+                                                Grasp.Goal(x=0.0, y=0.0, angle=0.0))
     assert result is None
     assert time.monotonic() - t0 >= REFUSAL_GRACE
     assert host.failures == {"not accepted": 1}
